@@ -1,0 +1,4 @@
+# Pinned versions of the tools the project installs (sourced by bootstrap.sh).
+ENVOY_VERSION=1.40.0
+OPA_VERSION=v1.22.0
+NODE24_VERSION=24.9.0
