@@ -1,0 +1,43 @@
+// The audit event: one per message the gateway decides on. The README documents
+// this schema; change both together.
+
+export type Decision = 'allow' | 'deny';
+
+export interface AuditEvent {
+  /** Stable event type: "mcp.request", "mcp.notification", "mcp.response", "http.stream" (GET), "http.delete", "http.reject". */
+  type: string;
+  /** Envoy's x-request-id. */
+  request_id: string | undefined;
+  /** W3C trace id from traceparent. */
+  trace_id: string | undefined;
+  session_id: string | undefined;
+  /** Virtual server name (undefined for an unknown path). */
+  server: string | undefined;
+  http: { method: string; path: string; status: number | undefined };
+  protocol_version: string | undefined;
+  /** The JSON-RPC message, when there was one. */
+  rpc: { kind: 'request' | 'notification' | 'response'; id: string | number | null | undefined; method: string | undefined } | undefined;
+  /** The tool, prompt or resource addressed. */
+  target: { kind: 'tool' | 'prompt' | 'resource'; name: string } | undefined;
+  /** Tool/prompt arguments with sensitive keys redacted. */
+  arguments: unknown;
+  decision: Decision;
+  /** Stable reason code ("allowed", "not_curated", "duplicate_key", …): also the metric label. */
+  reason: string;
+  /** Human-readable detail. */
+  message: string | undefined;
+  /** For list responses: how many items the upstream returned and how many the caller saw. */
+  filtered: { returned: number; visible: number } | undefined;
+  /** Upstream HTTP status (undefined when no response came back). */
+  upstream_status: number | undefined;
+  /** Gateway-side duration from request headers to the decision being complete (ms). */
+  latency_ms: number;
+  client_address: string | undefined;
+}
+
+export interface AuditSink {
+  write(event: AuditEvent): void;
+  /** Flushes everything written so far; resolves when it is on disk/stdout. */
+  flush(): Promise<void>;
+  close(): Promise<void>;
+}

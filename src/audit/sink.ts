@@ -1,0 +1,58 @@
+// Audit sinks: pino writing JSON lines to stdout or to an append-only file.
+// Writes are asynchronous (the hot path never blocks on I/O); flush() and
+// close() drain the buffer, which is what SIGTERM handling calls.
+import pino from 'pino';
+import type { AuditEvent, AuditSink } from './event.js';
+import type { AuditSection } from '../config/types.js';
+
+export function createAuditSink(cfg: AuditSection): AuditSink {
+  const dest =
+    cfg.sink === 'file'
+      ? pino.destination({ dest: cfg.file!, append: true, mkdir: true, sync: false, minLength: 0 })
+      : pino.destination({ dest: 1, sync: false, minLength: 0 });
+  const logger = pino(
+    {
+      base: { log: 'audit' },
+      messageKey: 'msg',
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: () => ({}) },
+    },
+    dest,
+  );
+  let closed = false;
+  const flush = () =>
+    new Promise<void>((resolve) => {
+      try {
+        dest.flushSync();
+      } catch {
+        // flushSync throws if the stream is not ready yet; nothing buffered then.
+      }
+      resolve();
+    });
+  return {
+    write(event) {
+      if (!closed) logger.info(event);
+    },
+    flush,
+    async close() {
+      if (closed) return;
+      await flush();
+      closed = true;
+      await new Promise<void>((resolve) => {
+        dest.once('close', () => resolve());
+        dest.once('error', () => resolve());
+        dest.end();
+      });
+    },
+  };
+}
+
+/** Collects events in memory; for tests and embedding. */
+export class MemoryAuditSink implements AuditSink {
+  readonly events: AuditEvent[] = [];
+  write(event: AuditEvent): void {
+    this.events.push(event);
+  }
+  async flush(): Promise<void> {}
+  async close(): Promise<void> {}
+}

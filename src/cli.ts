@@ -1,0 +1,111 @@
+#!/usr/bin/env node
+// The `mcp-gateway` command.
+import { parseArgs } from 'node:util';
+import { writeFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { loadConfigFile, ConfigError, formatProblem } from './config/load.js';
+import { envoyBootstrapYaml } from './envoy/bootstrap.js';
+import { launchGateway, endpointsOf } from './launcher.js';
+import { startSidecar } from './sidecar.js';
+import { createLogger } from './telemetry/log.js';
+import { projectRoot } from './envoy/binary.js';
+
+const USAGE = `mcp-gateway — an MCP gateway for Envoy
+
+Usage:
+  mcp-gateway up --config FILE            start the sidecar and Envoy; Ctrl-C stops both
+  mcp-gateway sidecar --config FILE       start only the ext_proc sidecar (for an Envoy you run yourself)
+  mcp-gateway envoy-config --config FILE [--output FILE]
+                                          print the Envoy bootstrap generated from the config
+  mcp-gateway validate --config FILE      check the config; every error with its line and reason
+  mcp-gateway example                     run the bundled example: the "everything" MCP server behind the gateway
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  const { values } = parseArgs({
+    args: rest,
+    options: {
+      config: { type: 'string', short: 'c' },
+      output: { type: 'string', short: 'o' },
+      'envoy-log-level': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    allowPositionals: false,
+  });
+  if (!command || command === 'help' || values.help) {
+    process.stdout.write(USAGE);
+    return command ? 0 : 2;
+  }
+  const needConfig = async () => {
+    if (!values.config) throw new UsageError(`${command} needs --config FILE`);
+    return loadConfigFile(values.config);
+  };
+  switch (command) {
+    case 'validate': {
+      const c = await needConfig();
+      process.stdout.write(`${c.source}: OK — ${c.servers.length} server(s): ${c.servers.map((s) => `${s.name} → ${s.url.href}`).join(', ')}\n`);
+      return 0;
+    }
+    case 'envoy-config': {
+      const yaml = envoyBootstrapYaml(await needConfig());
+      if (values.output) await writeFile(values.output, yaml);
+      else process.stdout.write(yaml);
+      return 0;
+    }
+    case 'sidecar': {
+      const c = await needConfig();
+      const sidecar = await startSidecar(c);
+      await untilSignal();
+      await sidecar.stop();
+      return 0;
+    }
+    case 'up': {
+      const c = await needConfig();
+      const log = createLogger(c.log.level);
+      const gw = await launchGateway(c, { log, envoy: { logLevel: values['envoy-log-level'] ?? 'warn' } });
+      printEndpoints(endpointsOf(c), gw.envoy.adminUrl);
+      const exit = await Promise.race([untilSignal().then(() => 0), gw.envoy.exited.then((code) => (log.error({ code }, 'envoy exited'), 1))]);
+      await gw.stop();
+      return exit;
+    }
+    case 'example':
+      return (await import('../examples/run-example.js')).runExample(resolve(projectRoot(), 'examples/gateway.yaml'));
+    default:
+      throw new UsageError(`unknown command "${command}"`);
+  }
+}
+
+export function printEndpoints(endpoints: ReadonlyMap<string, string>, adminUrl: string): void {
+  const lines = [...endpoints].map(([name, url]) => `  ${name.padEnd(16)} ${url}`);
+  process.stderr.write(`\nmcp-gateway is up.\nMCP endpoints:\n${lines.join('\n')}\nEnvoy admin:      ${adminUrl}\n\n`);
+}
+
+function untilSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const on = (s: NodeJS.Signals) => {
+      process.off('SIGINT', on);
+      process.off('SIGTERM', on);
+      resolve(s);
+    };
+    process.on('SIGINT', on);
+    process.on('SIGTERM', on);
+  });
+}
+
+class UsageError extends Error {}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.source}: ${err.problems.length} configuration error(s)\n` + err.problems.map((p) => `  ${formatProblem(err.source, p)}\n`).join(''));
+    } else if (err instanceof UsageError || (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+      process.stderr.write(`mcp-gateway: ${(err as Error).message}\n\n${USAGE}`);
+      process.exit(2);
+    } else {
+      process.stderr.write(`mcp-gateway: ${(err as Error).message}\n`);
+    }
+    process.exit(1);
+  },
+);

@@ -1,0 +1,199 @@
+// Load, validate and normalize the YAML config. Every problem is reported at
+// once, each with its place in the file (line:column) and its key path.
+import { readFile } from 'node:fs/promises';
+import { isAbsolute, resolve, dirname } from 'node:path';
+import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
+import { configSchema, DEFAULTS, type RawConfig } from './schema.js';
+import type { GatewayConfig, HostPort, ServerConfig, CurationRules } from './types.js';
+
+export interface ConfigProblem {
+  /** Key path such as `servers[0].tools.allow[1]`. */
+  path: string;
+  line: number | undefined;
+  column: number | undefined;
+  message: string;
+}
+
+export class ConfigError extends Error {
+  constructor(
+    readonly source: string,
+    readonly problems: readonly ConfigProblem[],
+  ) {
+    super(`${source}: ${problems.length} configuration error(s)\n` + problems.map((p) => '  ' + formatProblem(source, p)).join('\n'));
+    this.name = 'ConfigError';
+  }
+}
+
+export function formatProblem(source: string, p: ConfigProblem): string {
+  const where = p.line !== undefined ? `${source}:${p.line}:${p.column ?? 1}` : source;
+  return `${where} ${p.path || '(top level)'}: ${p.message}`;
+}
+
+export async function loadConfigFile(file: string): Promise<GatewayConfig> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(file, [{ path: '', line: undefined, column: undefined, message: `cannot read the file: ${(err as Error).message}` }]);
+  }
+  return parseConfig(text, file);
+}
+
+/** Parse config text. `source` names it in messages and anchors relative paths. */
+export function parseConfig(text: string, source = '<config>'): GatewayConfig {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false });
+  const problems: ConfigProblem[] = [];
+  for (const e of doc.errors) {
+    const pos = e.linePos?.[0];
+    problems.push({ path: '', line: pos?.line, column: pos?.col, message: `YAML: ${e.message.split('\n')[0]}` });
+  }
+  if (problems.length) throw new ConfigError(source, problems);
+
+  const parsed = configSchema.safeParse(doc.toJS() ?? {});
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const path = issue.path.filter((k): k is string | number => typeof k !== 'symbol');
+      let message = issue.message;
+      if (issue.code === 'unrecognized_keys') {
+        // Point at the first unknown key itself, not at its parent.
+        for (const key of issue.keys) {
+          problems.push({ path: formatPath([...path, key]), ...position(doc, lineCounter, [...path, key], true), message: `unknown key "${key}"` });
+        }
+        continue;
+      }
+      if (issue.code === 'invalid_type' && issue.input === undefined) message = 'required';
+      problems.push({ path: formatPath(path), ...position(doc, lineCounter, path), message });
+    }
+    throw new ConfigError(source, problems);
+  }
+  const config = normalize(parsed.data, source);
+  const semantic = checkSemantics(config, parsed.data);
+  if (semantic.length) {
+    throw new ConfigError(
+      source,
+      semantic.map((s) => ({ path: formatPath(s.path), ...position(doc, lineCounter, s.path), message: s.message })),
+    );
+  }
+  return config;
+}
+
+function formatPath(path: readonly (string | number)[]): string {
+  return path.map((k, i) => (typeof k === 'number' ? `[${k}]` : i === 0 ? k : `.${k}`)).join('');
+}
+
+function position(doc: Document, lc: LineCounter, path: readonly (string | number)[], keyNode = false): { line: number | undefined; column: number | undefined } {
+  // Walk up until a node exists (a missing key is reported at its parent).
+  for (let n = path.length; n >= 0; n--) {
+    const sub = path.slice(0, n);
+    let node: unknown;
+    if (keyNode && n === path.length && n > 0) {
+      const parent = doc.getIn(sub.slice(0, -1), true) as { items?: { key: unknown }[] } | undefined;
+      node = parent?.items?.find((p) => isNode(p.key) && (p.key as { value?: unknown }).value === sub[sub.length - 1])?.key;
+    } else {
+      node = n === 0 ? doc.contents : doc.getIn(sub, true);
+    }
+    if (isNode(node) && node.range) {
+      const { line, col } = lc.linePos(node.range[0]);
+      return { line, column: col };
+    }
+  }
+  return { line: undefined, column: undefined };
+}
+
+function parseHostPort(s: string): HostPort {
+  const i = s.lastIndexOf(':');
+  const host = s.slice(0, i).replace(/^\[|\]$/g, '');
+  return { host, port: Number(s.slice(i + 1)) };
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
+}
+
+function rulesOf(r: { allow?: string[] | undefined; deny?: string[] | undefined } | undefined): CurationRules {
+  return { allow: r?.allow ?? ['*'], deny: r?.deny ?? [] };
+}
+
+function normalize(raw: RawConfig, source: string): GatewayConfig {
+  const g = raw.gateway ?? {};
+  const listen = parseHostPort(g.listen ?? DEFAULTS.listen);
+  const pathPrefix = g.path_prefix ?? DEFAULTS.pathPrefix;
+  const hostForms = (h: string) => (h.includes(':') ? `[${h}]` : h);
+  const allowedHosts =
+    g.allowed_hosts ??
+    (isLoopback(listen.host)
+      ? // A loopback listener is what DNS rebinding targets: accept only loopback Host headers.
+        ['localhost', '127.0.0.1', '[::1]', hostForms(listen.host)].flatMap((h) => [h, `${h}:${listen.port}`])
+      : ['*']);
+  const sidecarListen = raw.sidecar?.listen ?? DEFAULTS.sidecarListen;
+  const audit = raw.audit ?? {};
+  const baseDir = source.startsWith('<') ? process.cwd() : dirname(resolve(source));
+  const auditFile = audit.file === undefined ? undefined : isAbsolute(audit.file) ? audit.file : resolve(baseDir, audit.file);
+  const servers: ServerConfig[] = raw.servers.map((s) => ({
+    name: s.name,
+    path: s.path ?? `${pathPrefix}/${s.name}`,
+    url: new URL(s.url),
+    tools: rulesOf(s.tools),
+    prompts: rulesOf(s.prompts),
+    resources: rulesOf(s.resources),
+    connectTimeoutMs: s.connect_timeout_ms ?? DEFAULTS.connectTimeoutMs,
+  }));
+  return {
+    gateway: {
+      listen,
+      pathPrefix,
+      adminListen: parseHostPort(g.admin ?? DEFAULTS.admin),
+      allowedOrigins: g.allowed_origins ?? DEFAULTS.loopbackOrigins,
+      allowedHosts: [...new Set(allowedHosts)],
+      maxRequestBytes: g.max_request_bytes ?? DEFAULTS.maxRequestBytes,
+      maxResponseBytes: g.max_response_bytes ?? DEFAULTS.maxResponseBytes,
+      streamIdleTimeoutS: g.stream_idle_timeout_s ?? DEFAULTS.streamIdleTimeoutS,
+    },
+    sidecar: {
+      listen: sidecarListen.startsWith('unix:')
+        ? { kind: 'unix', path: sidecarListen.slice('unix:'.length) }
+        : { kind: 'tcp', ...parseHostPort(sidecarListen) },
+      messageTimeoutMs: raw.sidecar?.message_timeout_ms ?? DEFAULTS.messageTimeoutMs,
+    },
+    servers,
+    audit: {
+      sink: audit.sink ?? (auditFile ? 'file' : 'stdout'),
+      file: auditFile,
+      redact: audit.redact ?? DEFAULTS.redact,
+      includeArguments: audit.include_arguments ?? true,
+    },
+    log: { level: raw.log?.level ?? 'info' },
+    source,
+  };
+}
+
+function checkSemantics(c: GatewayConfig, raw: RawConfig): { path: (string | number)[]; message: string }[] {
+  const out: { path: (string | number)[]; message: string }[] = [];
+  const names = new Map<string, number>();
+  const paths = new Map<string, number>();
+  c.servers.forEach((s, i) => {
+    const dupName = names.get(s.name);
+    if (dupName !== undefined) out.push({ path: ['servers', i, 'name'], message: `duplicate server name "${s.name}" (also servers[${dupName}])` });
+    names.set(s.name, i);
+    const dupPath = paths.get(s.path);
+    if (dupPath !== undefined) out.push({ path: ['servers', i, 'path'], message: `path ${s.path} is already served by servers[${dupPath}]` });
+    paths.set(s.path, i);
+    if (s.url.protocol !== 'http:' && s.url.protocol !== 'https:') {
+      out.push({ path: ['servers', i, 'url'], message: `unsupported scheme ${s.url.protocol} (use http: or https:)` });
+    }
+    if (s.url.username || s.url.password) {
+      out.push({ path: ['servers', i, 'url'], message: 'credentials in the URL are not allowed (they would end up in logs)' });
+    }
+    if (s.path.startsWith('/.well-known/')) out.push({ path: ['servers', i, 'path'], message: '/.well-known/ is reserved' });
+  });
+  if (c.audit.sink === 'file' && !c.audit.file) out.push({ path: ['audit', 'file'], message: 'sink "file" needs audit.file: <path>' });
+  if (raw.audit?.sink === 'stdout' && raw.audit.file) out.push({ path: ['audit', 'file'], message: 'audit.file is set but audit.sink is "stdout"; remove one' });
+  const l = c.gateway.listen;
+  const a = c.gateway.adminListen;
+  if (l.host === a.host && l.port === a.port) out.push({ path: ['gateway', 'admin'], message: 'the admin address must differ from gateway.listen' });
+  if (c.sidecar.listen.kind === 'tcp' && c.sidecar.listen.port === l.port && c.sidecar.listen.host === l.host) {
+    out.push({ path: ['sidecar', 'listen'], message: 'the sidecar address must differ from gateway.listen' });
+  }
+  return out;
+}

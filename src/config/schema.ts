@@ -1,0 +1,83 @@
+// The YAML config schema: the user-facing shape, with named defaults.
+// Unknown keys are errors (a typo must not silently disable a rule).
+import { z } from 'zod';
+
+export const DEFAULTS = {
+  listen: '127.0.0.1:10000',
+  admin: '127.0.0.1:9901',
+  sidecarListen: '127.0.0.1:9000',
+  pathPrefix: '/mcp',
+  maxRequestBytes: 1024 * 1024,
+  maxResponseBytes: 8 * 1024 * 1024,
+  streamIdleTimeoutS: 3600,
+  messageTimeoutMs: 1000,
+  connectTimeoutMs: 5000,
+  redact: ['password', 'passwd', 'secret', 'token', 'access_token', 'refresh_token', 'api_key', 'apikey', 'authorization', 'cookie', 'private_key'],
+  loopbackOrigins: ['http://localhost', 'http://localhost:*', 'http://127.0.0.1', 'http://127.0.0.1:*', 'http://[::1]', 'http://[::1]:*'],
+} as const;
+
+const hostPort = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:10000');
+const glob = z.string().min(1, 'a pattern cannot be empty');
+const rules = z
+  .object({
+    allow: z.array(glob).optional(),
+    deny: z.array(glob).optional(),
+  })
+  .strict();
+
+const serverName = z
+  .string()
+  .regex(/^[a-z0-9]([a-z0-9_-]{0,62})$/, 'a server name is 1-63 characters of a-z, 0-9, "-" or "_", starting with a letter or digit');
+
+const server = z
+  .object({
+    name: serverName,
+    url: z.string().url('expected an absolute http(s) URL such as http://127.0.0.1:3001/mcp'),
+    path: z.string().regex(/^\/[A-Za-z0-9._~\/-]*$/, 'expected an absolute URL path such as /mcp/tools').optional(),
+    tools: rules.optional(),
+    prompts: rules.optional(),
+    resources: rules.optional(),
+    connect_timeout_ms: z.number().int().positive().optional(),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    gateway: z
+      .object({
+        listen: hostPort.optional(),
+        admin: hostPort.optional(),
+        path_prefix: z.string().regex(/^\/[A-Za-z0-9._~\/-]*[^\/]$/, 'expected a path such as /mcp (no trailing slash)').optional(),
+        allowed_origins: z.array(glob).optional(),
+        allowed_hosts: z.array(glob).optional(),
+        max_request_bytes: z.number().int().min(1024).max(64 * 1024 * 1024).optional(),
+        max_response_bytes: z.number().int().min(1024).max(256 * 1024 * 1024).optional(),
+        stream_idle_timeout_s: z.number().int().min(0).optional(),
+      })
+      .strict()
+      .optional(),
+    sidecar: z
+      .object({
+        listen: z.union([hostPort, z.string().regex(/^unix:\/.+/, 'expected host:port or unix:/absolute/path.sock')]).optional(),
+        message_timeout_ms: z.number().int().min(50).max(60000).optional(),
+      })
+      .strict()
+      .optional(),
+    servers: z.array(server).min(1, 'at least one server is needed'),
+    audit: z
+      .object({
+        sink: z.enum(['stdout', 'file']).optional(),
+        file: z.string().min(1).optional(),
+        redact: z.array(z.string().min(1)).optional(),
+        include_arguments: z.boolean().optional(),
+      })
+      .strict()
+      .optional(),
+    log: z
+      .object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).optional() })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
+export type RawConfig = z.infer<typeof configSchema>;

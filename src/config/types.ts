@@ -1,0 +1,68 @@
+// The normalized, validated configuration every other module reads.
+// Produced once by loadConfig(); never mutated afterwards (reload swaps the whole object).
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+/** Allow/deny globs for one kind of MCP item. `*` matches any run of characters, `?` one. */
+export interface CurationRules {
+  allow: readonly string[];
+  deny: readonly string[];
+}
+
+export interface ServerConfig {
+  /** Name of the virtual server; also its Envoy cluster suffix. */
+  name: string;
+  /** Path the gateway serves it at (default `<path_prefix>/<name>`). */
+  path: string;
+  /** The upstream MCP endpoint. */
+  url: URL;
+  tools: CurationRules;
+  prompts: CurationRules;
+  /** Matched against resource URIs (and, for templates/list, the uriTemplate text). */
+  resources: CurationRules;
+  /** Upstream connect timeout (Envoy cluster). */
+  connectTimeoutMs: number;
+}
+
+export interface GatewaySection {
+  listen: HostPort;
+  pathPrefix: string;
+  adminListen: HostPort;
+  /** Origin header allow-list (globs). A request with any other Origin gets 403. */
+  allowedOrigins: readonly string[];
+  /** Host header allow-list (globs); `*` allows any host. */
+  allowedHosts: readonly string[];
+  maxRequestBytes: number;
+  maxResponseBytes: number;
+  /** Envoy stream idle timeout; long enough for quiet SSE streams. */
+  streamIdleTimeoutS: number;
+}
+
+export interface SidecarSection {
+  /** `host:port` or `unix:/path/to.sock`. */
+  listen: { kind: 'tcp'; host: string; port: number } | { kind: 'unix'; path: string };
+  /** Envoy's ext_proc message_timeout. */
+  messageTimeoutMs: number;
+}
+
+export interface AuditSection {
+  sink: 'stdout' | 'file';
+  file: string | undefined;
+  /** Argument keys (case-insensitive, any depth) whose values are replaced by "[REDACTED]". */
+  redact: readonly string[];
+  /** Record tool/prompt arguments at all. */
+  includeArguments: boolean;
+}
+
+export interface GatewayConfig {
+  gateway: GatewaySection;
+  sidecar: SidecarSection;
+  servers: readonly ServerConfig[];
+  audit: AuditSection;
+  log: { level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent' };
+  /** Where the config was loaded from, for messages. */
+  source: string;
+}

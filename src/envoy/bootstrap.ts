@@ -1,0 +1,171 @@
+// Generates the Envoy bootstrap for a gateway config: one listener, one route and
+// cluster per virtual server, the ext_proc filter (fail closed) pointing at the sidecar.
+import { stringify } from 'yaml';
+import type { GatewayConfig, ServerConfig } from '../config/types.js';
+
+export const SIDECAR_CLUSTER = 'mcp_gateway_sidecar';
+export const clusterName = (s: ServerConfig) => `mcp_upstream_${s.name}`;
+
+type Json = Record<string, unknown>;
+
+function socketAddress(host: string, port: number): Json {
+  return { socket_address: { address: host, port_value: port } };
+}
+
+const isIp = (host: string) => /^\d{1,3}(\.\d{1,3}){3}$/.test(host) || host.includes(':');
+
+function upstreamCluster(s: ServerConfig): Json {
+  const host = s.url.hostname.replace(/^\[|\]$/g, '');
+  const tls = s.url.protocol === 'https:';
+  const port = Number(s.url.port || (tls ? 443 : 80));
+  const cluster: Json = {
+    name: clusterName(s),
+    type: isIp(host) ? 'STATIC' : 'STRICT_DNS',
+    connect_timeout: `${s.connectTimeoutMs / 1000}s`,
+    lb_policy: 'ROUND_ROBIN',
+    load_assignment: {
+      cluster_name: clusterName(s),
+      endpoints: [{ lb_endpoints: [{ endpoint: { address: socketAddress(host, port) } }] }],
+    },
+  };
+  if (tls) {
+    cluster.transport_socket = {
+      name: 'envoy.transport_sockets.tls',
+      typed_config: {
+        '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext',
+        sni: host,
+        common_tls_context: {
+          validation_context: {
+            trusted_ca: { filename: '/etc/ssl/certs/ca-certificates.crt' },
+            match_typed_subject_alt_names: [{ san_type: 'DNS', matcher: { exact: host } }],
+          },
+        },
+      },
+    };
+  }
+  return cluster;
+}
+
+function route(s: ServerConfig): Json {
+  const upstreamPath = s.url.pathname || '/';
+  return {
+    name: `mcp_${s.name}`,
+    match: { path: s.path },
+    route: {
+      cluster: clusterName(s),
+      prefix_rewrite: upstreamPath,
+      host_rewrite_literal: s.url.host,
+      // SSE streams live as long as the session: no route timeout; idle is bounded by the HCM.
+      timeout: '0s',
+    },
+  };
+}
+
+export function envoyBootstrap(c: GatewayConfig): Json {
+  const g = c.gateway;
+  const sidecar = c.sidecar.listen;
+  const bufferLimit = Math.max(g.maxRequestBytes, g.maxResponseBytes);
+  const idle = `${g.streamIdleTimeoutS}s`;
+  return {
+    node: { id: 'mcp-gateway', cluster: 'mcp-gateway' },
+    admin: { address: socketAddress(g.adminListen.host, g.adminListen.port) },
+    static_resources: {
+      listeners: [
+        {
+          name: 'mcp_gateway',
+          address: socketAddress(g.listen.host, g.listen.port),
+          // Caps what Envoy buffers per connection (request bodies, inspected responses).
+          per_connection_buffer_limit_bytes: bufferLimit,
+          filter_chains: [
+            {
+              filters: [
+                {
+                  name: 'envoy.filters.network.http_connection_manager',
+                  typed_config: {
+                    '@type': 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
+                    stat_prefix: 'mcp_gateway',
+                    codec_type: 'AUTO',
+                    generate_request_id: true,
+                    stream_idle_timeout: idle,
+                    request_timeout: '0s',
+                    common_http_protocol_options: { idle_timeout: idle },
+                    route_config: {
+                      name: 'mcp_routes',
+                      virtual_hosts: [
+                        {
+                          name: 'mcp',
+                          domains: ['*'],
+                          routes: [
+                            ...c.servers.map(route),
+                            {
+                              // Never reached while the sidecar is up (it answers unknown paths itself).
+                              name: 'unknown',
+                              match: { prefix: '/' },
+                              direct_response: { status: 404, body: { inline_string: '{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"No MCP server is served at this path"}}' } },
+                            },
+                          ],
+                        },
+                      ],
+                    },
+                    http_filters: [
+                      {
+                        name: 'envoy.filters.http.ext_proc',
+                        typed_config: {
+                          '@type': 'type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor',
+                          grpc_service: { envoy_grpc: { cluster_name: SIDECAR_CLUSTER }, timeout: '30s' },
+                          // Fail closed: no sidecar, no traffic.
+                          failure_mode_allow: false,
+                          message_timeout: `${c.sidecar.messageTimeoutMs / 1000}s`,
+                          // The sidecar picks the response body mode per request (lists only).
+                          allow_mode_override: true,
+                          processing_mode: {
+                            request_header_mode: 'SEND',
+                            response_header_mode: 'SEND',
+                            request_body_mode: 'BUFFERED',
+                            response_body_mode: 'NONE',
+                            request_trailer_mode: 'SKIP',
+                            response_trailer_mode: 'SKIP',
+                          },
+                          request_attributes: ['source.address'],
+                        },
+                      },
+                      { name: 'envoy.filters.http.router', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } },
+                    ],
+                  },
+                },
+              ],
+            },
+          ],
+        },
+      ],
+      clusters: [
+        {
+          name: SIDECAR_CLUSTER,
+          type: 'STATIC',
+          connect_timeout: '1s',
+          typed_extension_protocol_options: {
+            'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
+              '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
+              explicit_http_config: { http2_protocol_options: {} },
+            },
+          },
+          load_assignment: {
+            cluster_name: SIDECAR_CLUSTER,
+            endpoints: [
+              {
+                lb_endpoints: [
+                  { endpoint: { address: sidecar.kind === 'unix' ? { pipe: { path: sidecar.path } } : socketAddress(sidecar.host, sidecar.port) } },
+                ],
+              },
+            ],
+          },
+        },
+        ...c.servers.map(upstreamCluster),
+      ],
+    },
+  };
+}
+
+export function envoyBootstrapYaml(c: GatewayConfig): string {
+  return `# Generated by \`mcp-gateway envoy-config\` from ${c.source}. Edit the gateway config, not this file.\n` + stringify(envoyBootstrap(c), { lineWidth: 0 });
+}

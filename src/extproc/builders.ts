@@ -1,0 +1,51 @@
+// Builders that hide the protobuf nesting of ext_proc responses. None of them
+// sets clear_route_cache: the gateway never changes headers that routing uses.
+import type { CommonResponse, HeaderMutation, HeaderValueOption, ProcessingResponse, BodySendMode } from './messages.js';
+import type { HeaderEdit, ResponseBodyMode, Verdict } from '../gateway/verdict.js';
+
+export type Phase = 'request_headers' | 'response_headers' | 'request_body' | 'response_body';
+
+const BODY_MODE: Record<ResponseBodyMode, BodySendMode> = { none: 'NONE', buffered: 'BUFFERED', streamed: 'STREAMED' };
+
+function setHeader(key: string, value: string): HeaderValueOption {
+  return { header: { key, raw_value: Buffer.from(value, 'latin1') }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' };
+}
+
+function headerMutation(edit: HeaderEdit | undefined): HeaderMutation | undefined {
+  if (!edit || (!edit.set?.length && !edit.remove?.length)) return undefined;
+  const m: HeaderMutation = {};
+  if (edit.set?.length) m.set_headers = edit.set.map(([k, v]) => setHeader(k, v));
+  if (edit.remove?.length) m.remove_headers = [...edit.remove];
+  return m;
+}
+
+// One frozen "continue, change nothing" reply per phase: the common case allocates nothing.
+const PLAIN: Record<Phase, ProcessingResponse> = {
+  request_headers: Object.freeze({ request_headers: {} }),
+  response_headers: Object.freeze({ response_headers: {} }),
+  request_body: Object.freeze({ request_body: {} }),
+  response_body: Object.freeze({ response_body: {} }),
+};
+
+/** Turns the core's verdict for `phase` into the ext_proc reply. */
+export function toProcessingResponse(phase: Phase, v: Verdict): ProcessingResponse {
+  if (v.kind === 'reject') {
+    return {
+      immediate_response: {
+        status: { code: v.status },
+        headers: headerMutation({ set: v.headers }),
+        body: Buffer.from(v.body, 'utf8'),
+        details: v.details,
+      },
+    };
+  }
+  const mutation = headerMutation(v.headers);
+  if (!mutation && v.body === undefined && v.responseBodyMode === undefined) return PLAIN[phase];
+  const common: CommonResponse = {};
+  if (mutation) common.header_mutation = mutation;
+  if (v.body !== undefined) common.body_mutation = v.body === 'clear' ? { clear_body: true } : { body: Buffer.from(v.body.buffer, v.body.byteOffset, v.body.byteLength) };
+  const reply: ProcessingResponse = { [phase]: { response: common } };
+  // mode_override is honoured only in a headers reply (and needs allow_mode_override).
+  if (v.responseBodyMode !== undefined && phase === 'response_headers') reply.mode_override = { response_body_mode: BODY_MODE[v.responseBodyMode] };
+  return reply;
+}

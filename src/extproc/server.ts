@@ -1,0 +1,51 @@
+// The gRPC server that Envoy's ext_proc filter connects to.
+import * as grpc from '@grpc/grpc-js';
+import { unlink } from 'node:fs/promises';
+import type { SidecarSection } from '../config/types.js';
+import type { GatewayRuntime } from '../gateway/runtime.js';
+import type { Logger } from '../telemetry/log.js';
+import { externalProcessorService } from './proto.js';
+import { handleProcessStream, type ProcessCall } from './stream.js';
+
+export interface ExtProcServer {
+  /** The address bound (`127.0.0.1:9000` or `unix:/path`). */
+  readonly address: string;
+  /** Stops accepting streams and waits for open ones, up to `graceMs`, then cancels the rest. */
+  shutdown(graceMs: number): Promise<void>;
+}
+
+export async function startExtProcServer(listen: SidecarSection['listen'], runtime: () => GatewayRuntime, log: Logger): Promise<ExtProcServer> {
+  const server = new grpc.Server({
+    'grpc.max_receive_message_length': 256 * 1024 * 1024,
+    'grpc.max_send_message_length': 256 * 1024 * 1024,
+    'grpc.keepalive_permit_without_calls': 1,
+  });
+  server.addService(externalProcessorService(), {
+    Process: (call: ProcessCall) => handleProcessStream(call, runtime, log),
+  });
+  let address: string;
+  if (listen.kind === 'unix') {
+    await unlink(listen.path).catch(() => undefined); // a stale socket from a crashed run
+    address = `unix:${listen.path}`;
+  } else {
+    address = `${listen.host.includes(':') ? `[${listen.host}]` : listen.host}:${listen.port}`;
+  }
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(new Error(`cannot listen on ${address}: ${err.message}`)) : resolve(p))),
+  );
+  if (listen.kind === 'tcp' && listen.port === 0) address = `${listen.host}:${port}`;
+  return {
+    address,
+    shutdown: (graceMs) =>
+      new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, graceMs);
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      }),
+  };
+}

@@ -1,0 +1,82 @@
+// One ext_proc gRPC stream = one HTTP exchange. Decodes each ProcessingRequest
+// into plain values, asks the Exchange for a verdict, sends exactly one reply.
+import * as grpc from '@grpc/grpc-js';
+import { Exchange, type HeaderBag, type ConnectionFacts } from '../gateway/exchange.js';
+import type { GatewayRuntime } from '../gateway/runtime.js';
+import type { Logger } from '../telemetry/log.js';
+import { toProcessingResponse, type Phase } from './builders.js';
+import type { HeaderMap, ProcessingRequest, ProcessingResponse, ProtoStruct } from './messages.js';
+
+export type ProcessCall = grpc.ServerDuplexStream<ProcessingRequest, ProcessingResponse>;
+
+const EXT_PROC_ATTRIBUTES = 'envoy.filters.http.ext_proc';
+const EMPTY = new Uint8Array(0);
+
+export function headerBag(map: HeaderMap | undefined): HeaderBag {
+  const bag: HeaderBag = {};
+  for (const h of map?.headers ?? []) {
+    // Envoy sends values as raw bytes; header octets map 1:1 onto latin1.
+    const value = h.raw_value !== undefined ? h.raw_value.toString('latin1') : (h.value ?? '');
+    const prev = bag[h.key];
+    bag[h.key] = prev === undefined ? value : `${prev},${value}`;
+  }
+  return bag;
+}
+
+function connectionFacts(attrs: Record<string, ProtoStruct> | undefined): ConnectionFacts {
+  const fields = attrs?.[EXT_PROC_ATTRIBUTES]?.fields;
+  return { clientAddress: fields?.['source.address']?.string_value };
+}
+
+export function handleProcessStream(call: ProcessCall, runtime: () => GatewayRuntime, log: Logger): void {
+  // The runtime is read once per stream: a reload mid-exchange does not change the rules under it.
+  const exchange = new Exchange(runtime());
+  let closed = false;
+  const close = (cause: 'complete' | 'cancelled' | 'error') => {
+    if (closed) return;
+    closed = true;
+    exchange.close(cause);
+  };
+
+  call.on('data', (req: ProcessingRequest) => {
+    if (closed) return;
+    let phase: Phase;
+    try {
+      let verdict;
+      switch (req.request) {
+        case 'request_headers':
+          phase = 'request_headers';
+          verdict = exchange.requestHeaders(headerBag(req.request_headers?.headers), req.request_headers?.end_of_stream === true, connectionFacts(req.attributes));
+          break;
+        case 'request_body':
+          phase = 'request_body';
+          verdict = exchange.requestBody(req.request_body?.body ?? EMPTY, req.request_body?.end_of_stream === true);
+          break;
+        case 'response_headers':
+          phase = 'response_headers';
+          verdict = exchange.responseHeaders(headerBag(req.response_headers?.headers), req.response_headers?.end_of_stream === true);
+          break;
+        case 'response_body':
+          phase = 'response_body';
+          verdict = exchange.responseBody(req.response_body?.body ?? EMPTY, req.response_body?.end_of_stream === true);
+          break;
+        default:
+          throw new Error(`unexpected ext_proc message "${req.request ?? 'none'}" (trailers are not configured)`);
+      }
+      call.write(toProcessingResponse(phase, verdict));
+    } catch (err) {
+      // Fail closed: an error status on the stream makes Envoy answer 500 (failure_mode_allow: false).
+      log.error({ err }, 'ext_proc stream failed');
+      close('error');
+      // grpc-js turns an 'error' event on a server stream into the stream's final status.
+      call.emit('error', { code: grpc.status.INTERNAL, details: `mcp-gateway: ${(err as Error).message}` });
+    }
+  });
+  call.on('end', () => {
+    close('complete');
+    call.end();
+  });
+  call.on('cancelled', () => close('cancelled'));
+  call.on('error', () => close('error'));
+  call.on('close', () => close('cancelled'));
+}

@@ -1,0 +1,402 @@
+// One HTTP exchange (request and its response) as the gateway sees it: the
+// decisions for each ext_proc phase, and the one audit event it owes.
+// Knows nothing of gRPC or protobuf; src/extproc drives it.
+import { performance } from 'node:perf_hooks';
+import { parseJsonRpcMessage, type JsonRpcId, type JsonRpcMessage } from '../mcp/jsonrpc.js';
+import { parseStrictJson } from '../mcp/strict-json.js';
+import { SseFramer, serializeSseEvent, type SseBlock } from '../mcp/sse.js';
+import { checkStandardHeaders } from '../mcp/standard-headers.js';
+import { JsonRpcErrorCode } from '../mcp/errors.js';
+import { LIST_METHODS, STANDARD_HEADERS_VERSION, caseCollision, isSupportedProtocolVersion, targetOf, type ListMethod } from '../mcp/protocol.js';
+import { filterListResult } from '../curation/filter-list.js';
+import type { AuditEvent } from '../audit/event.js';
+import type { GatewayRuntime, ServerRuntime } from './runtime.js';
+import { refusalBody, type Refusal } from './refusal.js';
+import { CONTINUE, type Verdict } from './verdict.js';
+
+/** Lower-cased header name → value (repeated headers joined with ","). */
+export type HeaderBag = Record<string, string>;
+
+/** Facts about the connection that Envoy forwards as attributes. */
+export interface ConnectionFacts {
+  clientAddress: string | undefined;
+}
+
+/** Headers no caller may send: the gateway owns this prefix. */
+export const INTERNAL_HEADER_PREFIX = 'x-mcp-gateway-';
+
+const TRACEPARENT = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}/;
+const JSON_CONTENT_TYPE: [string, string] = ['content-type', 'application/json'];
+const encoder = new TextEncoder();
+
+type Phase = 'request_headers' | 'request_body' | 'response_headers' | 'response_body' | 'done';
+
+/** How the response body is being inspected. */
+type ResponseInspection = { mode: 'none' } | { mode: 'json' } | { mode: 'sse'; framer: SseFramer; failed: boolean };
+
+export class Exchange {
+  private phase: Phase = 'request_headers';
+  private readonly started = performance.now();
+  private server: ServerRuntime | undefined;
+  private rpcId: JsonRpcId | null = null;
+  private list: ListMethod | undefined;
+  private response: ResponseInspection = { mode: 'none' };
+  private audited = false;
+  private readonly event: AuditEvent;
+
+  constructor(private readonly rt: GatewayRuntime) {
+    this.event = {
+      type: 'mcp.request',
+      request_id: undefined,
+      trace_id: undefined,
+      session_id: undefined,
+      server: undefined,
+      http: { method: '', path: '', status: undefined },
+      protocol_version: undefined,
+      rpc: undefined,
+      target: undefined,
+      arguments: undefined,
+      decision: 'allow',
+      reason: 'allowed',
+      message: undefined,
+      filtered: undefined,
+      upstream_status: undefined,
+      latency_ms: 0,
+      client_address: undefined,
+    };
+  }
+
+  // ---- request headers ------------------------------------------------------
+
+  requestHeaders(h: HeaderBag, endOfStream: boolean, conn: ConnectionFacts): Verdict {
+    this.expect('request_headers');
+    const ev = this.event;
+    const rawPath = h[':path'] ?? '';
+    const q = rawPath.indexOf('?');
+    const path = q === -1 ? rawPath : rawPath.slice(0, q);
+    const method = h[':method'] ?? '';
+    ev.http.method = method;
+    ev.http.path = path;
+    ev.request_id = h['x-request-id'];
+    ev.trace_id = TRACEPARENT.exec(h['traceparent'] ?? '')?.[1];
+    ev.session_id = h['mcp-session-id'];
+    ev.protocol_version = h['mcp-protocol-version'];
+    ev.client_address = conn.clientAddress;
+
+    const server = this.rt.route(path);
+    if (!server) {
+      ev.type = 'http.reject';
+      return this.refuse({ reason: 'unknown_server', httpStatus: 404, rpcCode: JsonRpcErrorCode.InvalidRequest, rpcId: null, message: `No MCP server is served at ${path}` });
+    }
+    this.server = server;
+    ev.server = server.config.name;
+
+    const host = h[':authority'] ?? h['host'] ?? '';
+    if (!this.rt.hostAllowed(host)) {
+      ev.type = 'http.reject';
+      return this.refuse({ reason: 'host_forbidden', httpStatus: 403, rpcCode: JsonRpcErrorCode.InvalidRequest, rpcId: null, message: `Host "${host}" is not allowed (gateway.allowed_hosts)` });
+    }
+    const origin = h['origin'];
+    if (origin !== undefined && !this.rt.originAllowed(origin)) {
+      ev.type = 'http.reject';
+      return this.refuse({ reason: 'origin_forbidden', httpStatus: 403, rpcCode: JsonRpcErrorCode.InvalidRequest, rpcId: null, message: `Origin "${origin}" is not allowed (gateway.allowed_origins)` });
+    }
+    const version = ev.protocol_version;
+    if (version !== undefined && !isSupportedProtocolVersion(version)) {
+      ev.type = 'http.reject';
+      return this.refuse({ reason: 'unsupported_protocol_version', httpStatus: 400, rpcCode: JsonRpcErrorCode.InvalidRequest, rpcId: null, message: `Unsupported MCP-Protocol-Version "${version}"` });
+    }
+
+    const strip = this.internalHeaders(h);
+    switch (method) {
+      case 'POST': {
+        const length = Number(h['content-length'] ?? '0');
+        if (length > this.rt.maxRequestBytes) {
+          return this.refuse({ reason: 'body_too_large', httpStatus: 413, rpcCode: JsonRpcErrorCode.InvalidRequest, rpcId: null, message: `Request body of ${length} bytes exceeds the limit of ${this.rt.maxRequestBytes}` });
+        }
+        if (endOfStream) {
+          return this.refuse({ reason: 'empty_body', httpStatus: 400, rpcCode: JsonRpcErrorCode.ParseError, rpcId: null, message: 'A POST must carry one JSON-RPC message' });
+        }
+        this.phase = 'request_body';
+        this.standardHeaders = { method: h['mcp-method'], name: h['mcp-name'] };
+        return strip;
+      }
+      case 'GET':
+        ev.type = 'http.stream';
+        break;
+      case 'DELETE':
+        ev.type = 'http.delete';
+        break;
+      case 'OPTIONS':
+        // CORS preflight: not an MCP message; Envoy or the upstream answers it.
+        this.audited = true;
+        break;
+      default:
+        ev.type = 'http.reject';
+        return this.refuse({ reason: 'method_not_allowed', httpStatus: 405, rpcCode: JsonRpcErrorCode.InvalidRequest, rpcId: null, message: `HTTP ${method} is not part of the MCP transport`, headers: [['allow', 'GET, POST, DELETE']] });
+    }
+    this.phase = 'response_headers';
+    return strip;
+  }
+
+  private standardHeaders: { method: string | undefined; name: string | undefined } = { method: undefined, name: undefined };
+
+  private internalHeaders(h: HeaderBag): Verdict {
+    let remove: string[] | undefined;
+    for (const k in h) if (k.startsWith(INTERNAL_HEADER_PREFIX)) (remove ??= []).push(k);
+    return remove ? { kind: 'continue', headers: { remove } } : CONTINUE;
+  }
+
+  // ---- request body ---------------------------------------------------------
+
+  requestBody(body: Uint8Array, endOfStream: boolean): Verdict {
+    this.expect('request_body');
+    if (!endOfStream || body.length > this.rt.maxRequestBytes) {
+      return this.refuse({ reason: 'body_too_large', httpStatus: 413, rpcCode: JsonRpcErrorCode.InvalidRequest, rpcId: null, message: `Request body exceeds the limit of ${this.rt.maxRequestBytes} bytes` });
+    }
+    if (body.length === 0) {
+      return this.refuse({ reason: 'empty_body', httpStatus: 400, rpcCode: JsonRpcErrorCode.ParseError, rpcId: null, message: 'A POST must carry one JSON-RPC message' });
+    }
+    const parsed = parseJsonRpcMessage(body);
+    if (!parsed.ok) {
+      return this.refuse({ reason: parsed.reason, httpStatus: 400, rpcCode: parsed.code, rpcId: parsed.id, message: parsed.message });
+    }
+    this.phase = 'response_headers';
+    return this.decideMessage(parsed.message);
+  }
+
+  private decideMessage(msg: JsonRpcMessage): Verdict {
+    const ev = this.event;
+    const server = this.server!;
+    if (msg.kind === 'response') {
+      // The client answering a server request (sampling, elicitation, roots).
+      ev.type = 'mcp.response';
+      ev.rpc = { kind: 'response', id: msg.id, method: undefined };
+      return CONTINUE;
+    }
+    const isRequest = msg.kind === 'request';
+    ev.type = isRequest ? 'mcp.request' : 'mcp.notification';
+    ev.rpc = { kind: msg.kind, id: isRequest ? msg.id : undefined, method: msg.method };
+    this.rpcId = isRequest ? msg.id : null;
+    // A refused request gets its JSON-RPC error in a 200 (the client matches it to the
+    // request by id); a refused notification can only get an HTTP error status.
+    const refuseStatus = isRequest ? 200 : 400;
+
+    if (msg.method === 'initialize' && ev.protocol_version === undefined) {
+      const v = msg.params?.protocolVersion;
+      if (typeof v === 'string') ev.protocol_version = v;
+    }
+
+    const sh = this.standardHeaders;
+    if (ev.protocol_version === STANDARD_HEADERS_VERSION || sh.method !== undefined || sh.name !== undefined) {
+      const check = checkStandardHeaders(msg, sh.method, sh.name);
+      if (!check.ok) {
+        return this.refuse({ reason: 'header_mismatch', httpStatus: 400, rpcCode: JsonRpcErrorCode.HeaderMismatch, rpcId: this.rpcId, message: check.message });
+      }
+    }
+
+    const collision = caseCollision(msg.method);
+    if (collision !== undefined) {
+      return this.refuse({ reason: 'method_case_mismatch', httpStatus: refuseStatus, rpcCode: JsonRpcErrorCode.MethodNotFound, rpcId: this.rpcId, message: `Method not found: "${msg.method}" (methods are case-sensitive; did you mean "${collision}"?)` });
+    }
+
+    const target = targetOf(msg.method, msg.params);
+    if (!target.ok) {
+      return this.refuse({ reason: 'invalid_params', httpStatus: refuseStatus, rpcCode: JsonRpcErrorCode.InvalidParams, rpcId: this.rpcId, message: target.message });
+    }
+    if (target.target) {
+      ev.target = target.target;
+      if (this.rt.includeArguments) {
+        const args = msg.params?.arguments ?? (msg.method === 'completion/complete' ? msg.params?.argument : undefined);
+        if (args !== undefined) ev.arguments = this.rt.redact(args);
+      }
+      if (!server.curation.visible(target.target.kind, target.target.name)) {
+        const noun = target.target.kind === 'tool' ? 'Tool' : target.target.kind === 'prompt' ? 'Prompt' : 'Resource';
+        return this.refuse({ reason: 'not_curated', httpStatus: refuseStatus, rpcCode: JsonRpcErrorCode.InvalidParams, rpcId: this.rpcId, message: `${noun} "${target.target.name}" is not available on server "${server.config.name}"` });
+      }
+    }
+
+    if (isRequest) {
+      const list = LIST_METHODS.get(msg.method);
+      if (list && !server.curation.isOpen(list.kind)) this.list = list;
+    }
+    return CONTINUE;
+  }
+
+  // ---- response headers -----------------------------------------------------
+
+  responseHeaders(h: HeaderBag, endOfStream: boolean): Verdict {
+    this.expect('response_headers');
+    const status = Number(h[':status']);
+    this.event.upstream_status = status;
+    this.event.http.status = status;
+    this.event.session_id ??= h['mcp-session-id'];
+    if (!this.list || endOfStream || status !== 200) {
+      this.phase = 'done';
+      this.emit();
+      return CONTINUE;
+    }
+    this.phase = 'response_body';
+    const contentType = (h['content-type'] ?? '').toLowerCase();
+    if (contentType.startsWith('text/event-stream')) {
+      this.response = { mode: 'sse', framer: new SseFramer(), failed: false };
+      return { kind: 'continue', responseBodyMode: 'streamed' };
+    }
+    // Anything else must be the JSON response; if it is not, it is replaced by an error.
+    this.response = { mode: 'json' };
+    return { kind: 'continue', responseBodyMode: 'buffered' };
+  }
+
+  // ---- response body --------------------------------------------------------
+
+  responseBody(chunk: Uint8Array, endOfStream: boolean): Verdict {
+    this.expect('response_body');
+    const r = this.response;
+    const verdict = r.mode === 'sse' ? this.sseChunk(r, chunk, endOfStream) : this.jsonBody(chunk);
+    if (endOfStream || r.mode === 'json') {
+      this.phase = 'done';
+      this.emit();
+    }
+    return verdict;
+  }
+
+  private jsonBody(body: Uint8Array): Verdict {
+    const parsed = parseJsonRpcMessage(body);
+    const replacement = parsed.ok ? this.filterResponse(parsed.message.body) : this.uninspectable(parsed.message);
+    if (replacement === undefined) return CONTINUE;
+    const bytes = encoder.encode(replacement);
+    return { kind: 'continue', body: bytes, headers: { set: [['content-length', String(bytes.length)], JSON_CONTENT_TYPE] } };
+  }
+
+  private sseChunk(r: { framer: SseFramer; failed: boolean }, chunk: Uint8Array, endOfStream: boolean): Verdict {
+    if (r.failed) return { kind: 'continue', body: 'clear' };
+    const heldBefore = r.framer.pendingBytes;
+    const blocks = r.framer.push(chunk);
+    let changed = false;
+    const out: (Uint8Array | string)[] = [];
+    for (const block of blocks) {
+      const replaced = this.sseBlock(block);
+      if (replaced === undefined) out.push(block.bytes);
+      else {
+        out.push(replaced);
+        changed = true;
+      }
+    }
+    if (r.framer.pendingBytes > this.rt.maxResponseBytes) {
+      // An event larger than we are willing to hold: fail closed for the rest of the stream.
+      r.failed = true;
+      this.event.reason = 'response_too_large';
+      this.event.message = `an SSE event exceeded ${this.rt.maxResponseBytes} bytes`;
+      out.push(serializeSseEvent({ data: this.errorJson('Upstream SSE event too large for the gateway to inspect') }));
+      changed = true;
+    }
+    if (endOfStream) {
+      const tail = r.framer.end();
+      if (tail.length) out.push(tail);
+    }
+    if (!changed && heldBefore === 0 && r.framer.pendingBytes === 0 && !endOfStream) return CONTINUE;
+    const bytes = concat(out);
+    if (!changed && bytes.length === chunk.length && heldBefore === 0) return CONTINUE;
+    return { kind: 'continue', body: bytes.length ? bytes : 'clear' };
+  }
+
+  /** A replacement for one SSE event, or undefined to pass its bytes unchanged. */
+  private sseBlock(block: SseBlock): string | undefined {
+    const ev = block.event;
+    if (!ev || !ev.hasData || ev.data === '') return undefined;
+    let msg: unknown;
+    try {
+      msg = parseStrictJson(ev.data);
+    } catch {
+      return undefined; // Not JSON: not the list result (e.g. a priming event); passes unchanged.
+    }
+    if (msg === null || typeof msg !== 'object' || Array.isArray(msg)) return undefined;
+    const m = msg as Record<string, unknown>;
+    if (m.id !== this.rpcId || 'method' in m) return undefined;
+    const replacement = this.filterResponse(m);
+    if (replacement === undefined) return undefined;
+    return serializeSseEvent({ data: replacement, ...(ev.event !== undefined && { event: ev.event }), ...(ev.id !== undefined && { id: ev.id }), ...(ev.retry !== undefined && { retry: ev.retry }) });
+  }
+
+  /** Filters a list response; returns the new JSON text, or undefined when it passes unchanged. */
+  private filterResponse(body: Record<string, unknown>): string | undefined {
+    const result = body.result;
+    if (result === undefined) return undefined; // A JSON-RPC error passes through.
+    if (result === null || typeof result !== 'object' || Array.isArray(result)) return this.errorJson('Upstream list result is not an object');
+    const outcome = filterListResult(result as Record<string, unknown>, this.list!, this.server!.curation);
+    if ('error' in outcome) return this.errorJson(outcome.error);
+    this.event.filtered = { returned: outcome.returned, visible: outcome.visible };
+    if (!outcome.changed) return undefined;
+    return JSON.stringify({ ...body, result: outcome.result });
+  }
+
+  private uninspectable(detail: string): string {
+    return this.errorJson(`Upstream response could not be inspected: ${detail}`);
+  }
+
+  private errorJson(message: string): string {
+    this.event.reason = 'response_uninspectable';
+    this.event.message = message;
+    this.event.decision = 'deny';
+    return refusalBody({ reason: 'invalid_request', httpStatus: 200, rpcCode: JsonRpcErrorCode.InternalError, rpcId: this.rpcId, message });
+  }
+
+  // ---- end ------------------------------------------------------------------
+
+  /** The ext_proc stream ended (normally, cancelled or broken): the audit event is owed regardless. */
+  close(cause: 'complete' | 'cancelled' | 'error'): void {
+    if (this.audited) return;
+    if (cause !== 'complete' && this.event.upstream_status === undefined) {
+      this.event.message ??= cause === 'cancelled' ? 'the exchange ended before the upstream answered' : 'the ext_proc stream failed';
+    }
+    this.emit();
+  }
+
+  get finished(): boolean {
+    return this.phase === 'done';
+  }
+
+  private refuse(r: Refusal): Verdict {
+    this.phase = 'done';
+    this.event.decision = 'deny';
+    this.event.reason = r.reason;
+    this.event.message = r.message;
+    this.emit();
+    return {
+      kind: 'reject',
+      status: r.httpStatus,
+      headers: r.headers ? [JSON_CONTENT_TYPE, ...r.headers] : [JSON_CONTENT_TYPE],
+      body: refusalBody(r),
+      details: `mcp_gateway_${r.reason}`,
+    };
+  }
+
+  private emit(): void {
+    if (this.audited) return;
+    this.audited = true;
+    this.event.latency_ms = Math.round((performance.now() - this.started) * 1000) / 1000;
+    this.rt.audit.write(this.event);
+  }
+
+  private expect(phase: Phase): void {
+    if (this.phase !== phase) throw new PhaseError(`unexpected ${phase} message while in phase ${this.phase}`);
+  }
+}
+
+export class PhaseError extends Error {
+  override name = 'PhaseError';
+}
+
+function concat(parts: readonly (Uint8Array | string)[]): Uint8Array {
+  const bufs = parts.map((p) => (typeof p === 'string' ? encoder.encode(p) : p));
+  let n = 0;
+  for (const b of bufs) n += b.length;
+  const out = new Uint8Array(n);
+  let o = 0;
+  for (const b of bufs) {
+    out.set(b, o);
+    o += b.length;
+  }
+  return out;
+}
+

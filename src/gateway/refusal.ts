@@ -1,0 +1,40 @@
+// The gateway's one error taxonomy. A refusal's `reason` is a stable code: the
+// same string is the audit event's reason and the metric label.
+import type { JsonRpcId } from '../mcp/jsonrpc.js';
+import { jsonRpcErrorBody } from '../mcp/jsonrpc.js';
+
+export type RefusalReason =
+  | 'unknown_server'
+  | 'host_forbidden'
+  | 'origin_forbidden'
+  | 'method_not_allowed'
+  | 'body_too_large'
+  | 'empty_body'
+  | 'invalid_utf8'
+  | 'invalid_json'
+  | 'duplicate_key'
+  | 'too_deep'
+  | 'batch_not_supported'
+  | 'not_an_object'
+  | 'invalid_request'
+  | 'unsupported_protocol_version'
+  | 'header_mismatch'
+  | 'method_case_mismatch'
+  | 'invalid_params'
+  | 'not_curated';
+
+export interface Refusal {
+  reason: RefusalReason;
+  httpStatus: number;
+  /** JSON-RPC error code for the body. */
+  rpcCode: number;
+  message: string;
+  /** The id of the refused request, when known; null otherwise. */
+  rpcId: JsonRpcId | null;
+  headers?: readonly [string, string][];
+}
+
+/** The HTTP body of a refusal: always a JSON-RPC error object, which MCP clients understand. */
+export function refusalBody(r: Refusal): string {
+  return jsonRpcErrorBody(r.rpcId, r.rpcCode, r.message, { reason: r.reason });
+}

@@ -1,0 +1,29 @@
+// What the core tells the ext_proc adapter to do with one phase of an exchange.
+// Plain data: only src/extproc turns it into protobuf.
+
+export type ResponseBodyMode = 'none' | 'buffered' | 'streamed';
+
+export interface HeaderEdit {
+  set?: readonly [string, string][];
+  remove?: readonly string[];
+}
+
+export type Verdict =
+  | {
+      kind: 'continue';
+      headers?: HeaderEdit;
+      /** Replacement for the body (or chunk) just received; 'clear' empties it; undefined leaves it. */
+      body?: Uint8Array | 'clear';
+      /** Only in a response-headers verdict: how Envoy should send the response body. */
+      responseBodyMode?: ResponseBodyMode;
+    }
+  | {
+      kind: 'reject';
+      status: number;
+      headers: readonly [string, string][];
+      body: string;
+      /** Short reason for Envoy's access log (%RESPONSE_CODE_DETAILS%). */
+      details: string;
+    };
+
+export const CONTINUE: Verdict = Object.freeze({ kind: 'continue' });

@@ -1,0 +1,11 @@
+// JSON-RPC error codes used by the gateway, mirroring the JSON-RPC 2.0 and MCP specs.
+export const JsonRpcErrorCode = {
+  ParseError: -32700,
+  InvalidRequest: -32600,
+  MethodNotFound: -32601,
+  InvalidParams: -32602,
+  InternalError: -32603,
+  /** MCP 2026-07-28: Mcp-* request headers missing or disagreeing with the body. */
+  HeaderMismatch: -32020,
+} as const;
+export type JsonRpcErrorCode = (typeof JsonRpcErrorCode)[keyof typeof JsonRpcErrorCode];

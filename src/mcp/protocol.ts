@@ -1,0 +1,92 @@
+// MCP protocol versions and method tables the gateway relies on.
+import type { ItemKind } from '../curation/curation.js';
+
+export const SUPPORTED_PROTOCOL_VERSIONS = ['2024-11-05', '2025-03-26', '2025-06-18', '2025-11-25', '2026-07-28'] as const;
+export type ProtocolVersion = (typeof SUPPORTED_PROTOCOL_VERSIONS)[number];
+const SUPPORTED = new Set<string>(SUPPORTED_PROTOCOL_VERSIONS);
+export const isSupportedProtocolVersion = (v: string): v is ProtocolVersion => SUPPORTED.has(v);
+
+/** The stateless revision that requires Mcp-Method / Mcp-Name headers (SEP-2243). */
+export const STANDARD_HEADERS_VERSION = '2026-07-28';
+
+/** Methods a client may send (requests and notifications), all revisions. */
+const CLIENT_METHODS = [
+  'initialize',
+  'ping',
+  'tools/list',
+  'tools/call',
+  'prompts/list',
+  'prompts/get',
+  'resources/list',
+  'resources/templates/list',
+  'resources/read',
+  'resources/subscribe',
+  'resources/unsubscribe',
+  'completion/complete',
+  'logging/setLevel',
+  'tasks/get',
+  'tasks/list',
+  'tasks/result',
+  'tasks/cancel',
+  'server/discover',
+  'notifications/initialized',
+  'notifications/cancelled',
+  'notifications/progress',
+  'notifications/roots/list_changed',
+  'notifications/tasks/status',
+] as const;
+const KNOWN_LOWER = new Map(CLIENT_METHODS.map((m) => [m.toLowerCase(), m]));
+const KNOWN = new Set<string>(CLIENT_METHODS);
+
+/**
+ * A method that differs from a known one only by case ("Tools/Call") is refused:
+ * a lenient upstream could treat it as the real method after the gateway did not.
+ */
+export function caseCollision(method: string): string | undefined {
+  if (KNOWN.has(method)) return undefined;
+  return KNOWN_LOWER.get(method.toLowerCase());
+}
+
+export interface ListMethod {
+  kind: ItemKind;
+  /** Key of the array in the result. */
+  resultKey: string;
+  /** Key of the item field matched against the curation rules. */
+  itemKey: string;
+}
+
+export const LIST_METHODS: ReadonlyMap<string, ListMethod> = new Map([
+  ['tools/list', { kind: 'tool', resultKey: 'tools', itemKey: 'name' }],
+  ['prompts/list', { kind: 'prompt', resultKey: 'prompts', itemKey: 'name' }],
+  ['resources/list', { kind: 'resource', resultKey: 'resources', itemKey: 'uri' }],
+  ['resources/templates/list', { kind: 'resource', resultKey: 'resourceTemplates', itemKey: 'uriTemplate' }],
+]);
+
+export type Target = { kind: ItemKind; name: string };
+export type TargetResult = { ok: true; target: Target | undefined } | { ok: false; message: string };
+
+const NAMED: ReadonlyMap<string, { kind: ItemKind; param: 'name' | 'uri' }> = new Map([
+  ['tools/call', { kind: 'tool', param: 'name' }],
+  ['prompts/get', { kind: 'prompt', param: 'name' }],
+  ['resources/read', { kind: 'resource', param: 'uri' }],
+  ['resources/subscribe', { kind: 'resource', param: 'uri' }],
+  ['resources/unsubscribe', { kind: 'resource', param: 'uri' }],
+]);
+
+/** Which curated item a request addresses (tools/call → the tool, completion → its ref, …). */
+export function targetOf(method: string, params: Record<string, unknown> | undefined): TargetResult {
+  const named = NAMED.get(method);
+  if (named) {
+    const v = params?.[named.param];
+    if (typeof v !== 'string') return { ok: false, message: `${method} needs params.${named.param} as a string` };
+    return { ok: true, target: { kind: named.kind, name: v } };
+  }
+  if (method === 'completion/complete') {
+    const ref = params?.ref as Record<string, unknown> | undefined;
+    if (ref === null || typeof ref !== 'object') return { ok: false, message: 'completion/complete needs params.ref' };
+    if (ref.type === 'ref/prompt' && typeof ref.name === 'string') return { ok: true, target: { kind: 'prompt', name: ref.name } };
+    if (ref.type === 'ref/resource' && typeof ref.uri === 'string') return { ok: true, target: { kind: 'resource', name: ref.uri } };
+    return { ok: false, message: 'completion/complete params.ref must be ref/prompt with a name or ref/resource with a uri' };
+  }
+  return { ok: true, target: undefined };
+}
