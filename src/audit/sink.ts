@@ -15,7 +15,7 @@ export function createAuditSink(cfg: AuditSection): AuditSink {
       base: { log: 'audit' },
       messageKey: 'msg',
       timestamp: pino.stdTimeFunctions.isoTime,
-      formatters: { level: () => ({}) },
+      formatters: { level: (label) => ({ level: label }) },
     },
     dest,
   );
