@@ -65,7 +65,8 @@ export const LIST_METHODS: ReadonlyMap<string, ListMethod> = new Map([
 export type Target = { kind: ItemKind; name: string };
 export type TargetResult = { ok: true; target: Target | undefined } | { ok: false; message: string };
 
-const NAMED: ReadonlyMap<string, { kind: ItemKind; param: 'name' | 'uri' }> = new Map([
+/** Requests that address one curated item, and the params field naming it (also what `Mcp-Name` mirrors). */
+export const NAMED_TARGETS: ReadonlyMap<string, { kind: ItemKind; param: 'name' | 'uri' }> = new Map([
   ['tools/call', { kind: 'tool', param: 'name' }],
   ['prompts/get', { kind: 'prompt', param: 'name' }],
   ['resources/read', { kind: 'resource', param: 'uri' }],
@@ -75,7 +76,7 @@ const NAMED: ReadonlyMap<string, { kind: ItemKind; param: 'name' | 'uri' }> = ne
 
 /** Which curated item a request addresses (tools/call → the tool, completion → its ref, …). */
 export function targetOf(method: string, params: Record<string, unknown> | undefined): TargetResult {
-  const named = NAMED.get(method);
+  const named = NAMED_TARGETS.get(method);
   if (named) {
     const v = params?.[named.param];
     if (typeof v !== 'string') return { ok: false, message: `${method} needs params.${named.param} as a string` };
