@@ -132,6 +132,14 @@ describe('curated virtual server', () => {
     await client.close();
   });
 
+  test('the audit event carries the W3C trace id and Envoy request id', async () => {
+    const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+    await post(gw.url('everything'), '{"jsonrpc":"2.0","id":"traced","method":"ping"}', { traceparent: `00-${traceId}-00f067aa0ba902b7-01` });
+    const ev = await gw.waitForAudit((e) => e.rpc?.id === 'traced');
+    assert.equal(ev.trace_id, traceId);
+    assert.match(ev.request_id ?? '', /^[0-9a-f-]{36}$/);
+  });
+
   test('an allowed call reaches the upstream and returns its result', async () => {
     const { client } = await connect(gw.url('everything'));
     const res = await client.callTool({ name: 'echo', arguments: { message: 'hello through envoy' } });

@@ -124,6 +124,19 @@ test('`up` serves, and SIGTERM stops Envoy and the sidecar without losing an aud
   }
 });
 
+test('the sidecar can listen on a Unix domain socket', async () => {
+  const sock = join(dir, 'sidecar.sock');
+  const gw = await startGateway({ config: { sidecar: { listen: `unix:${sock}` }, servers: [{ name: 'everything', url: upstream.url, tools: { allow: ['echo'] } }] } });
+  try {
+    const client = new Client({ name: 'uds', version: '1' });
+    await client.connect(new StreamableHTTPClientTransport(new URL(gw.url('everything'))));
+    assert.deepEqual((await client.listTools()).tools.map((t) => t.name), ['echo']);
+    await client.close();
+  } finally {
+    await gw.stop();
+  }
+});
+
 test('fail closed: with the sidecar down, Envoy denies and the upstream sees nothing', async () => {
   const gw = await startGateway({ config: { servers: [{ name: 'everything', url: upstream.url }] } });
   try {
