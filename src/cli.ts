@@ -9,6 +9,7 @@ import { launchGateway, endpointsOf } from './launcher.js';
 import { startSidecar } from './sidecar.js';
 import { createLogger } from './telemetry/log.js';
 import { projectRoot } from './envoy/binary.js';
+import { opaBuild, opaTest } from './policy/opa-cli.js';
 
 const USAGE = `mcp-gateway — an MCP gateway for Envoy
 
@@ -18,20 +19,25 @@ Usage:
   mcp-gateway envoy-config --config FILE [--output FILE]
                                           print the Envoy bootstrap generated from the config
   mcp-gateway validate --config FILE      check the config; every error with its line and reason
+  mcp-gateway policy build [--src DIR] [--output FILE]
+                                          compile Rego (default policies/) to a WASM bundle with \`opa build -t wasm\`
+                                          (default output policies/build/bundle.tar.gz)
+  mcp-gateway policy test [DIR]           run \`opa test\` on the policies (default policies/)
   mcp-gateway example                     run the bundled example: the "everything" MCP server behind the gateway
 `;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
-  const { values } = parseArgs({
+  const { values, positionals } = parseArgs({
     args: rest,
     options: {
       config: { type: 'string', short: 'c' },
       output: { type: 'string', short: 'o' },
+      src: { type: 'string' },
       'envoy-log-level': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
-    allowPositionals: false,
+    allowPositionals: command === 'policy',
   });
   if (!command || command === 'help' || values.help) {
     process.stdout.write(USAGE);
@@ -56,6 +62,7 @@ async function main(argv: string[]): Promise<number> {
     case 'sidecar': {
       const c = await needConfig();
       const sidecar = await startSidecar(c);
+      process.on('SIGHUP', () => void sidecar.runtime.checkPolicies());
       await untilSignal();
       await sidecar.stop();
       return 0;
@@ -65,9 +72,26 @@ async function main(argv: string[]): Promise<number> {
       const log = createLogger(c.log.level);
       const gw = await launchGateway(c, { log, envoy: { logLevel: values['envoy-log-level'] ?? 'warn' } });
       printEndpoints(endpointsOf(c), gw.envoy.adminUrl);
+      // SIGHUP: look for changed policy bundles now (they are also watched and polled).
+      process.on('SIGHUP', () => void gw.sidecar.runtime.checkPolicies());
       const exit = await Promise.race([untilSignal().then(() => 0), gw.envoy.exited.then((code) => (log.error({ code }, 'envoy exited'), 1))]);
       await gw.stop();
       return exit;
+    }
+    case 'policy': {
+      const [sub, dir] = positionals;
+      if (sub === 'build') {
+        const out = values.output ?? 'policies/build/bundle.tar.gz';
+        const r = await opaBuild(values.src ?? dir ?? 'policies', out);
+        process.stdout.write(`built ${r.outFile} (entrypoints: ${r.entrypoints.join(', ')})\n`);
+        return 0;
+      }
+      if (sub === 'test') {
+        const r = await opaTest(dir ?? values.src ?? 'policies');
+        process.stdout.write(r.output.endsWith('\n') ? r.output : `${r.output}\n`);
+        return r.passed ? 0 : 1;
+      }
+      throw new UsageError('policy needs "build" or "test"');
     }
     case 'example':
       return (await import('../examples/run-example.js')).runExample(resolve(projectRoot(), 'examples/gateway.yaml'));

@@ -15,6 +15,8 @@ export interface AuditEvent {
   server: string | undefined;
   http: { method: string; path: string; status: number | undefined };
   protocol_version: string | undefined;
+  /** Who the caller is (absent when the request was refused before authentication). */
+  identity: { subject: string; method: string; issuer: string | undefined } | undefined;
   /** The JSON-RPC message, when there was one. */
   rpc: { kind: 'request' | 'notification' | 'response'; id: string | number | null | undefined; method: string | undefined } | undefined;
   /** The tool, prompt or resource addressed. */
@@ -22,6 +24,10 @@ export interface AuditEvent {
   /** Tool/prompt arguments with sensitive keys redacted. */
   arguments: unknown;
   decision: Decision;
+  /** The Rego decision, when the server has a policy. */
+  policy:
+    | { decision_id: string; revision: string; allowed: boolean; reasons: string[]; dry_run: boolean; error: string | undefined }
+    | undefined;
   /** Stable reason code ("allowed", "not_curated", "duplicate_key", …): also the metric label. */
   reason: string;
   /** Human-readable detail. */

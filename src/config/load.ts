@@ -5,6 +5,7 @@ import { isAbsolute, resolve, dirname } from 'node:path';
 import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
 import { configSchema, DEFAULTS, type RawConfig } from './schema.js';
 import type { GatewayConfig, HostPort, ServerConfig, CurationRules } from './types.js';
+import { normalizeAuth } from '../identity/config.js';
 
 export interface ConfigProblem {
   /** Key path such as `servers[0].tools.allow[1]`. */
@@ -129,7 +130,9 @@ function normalize(raw: RawConfig, source: string): GatewayConfig {
   const sidecarListen = raw.sidecar?.listen ?? DEFAULTS.sidecarListen;
   const audit = raw.audit ?? {};
   const baseDir = source.startsWith('<') ? process.cwd() : dirname(resolve(source));
-  const auditFile = audit.file === undefined ? undefined : isAbsolute(audit.file) ? audit.file : resolve(baseDir, audit.file);
+  const abs = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
+  const auditFile = audit.file === undefined ? undefined : abs(audit.file);
+  const globalBundle = raw.policy?.bundle === undefined ? undefined : abs(raw.policy.bundle);
   const servers: ServerConfig[] = raw.servers.map((s) => ({
     name: s.name,
     path: s.path ?? `${pathPrefix}/${s.name}`,
@@ -138,6 +141,8 @@ function normalize(raw: RawConfig, source: string): GatewayConfig {
     prompts: rulesOf(s.prompts),
     resources: rulesOf(s.resources),
     connectTimeoutMs: s.connect_timeout_ms ?? DEFAULTS.connectTimeoutMs,
+    policyBundle: s.policy?.bundle !== undefined ? abs(s.policy.bundle) : globalBundle,
+    dryRun: s.policy?.dry_run ?? raw.policy?.dry_run ?? false,
   }));
   return {
     gateway: {
@@ -157,6 +162,11 @@ function normalize(raw: RawConfig, source: string): GatewayConfig {
       messageTimeoutMs: raw.sidecar?.message_timeout_ms ?? DEFAULTS.messageTimeoutMs,
     },
     servers,
+    auth: normalizeAuth(raw.auth, baseDir),
+    policy: {
+      timeoutMs: raw.policy?.timeout_ms ?? DEFAULTS.policyTimeoutMs,
+      reloadIntervalMs: raw.policy?.reload_interval_ms ?? DEFAULTS.policyReloadIntervalMs,
+    },
     audit: {
       sink: audit.sink ?? (auditFile ? 'file' : 'stdout'),
       file: auditFile,

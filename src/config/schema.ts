@@ -1,6 +1,7 @@
 // The YAML config schema: the user-facing shape, with named defaults.
 // Unknown keys are errors (a typo must not silently disable a rule).
 import { z } from 'zod';
+import { authSchema } from '../identity/config.js';
 
 export const DEFAULTS = {
   listen: '127.0.0.1:10000',
@@ -12,6 +13,8 @@ export const DEFAULTS = {
   streamIdleTimeoutS: 3600,
   messageTimeoutMs: 1000,
   connectTimeoutMs: 5000,
+  policyTimeoutMs: 100,
+  policyReloadIntervalMs: 2000,
   redact: ['password', 'passwd', 'secret', 'token', 'access_token', 'refresh_token', 'api_key', 'apikey', 'authorization', 'cookie', 'private_key'],
   loopbackOrigins: ['http://localhost', 'http://localhost:*', 'http://127.0.0.1', 'http://127.0.0.1:*', 'http://[::1]', 'http://[::1]:*'],
 } as const;
@@ -29,6 +32,13 @@ const serverName = z
   .string()
   .regex(/^[a-z0-9]([a-z0-9_-]{0,62})$/, 'a server name is 1-63 characters of a-z, 0-9, "-" or "_", starting with a letter or digit');
 
+const policyRef = z
+  .object({
+    bundle: z.string().min(1, 'the path of a bundle built by `mcp-gateway policy build`').optional(),
+    dry_run: z.boolean().optional(),
+  })
+  .strict();
+
 const server = z
   .object({
     name: serverName,
@@ -38,6 +48,7 @@ const server = z
     prompts: rules.optional(),
     resources: rules.optional(),
     connect_timeout_ms: z.number().int().positive().optional(),
+    policy: policyRef.optional(),
   })
   .strict();
 
@@ -64,6 +75,14 @@ export const configSchema = z
       .strict()
       .optional(),
     servers: z.array(server).min(1, 'at least one server is needed'),
+    auth: authSchema.optional(),
+    policy: policyRef
+      .extend({
+        timeout_ms: z.number().int().min(1).max(10_000).optional(),
+        reload_interval_ms: z.number().int().min(100).optional(),
+      })
+      .strict()
+      .optional(),
     audit: z
       .object({
         sink: z.enum(['stdout', 'file']).optional(),

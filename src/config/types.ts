@@ -1,5 +1,8 @@
 // The normalized, validated configuration every other module reads.
 // Produced once by loadConfig(); never mutated afterwards (reload swaps the whole object).
+import type { AuthConfig } from '../identity/config.js';
+
+export type { AuthConfig };
 
 export interface HostPort {
   host: string;
@@ -25,6 +28,15 @@ export interface ServerConfig {
   resources: CurationRules;
   /** Upstream connect timeout (Envoy cluster). */
   connectTimeoutMs: number;
+  /** The Rego bundle governing this server (absolute path), or undefined for curation only. */
+  policyBundle: string | undefined;
+  /** Evaluate and audit the policy, but let denied traffic pass ("would deny"). */
+  dryRun: boolean;
+}
+
+export interface PolicySection {
+  timeoutMs: number;
+  reloadIntervalMs: number;
 }
 
 export interface GatewaySection {
@@ -61,6 +73,8 @@ export interface GatewayConfig {
   gateway: GatewaySection;
   sidecar: SidecarSection;
   servers: readonly ServerConfig[];
+  auth: AuthConfig;
+  policy: PolicySection;
   audit: AuditSection;
   log: { level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent' };
   /** Where the config was loaded from, for messages. */

@@ -14,17 +14,17 @@ function socketAddress(host: string, port: number): Json {
 
 const isIp = (host: string) => /^\d{1,3}(\.\d{1,3}){3}$/.test(host) || host.includes(':');
 
-function upstreamCluster(s: ServerConfig): Json {
+function upstreamCluster(s: Pick<ServerConfig, 'url' | 'connectTimeoutMs'> & { name: string }, name = `mcp_upstream_${s.name}`): Json {
   const host = s.url.hostname.replace(/^\[|\]$/g, '');
   const tls = s.url.protocol === 'https:';
   const port = Number(s.url.port || (tls ? 443 : 80));
   const cluster: Json = {
-    name: clusterName(s),
+    name,
     type: isIp(host) ? 'STATIC' : 'STRICT_DNS',
     connect_timeout: `${s.connectTimeoutMs / 1000}s`,
     lb_policy: 'ROUND_ROBIN',
     load_assignment: {
-      cluster_name: clusterName(s),
+      cluster_name: name,
       endpoints: [{ lb_endpoints: [{ endpoint: { address: socketAddress(host, port) } }] }],
     },
   };
@@ -59,6 +59,54 @@ function route(s: ServerConfig): Json {
       timeout: '0s',
     },
   };
+}
+
+export const JWT_AUTHN_NAMESPACE = 'envoy.filters.http.jwt_authn';
+const JWKS_CLUSTER = 'mcp_gateway_jwks';
+
+/**
+ * With `auth.envoy_jwt_authn`, Envoy verifies the JWT itself and forwards the claims to the
+ * sidecar as dynamic metadata. A failed or missing token is not rejected here
+ * (allow_missing_or_failed): the sidecar answers it with a precise 401 and an audit event.
+ */
+function jwtAuthnFilter(c: GatewayConfig): Json | undefined {
+  const jwt = c.auth.jwt;
+  if (!c.auth.envoyJwtAuthn || !jwt) return undefined;
+  const jwks =
+    jwt.jwks.kind === 'file'
+      ? { local_jwks: { filename: jwt.jwks.path } }
+      : {
+          remote_jwks: {
+            http_uri: { uri: jwt.jwks.url.href, cluster: JWKS_CLUSTER, timeout: `${jwt.jwks.timeoutMs / 1000}s` },
+            cache_duration: `${jwt.jwks.refreshMs / 1000}s`,
+            async_fetch: { fast_listener: false },
+          },
+        };
+  return {
+    name: JWT_AUTHN_NAMESPACE,
+    typed_config: {
+      '@type': 'type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication',
+      providers: {
+        gateway: {
+          issuer: jwt.issuer,
+          audiences: [...jwt.audiences],
+          ...jwks,
+          // Keep the token: the sidecar strips it before the upstream, after deciding.
+          forward: true,
+          payload_in_metadata: 'jwt_payload',
+          clock_skew_seconds: jwt.clockSkewS,
+        },
+      },
+      rules: [{ match: { prefix: '/' }, requires: { requires_any: { requirements: [{ provider_name: 'gateway' }, { allow_missing_or_failed: {} }] } } }],
+    },
+  };
+}
+
+function jwksCluster(c: GatewayConfig): Json | undefined {
+  const jwt = c.auth.jwt;
+  if (!c.auth.envoyJwtAuthn || jwt?.jwks.kind !== 'url') return undefined;
+  const u = jwt.jwks.url;
+  return upstreamCluster({ name: 'jwks', url: u, connectTimeoutMs: 2000 } as ServerConfig, JWKS_CLUSTER);
 }
 
 export function envoyBootstrap(c: GatewayConfig): Json {
@@ -108,6 +156,7 @@ export function envoyBootstrap(c: GatewayConfig): Json {
                       ],
                     },
                     http_filters: [
+                      ...[jwtAuthnFilter(c)].filter((f) => f !== undefined),
                       {
                         name: 'envoy.filters.http.ext_proc',
                         typed_config: {
@@ -127,6 +176,7 @@ export function envoyBootstrap(c: GatewayConfig): Json {
                             response_trailer_mode: 'SKIP',
                           },
                           request_attributes: ['source.address'],
+                          ...(c.auth.envoyJwtAuthn && { metadata_options: { forwarding_namespaces: { untyped: [JWT_AUTHN_NAMESPACE] } } }),
                         },
                       },
                       { name: 'envoy.filters.http.router', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } },
@@ -160,7 +210,8 @@ export function envoyBootstrap(c: GatewayConfig): Json {
             ],
           },
         },
-        ...c.servers.map(upstreamCluster),
+        ...c.servers.map((s) => upstreamCluster(s)),
+        ...[jwksCluster(c)].filter((x) => x !== undefined),
       ],
     },
   };

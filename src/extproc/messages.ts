@@ -21,12 +21,14 @@ export interface HttpBody {
   end_of_stream?: boolean;
 }
 
+/** google.protobuf.Value: the bundled well-known types decode in camelCase even with keepCase. */
 export interface ProtoValue {
-  string_value?: string;
-  number_value?: number;
-  bool_value?: boolean;
-  struct_value?: ProtoStruct;
-  kind?: string;
+  stringValue?: string;
+  numberValue?: number;
+  boolValue?: boolean;
+  structValue?: ProtoStruct;
+  listValue?: { values?: ProtoValue[] };
+  kind?: 'nullValue' | 'numberValue' | 'stringValue' | 'boolValue' | 'structValue' | 'listValue';
 }
 
 export interface ProtoStruct {

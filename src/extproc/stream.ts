@@ -5,11 +5,17 @@ import { Exchange, type HeaderBag, type ConnectionFacts } from '../gateway/excha
 import type { GatewayRuntime } from '../gateway/runtime.js';
 import type { Logger } from '../telemetry/log.js';
 import { toProcessingResponse, type Phase } from './builders.js';
+import { structToJson } from './struct.js';
+import type { Verdict } from '../gateway/verdict.js';
 import type { HeaderMap, ProcessingRequest, ProcessingResponse, ProtoStruct } from './messages.js';
 
 export type ProcessCall = grpc.ServerDuplexStream<ProcessingRequest, ProcessingResponse>;
 
 const EXT_PROC_ATTRIBUTES = 'envoy.filters.http.ext_proc';
+/** Namespace of Envoy's jwt_authn filter in forwarded dynamic metadata. */
+export const JWT_AUTHN_NAMESPACE = 'envoy.filters.http.jwt_authn';
+/** The `payload_in_metadata` key the generated jwt_authn provider uses. */
+export const JWT_PAYLOAD_KEY = 'jwt_payload';
 const EMPTY = new Uint8Array(0);
 
 export function headerBag(map: HeaderMap | undefined): HeaderBag {
@@ -23,9 +29,13 @@ export function headerBag(map: HeaderMap | undefined): HeaderBag {
   return bag;
 }
 
-function connectionFacts(attrs: Record<string, ProtoStruct> | undefined): ConnectionFacts {
-  const fields = attrs?.[EXT_PROC_ATTRIBUTES]?.fields;
-  return { clientAddress: fields?.['source.address']?.string_value };
+function connectionFacts(req: ProcessingRequest): ConnectionFacts {
+  const fields = req.attributes?.[EXT_PROC_ATTRIBUTES]?.fields;
+  const jwt = req.metadata_context?.filter_metadata?.[JWT_AUTHN_NAMESPACE]?.fields?.[JWT_PAYLOAD_KEY];
+  return {
+    clientAddress: fields?.['source.address']?.stringValue,
+    envoyJwtPayload: jwt?.structValue ? structToJson(jwt.structValue) : undefined,
+  };
 }
 
 export function handleProcessStream(call: ProcessCall, runtime: () => GatewayRuntime, log: Logger): void {
@@ -38,15 +48,24 @@ export function handleProcessStream(call: ProcessCall, runtime: () => GatewayRun
     exchange.close(cause);
   };
 
-  call.on('data', (req: ProcessingRequest) => {
-    if (closed) return;
+  const fail = (err: unknown) => {
+    // Fail closed: an error status on the stream makes Envoy answer 5xx (failure_mode_allow: false).
+    log.error({ err }, 'ext_proc stream failed');
+    close('error');
+    // grpc-js turns an 'error' event on a server stream into the stream's final status.
+    call.emit('error', { code: grpc.status.INTERNAL, details: `mcp-gateway: ${(err as Error).message}` });
+  };
+  const reply = (phase: Phase, verdict: Verdict) => {
+    if (!closed) call.write(toProcessingResponse(phase, verdict));
+  };
+  const handle = (req: ProcessingRequest): Promise<void> | undefined => {
     let phase: Phase;
+    let verdict: Verdict | Promise<Verdict>;
     try {
-      let verdict;
       switch (req.request) {
         case 'request_headers':
           phase = 'request_headers';
-          verdict = exchange.requestHeaders(headerBag(req.request_headers?.headers), req.request_headers?.end_of_stream === true, connectionFacts(req.attributes));
+          verdict = exchange.requestHeaders(headerBag(req.request_headers?.headers), req.request_headers?.end_of_stream === true, connectionFacts(req));
           break;
         case 'request_body':
           phase = 'request_body';
@@ -63,14 +82,35 @@ export function handleProcessStream(call: ProcessCall, runtime: () => GatewayRun
         default:
           throw new Error(`unexpected ext_proc message "${req.request ?? 'none'}" (trailers are not configured)`);
       }
-      call.write(toProcessingResponse(phase, verdict));
     } catch (err) {
-      // Fail closed: an error status on the stream makes Envoy answer 500 (failure_mode_allow: false).
-      log.error({ err }, 'ext_proc stream failed');
-      close('error');
-      // grpc-js turns an 'error' event on a server stream into the stream's final status.
-      call.emit('error', { code: grpc.status.INTERNAL, details: `mcp-gateway: ${(err as Error).message}` });
+      fail(err);
+      return undefined;
     }
+    if (!(verdict instanceof Promise)) {
+      reply(phase, verdict);
+      return undefined;
+    }
+    const p = phase;
+    return verdict.then((v) => reply(p, v), fail);
+  };
+
+  // Messages are handled strictly in order. Most verdicts are synchronous; only while
+  // one is not (authentication) do later messages queue behind it.
+  let tail: Promise<void> = Promise.resolve();
+  let queued = 0;
+  const settle = () => void queued--;
+  call.on('data', (req: ProcessingRequest) => {
+    if (closed) return;
+    if (queued === 0) {
+      const p = handle(req);
+      if (p) {
+        queued++;
+        tail = p.finally(settle);
+      }
+      return;
+    }
+    queued++;
+    tail = tail.then(() => (closed ? undefined : handle(req))).finally(settle);
   });
   call.on('end', () => {
     close('complete');

@@ -10,7 +10,13 @@ import { JsonRpcErrorCode } from '../mcp/errors.js';
 import { LIST_METHODS, STANDARD_HEADERS_VERSION, caseCollision, isSupportedProtocolVersion, targetOf, type ListMethod } from '../mcp/protocol.js';
 import { filterListResult } from '../curation/filter-list.js';
 import type { AuditEvent } from '../audit/event.js';
-import type { GatewayRuntime, ServerRuntime } from './runtime.js';
+import { ANONYMOUS, type GatewayRuntime, type ServerRuntime } from './runtime.js';
+import type { AuthResult, Identity } from '../identity/types.js';
+import { wwwAuthenticate } from '../identity/www-authenticate.js';
+import { randomUUID } from 'node:crypto';
+import type { PolicyInput, ListItem } from '../policy/input.js';
+import type { Decision as PolicyDecision } from '../policy/decision.js';
+import { createRedactor } from '../audit/redact.js';
 import { refusalBody, type Refusal } from './refusal.js';
 import { CONTINUE, type Verdict } from './verdict.js';
 
@@ -20,6 +26,8 @@ export type HeaderBag = Record<string, string>;
 /** Facts about the connection that Envoy forwards as attributes. */
 export interface ConnectionFacts {
   clientAddress: string | undefined;
+  /** Claims Envoy's jwt_authn filter verified (forwarded dynamic metadata), if any. */
+  envoyJwtPayload?: Record<string, unknown> | undefined;
 }
 
 /** Headers no caller may send: the gateway owns this prefix. */
@@ -42,6 +50,10 @@ export class Exchange {
   private list: ListMethod | undefined;
   private response: ResponseInspection = { mode: 'none' };
   private audited = false;
+  private identity: Identity = ANONYMOUS;
+  private headers: HeaderBag = {};
+  private message: JsonRpcMessage | undefined;
+  private policyInput: PolicyInput | undefined;
   private readonly event: AuditEvent;
 
   constructor(private readonly rt: GatewayRuntime) {
@@ -51,12 +63,14 @@ export class Exchange {
       trace_id: undefined,
       session_id: undefined,
       server: undefined,
+      identity: undefined,
       http: { method: '', path: '', status: undefined },
       protocol_version: undefined,
       rpc: undefined,
       target: undefined,
       arguments: undefined,
       decision: 'allow',
+      policy: undefined,
       reason: 'allowed',
       message: undefined,
       filtered: undefined,
@@ -68,7 +82,7 @@ export class Exchange {
 
   // ---- request headers ------------------------------------------------------
 
-  requestHeaders(h: HeaderBag, endOfStream: boolean, conn: ConnectionFacts): Verdict {
+  requestHeaders(h: HeaderBag, endOfStream: boolean, conn: ConnectionFacts): Verdict | Promise<Verdict> {
     this.expect('request_headers');
     const ev = this.event;
     const rawPath = h[':path'] ?? '';
@@ -82,6 +96,7 @@ export class Exchange {
     ev.session_id = h['mcp-session-id'];
     ev.protocol_version = h['mcp-protocol-version'];
     ev.client_address = conn.clientAddress;
+    this.headers = h;
 
     const server = this.rt.route(path);
     if (!server) {
@@ -107,7 +122,42 @@ export class Exchange {
       return this.refuse({ reason: 'unsupported_protocol_version', httpStatus: 400, rpcCode: JsonRpcErrorCode.InvalidRequest, rpcId: null, message: `Unsupported MCP-Protocol-Version "${version}"` });
     }
 
-    const strip = this.internalHeaders(h);
+    if (method === 'OPTIONS') {
+      // A CORS preflight carries no credentials and no MCP message: Envoy or the upstream answers it.
+      this.audited = true;
+      this.phase = 'response_headers';
+      return this.stripHeaders(h);
+    }
+    const auth = this.rt.authenticator;
+    if (!auth) return this.afterAuthentication(h, endOfStream);
+    return auth.authenticate({ headers: h, envoyJwtPayload: conn.envoyJwtPayload }).then((r) => this.authenticated(r, h, endOfStream));
+  }
+
+  private authenticated(r: AuthResult, h: HeaderBag, endOfStream: boolean): Verdict {
+    if (!r.ok) {
+      this.event.type = 'http.reject';
+      const unavailable = r.reason === 'jwks_unavailable';
+      // RFC 6750: no error code when the request carried no credentials at all.
+      const challenge = r.reason === 'missing_credentials' ? wwwAuthenticate({}) : wwwAuthenticate({ error: 'invalid_token', errorDescription: r.message });
+      return this.refuse({
+        reason: r.reason,
+        httpStatus: unavailable ? 503 : 401,
+        rpcCode: JsonRpcErrorCode.Unauthorized,
+        rpcId: null,
+        message: r.message,
+        headers: unavailable ? [['retry-after', '5']] : [['www-authenticate', challenge]],
+      });
+    }
+    this.identity = r.identity;
+    return this.afterAuthentication(h, endOfStream);
+  }
+
+  private afterAuthentication(h: HeaderBag, endOfStream: boolean): Verdict {
+    const ev = this.event;
+    const id = this.identity;
+    ev.identity = { subject: id.subject, method: id.method, issuer: id.issuer };
+    const method = ev.http.method;
+    const strip = this.stripHeaders(h);
     switch (method) {
       case 'POST': {
         const length = Number(h['content-length'] ?? '0');
@@ -127,10 +177,6 @@ export class Exchange {
       case 'DELETE':
         ev.type = 'http.delete';
         break;
-      case 'OPTIONS':
-        // CORS preflight: not an MCP message; Envoy or the upstream answers it.
-        this.audited = true;
-        break;
       default:
         ev.type = 'http.reject';
         return this.refuse({ reason: 'method_not_allowed', httpStatus: 405, rpcCode: JsonRpcErrorCode.InvalidRequest, rpcId: null, message: `HTTP ${method} is not part of the MCP transport`, headers: [['allow', 'GET, POST, DELETE']] });
@@ -141,9 +187,11 @@ export class Exchange {
 
   private standardHeaders: { method: string | undefined; name: string | undefined } = { method: undefined, name: undefined };
 
-  private internalHeaders(h: HeaderBag): Verdict {
+  /** Removes the gateway's internal headers a caller may have sent, and the caller's credentials (never passed upstream). */
+  private stripHeaders(h: HeaderBag): Verdict {
     let remove: string[] | undefined;
     for (const k in h) if (k.startsWith(INTERNAL_HEADER_PREFIX)) (remove ??= []).push(k);
+    for (const k of this.rt.credentialHeaders) if (h[k] !== undefined) (remove ??= []).push(k);
     return remove ? { kind: 'continue', headers: { remove } } : CONTINUE;
   }
 
@@ -168,6 +216,7 @@ export class Exchange {
   private decideMessage(msg: JsonRpcMessage): Verdict {
     const ev = this.event;
     const server = this.server!;
+    this.message = msg;
     if (msg.kind === 'response') {
       // The client answering a server request (sampling, elicitation, roots).
       ev.type = 'mcp.response';
@@ -218,9 +267,49 @@ export class Exchange {
 
     if (isRequest) {
       const list = LIST_METHODS.get(msg.method);
-      if (list && !server.curation.isOpen(list.kind)) this.list = list;
+      if (list && (!server.curation.isOpen(list.kind) || server.policy)) this.list = list;
     }
-    return CONTINUE;
+    return server.policy ? this.applyPolicy(server, target.target) : CONTINUE;
+  }
+
+  /** The input document for this exchange's message, built once. */
+  private input(): PolicyInput {
+    const h = this.headers;
+    const ev = this.event;
+    return (this.policyInput ??= this.rt.policyInput({
+      http: { method: ev.http.method, path: ev.http.path, host: h[':authority'] ?? h['host'] ?? '', headers: h },
+      sourceAddress: ev.client_address,
+      identity: { ...this.identity, issuer: this.identity.issuer ?? null },
+      server: this.server!.config.name,
+      protocolVersion: ev.protocol_version,
+      sessionId: ev.session_id,
+      message: this.message,
+      target: ev.target,
+    }));
+  }
+
+  private applyPolicy(server: ServerRuntime, target: { kind: string; name: string } | undefined): Verdict {
+    const ev = this.event;
+    const d: PolicyDecision = server.policy!.current().decide(this.input());
+    const dryRun = server.config.dryRun;
+    ev.policy = { decision_id: randomUUID(), revision: server.policy!.current().revision, allowed: d.allowed, reasons: d.reasons, dry_run: dryRun, error: d.error };
+    if (d.redact.length && ev.arguments !== undefined) ev.arguments = createRedactor(d.redact)(ev.arguments);
+    if (!d.allowed) {
+      if (dryRun) {
+        ev.reason = 'would_deny';
+        ev.message = d.error ?? d.reasons.join('; ');
+      } else {
+        const what = target ? `${target.kind} "${target.name}"` : `method "${ev.rpc?.method}"`;
+        return this.refuse({
+          reason: 'policy_denied',
+          httpStatus: this.rpcId === null ? 403 : 200,
+          rpcCode: JsonRpcErrorCode.Forbidden,
+          rpcId: this.rpcId,
+          message: d.errorMessage ?? (d.error ? `Denied by policy (${d.error})` : `Denied by policy: ${what}${d.reasons.length ? ` — ${d.reasons.join('; ')}` : ''}`),
+        });
+      }
+    }
+    return d.headers.length ? { kind: 'continue', headers: { set: d.headers } } : CONTINUE;
   }
 
   // ---- response headers -----------------------------------------------------
@@ -323,11 +412,26 @@ export class Exchange {
     const result = body.result;
     if (result === undefined) return undefined; // A JSON-RPC error passes through.
     if (result === null || typeof result !== 'object' || Array.isArray(result)) return this.errorJson('Upstream list result is not an object');
-    const outcome = filterListResult(result as Record<string, unknown>, this.list!, this.server!.curation);
+    const list = this.list!;
+    const server = this.server!;
+    const outcome = filterListResult(result as Record<string, unknown>, list, server.curation);
     if ('error' in outcome) return this.errorJson(outcome.error);
-    this.event.filtered = { returned: outcome.returned, visible: outcome.visible };
-    if (!outcome.changed) return undefined;
-    return JSON.stringify({ ...body, result: outcome.result });
+    let { result: filtered, visible, changed } = outcome;
+    if (server.policy) {
+      // One policy evaluation for the whole page: the same rule that governs calls decides what is seen.
+      const items = filtered[list.resultKey] as Record<string, unknown>[];
+      const asked: ListItem[] = items.map((i) => ({ kind: list.kind, name: i[list.itemKey] as string, item: null }));
+      const seen = server.policy.current().visibleSet(this.input(), asked);
+      const kept = items.filter((i) => seen.has(i[list.itemKey] as string));
+      if (kept.length !== items.length) {
+        filtered = { ...filtered, [list.resultKey]: kept };
+        visible = kept.length;
+        changed = true;
+      }
+    }
+    this.event.filtered = { returned: outcome.returned, visible };
+    if (!changed) return undefined;
+    return JSON.stringify({ ...body, result: filtered });
   }
 
   private uninspectable(detail: string): string {

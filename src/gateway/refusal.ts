@@ -2,6 +2,7 @@
 // same string is the audit event's reason and the metric label.
 import type { JsonRpcId } from '../mcp/jsonrpc.js';
 import { jsonRpcErrorBody } from '../mcp/jsonrpc.js';
+import type { AuthFailureReason } from '../identity/types.js';
 
 export type RefusalReason =
   | 'unknown_server'
@@ -21,7 +22,9 @@ export type RefusalReason =
   | 'header_mismatch'
   | 'method_case_mismatch'
   | 'invalid_params'
-  | 'not_curated';
+  | 'not_curated'
+  | AuthFailureReason
+  | 'policy_denied';
 
 export interface Refusal {
   reason: RefusalReason;

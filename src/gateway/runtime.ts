@@ -5,10 +5,17 @@ import { compileCuration, type Curation } from '../curation/curation.js';
 import { compileGlobs, type GlobSet } from '../curation/glob.js';
 import { createRedactor, type Redactor } from '../audit/redact.js';
 import type { AuditSink } from '../audit/event.js';
+import type { Authenticator, Identity } from '../identity/types.js';
+import { createAuthenticator } from '../identity/authenticator.js';
+import { watchPolicyBundle, type PolicyWatcher } from '../policy/reloader.js';
+import { createPolicyInputBuilder, type PolicyInputBuilder } from '../policy/input.js';
+import type { Logger } from '../telemetry/log.js';
 
 export interface ServerRuntime {
   config: ServerConfig;
   curation: Curation;
+  /** The Rego bundle in force for this server (hot-reloaded), if it has one. */
+  policy: PolicyWatcher | undefined;
 }
 
 export class GatewayRuntime {
@@ -19,18 +26,42 @@ export class GatewayRuntime {
   readonly maxRequestBytes: number;
   readonly maxResponseBytes: number;
   readonly includeArguments: boolean;
+  /** Request headers that carry the caller's credentials: never forwarded upstream, never shown to policy. */
+  readonly credentialHeaders: readonly string[];
 
   constructor(
     readonly config: GatewayConfig,
     readonly audit: AuditSink,
+    /** Undefined when the config has no auth section: every caller is anonymous. */
+    readonly authenticator: Authenticator | undefined,
+    private readonly policies: ReadonlyMap<string, PolicyWatcher> = new Map(),
   ) {
-    this.routes = new Map(config.servers.map((s) => [s.path, { config: s, curation: compileCuration(s) }]));
+    this.routes = new Map(
+      config.servers.map((s) => [s.path, { config: s, curation: compileCuration(s), policy: s.policyBundle === undefined ? undefined : policies.get(s.policyBundle) }]),
+    );
     this.hosts = compileGlobs(config.gateway.allowedHosts, { caseInsensitive: true });
     this.origins = compileGlobs(config.gateway.allowedOrigins, { caseInsensitive: true });
     this.redact = createRedactor(config.audit.redact);
     this.maxRequestBytes = config.gateway.maxRequestBytes;
     this.maxResponseBytes = config.gateway.maxResponseBytes;
     this.includeArguments = config.audit.includeArguments;
+    this.credentialHeaders = authenticator
+      ? [...new Set(['authorization', 'proxy-authorization', config.auth.apiKeys?.header ?? 'x-api-key'])]
+      : [];
+    this.policyInput = createPolicyInputBuilder({ credentialHeaders: this.credentialHeaders });
+  }
+
+  readonly policyInput: PolicyInputBuilder;
+
+  /** Looks for changed policy bundles now (what SIGHUP does); resolves when any reload is done. */
+  async checkPolicies(): Promise<void> {
+    await Promise.all([...this.policies.values()].map((w) => w.check()));
+  }
+
+  /** Releases what the runtime holds open (JWKS refresh timers, bundle watchers). */
+  close(): void {
+    this.authenticator?.close();
+    for (const w of this.policies.values()) w.close();
   }
 
   /** The virtual server at this request path (query string already removed). */
@@ -45,4 +76,33 @@ export class GatewayRuntime {
   originAllowed(origin: string): boolean {
     return this.origins.test(origin);
   }
+}
+
+/** The identity of every caller when no authentication is configured. */
+export const ANONYMOUS: Identity = Object.freeze({ subject: 'anonymous', issuer: undefined, groups: [], scopes: [], claims: {}, method: 'anonymous' as const });
+
+/**
+ * Compiles a config into a runtime, loading what needs I/O (JWKS and API key files,
+ * policy bundles, which are then watched and swapped atomically when they change).
+ */
+export async function createRuntime(config: GatewayConfig, audit: AuditSink, log: Logger): Promise<GatewayRuntime> {
+  const hasAuth = config.auth.jwt !== undefined || config.auth.apiKeys !== undefined || config.auth.envoyJwtAuthn || !config.auth.anonymous;
+  const authenticator = hasAuth ? await createAuthenticator(config.auth) : undefined;
+  const policies = new Map<string, PolicyWatcher>();
+  try {
+    for (const path of new Set(config.servers.map((s) => s.policyBundle).filter((p): p is string => p !== undefined))) {
+      const watcher = await watchPolicyBundle(
+        path,
+        (b) => log.info({ bundle: path, revision: b.revision }, 'policy bundle in force'),
+        (err) => log.error({ bundle: path, err: err.message }, 'policy bundle not loaded; the last good one stays in force'),
+        { timeoutMs: config.policy.timeoutMs, pollMs: config.policy.reloadIntervalMs, onEvalError: (entrypoint, message) => log.warn({ entrypoint, message }, 'policy evaluation failed (denied)') },
+      );
+      policies.set(path, watcher);
+    }
+  } catch (err) {
+    authenticator?.close();
+    for (const w of policies.values()) w.close();
+    throw err;
+  }
+  return new GatewayRuntime(config, audit, authenticator, policies);
 }

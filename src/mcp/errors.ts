@@ -5,6 +5,10 @@ export const JsonRpcErrorCode = {
   MethodNotFound: -32601,
   InvalidParams: -32602,
   InternalError: -32603,
+  /** Gateway-defined (server error range): no valid credentials. */
+  Unauthorized: -32001,
+  /** Gateway-defined (server error range): authenticated, but the policy denies. */
+  Forbidden: -32003,
   /** MCP 2026-07-28: Mcp-* request headers missing or disagreeing with the body. */
   HeaderMismatch: -32020,
 } as const;

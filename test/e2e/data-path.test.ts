@@ -149,6 +149,7 @@ describe('curated virtual server', () => {
     assert.deepEqual(ev.arguments, { message: 'hello through envoy' });
     assert.ok(ev.request_id, 'x-request-id recorded');
     assert.ok(ev.session_id, 'session id recorded');
+    assert.match(ev.client_address ?? '', /^127\.0\.0\.1:\d+$/, 'client address from Envoy attributes');
     await client.close();
   });
 

@@ -17,7 +17,7 @@ let client: grpc.Client & { Process: () => grpc.ClientDuplexStream<ProcessingReq
 
 before(async () => {
   const config = parseConfig(`servers:\n  - name: s\n    url: http://127.0.0.1:1/mcp\n    tools:\n      deny: [secret-*]\n`);
-  const rt = new GatewayRuntime(config, audit);
+  const rt = new GatewayRuntime(config, audit, undefined);
   server = await startExtProcServer({ kind: 'tcp', host: '127.0.0.1', port: 0 }, () => rt, createLogger('silent'));
   const Ctor = grpc.makeGenericClientConstructor(externalProcessorService(), 'ExternalProcessor');
   client = new Ctor(server.address, grpc.credentials.createInsecure()) as never;

@@ -1,0 +1,206 @@
+// JWT bearer tokens, verified with jose against a JWKS (fetched from the
+// issuer, or read from a file once). The key set and the verify options are
+// built once; a request costs one jwtVerify (and, for an unknown `kid`, at
+// most one JWKS refetch per cooldown: that is how key rotation works without
+// a restart).
+import { readFile } from 'node:fs/promises';
+import {
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  decodeProtectedHeader,
+  errors,
+  jwtVerify,
+  type CryptoKey,
+  type JWTPayload,
+  type JWTVerifyGetKey,
+  type JWTVerifyOptions,
+  type ProtectedHeaderParameters,
+} from 'jose';
+import { identityFromClaims } from './claims.js';
+import type { ClaimMapping, JwksSource, JwtConfig } from './config.js';
+import { AuthSetupError } from './setup-error.js';
+import type { AuthFailureReason, AuthResult } from './types.js';
+
+export interface JwtVerifier {
+  verify(token: string): Promise<AuthResult>;
+  /** Stops the background JWKS refresh. */
+  close(): void;
+}
+
+/** The JWKS could not be fetched or used: not the token's fault. */
+class KeySetUnavailable extends Error {
+  override name = 'KeySetUnavailable';
+}
+
+const UNAVAILABLE = fail('jwks_unavailable', "the token's signing keys could not be fetched from the identity provider; try again later");
+const BAD_SIGNATURE = fail('invalid_token', 'the token signature is invalid');
+
+export async function createJwtVerifier(cfg: JwtConfig, claims: ClaimMapping): Promise<JwtVerifier> {
+  const keys = cfg.jwks.kind === 'file' ? { getKey: await fileKeySet(cfg.jwks.path), close() {} } : remoteKeySet(cfg.jwks);
+  const options: JWTVerifyOptions = {
+    issuer: cfg.issuer,
+    audience: [...cfg.audiences],
+    algorithms: [...cfg.algorithms],
+    clockTolerance: cfg.clockSkewS,
+    // A token without an expiry would be good forever once leaked.
+    requiredClaims: ['exp'],
+  };
+  const acceptedAlgorithms = cfg.algorithms.join(', ');
+  const audiences = cfg.audiences.map((a) => JSON.stringify(a)).join(', ');
+  const issuer = JSON.stringify(cfg.issuer);
+
+  async function verifiedPayload(token: string): Promise<JWTPayload> {
+    try {
+      return (await jwtVerify(token, keys.getKey, options)).payload;
+    } catch (err) {
+      if (codeOf(err) !== 'ERR_JWKS_MULTIPLE_MATCHING_KEYS') throw err;
+      // No "kid", and several keys fit the algorithm (common mid-rotation): try each, as jose advises.
+      for await (const key of err as AsyncIterable<CryptoKey>) {
+        try {
+          return (await jwtVerify(token, key, options)).payload;
+        } catch (inner) {
+          if (codeOf(inner) !== 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED') throw inner;
+        }
+      }
+      throw new errors.JWSSignatureVerificationFailed();
+    }
+  }
+
+  function failure(err: unknown, token: string): AuthResult {
+    switch (codeOf(err)) {
+      case 'ERR_JWT_EXPIRED': {
+        const exp = (err as errors.JWTExpired).payload.exp;
+        return fail('expired_token', typeof exp === 'number' ? `the token expired at ${isoTime(exp)}` : 'the token has expired');
+      }
+      case 'ERR_JWT_CLAIM_VALIDATION_FAILED': {
+        const e = err as errors.JWTClaimValidationFailed;
+        const missing = e.reason === 'missing';
+        switch (e.claim) {
+          case 'nbf':
+            if (e.reason === 'check_failed') return fail('token_not_yet_valid', `the token is not valid before ${isoTime(e.payload.nbf as number)}`);
+            break;
+          case 'aud':
+            return fail('wrong_audience', missing ? `the token has no "aud" claim; it must name one of ${audiences}` : `the token is not meant for this resource: its "aud" names none of ${audiences}`);
+          case 'iss':
+            return fail('wrong_issuer', missing ? `the token has no "iss" claim; expected ${issuer}` : `the token was issued by ${describe(e.payload.iss)}, not by the trusted issuer ${issuer}`);
+          case 'exp':
+            if (missing) return fail('invalid_token', 'the token has no "exp" claim; tokens that never expire are refused');
+            break;
+        }
+        return fail('invalid_token', `the token's "${e.claim}" claim is invalid`);
+      }
+      case 'ERR_JOSE_ALG_NOT_ALLOWED':
+        return fail('unsupported_algorithm', `the token's algorithm ${describe(headerOf(token)?.alg)} is not accepted (accepted: ${acceptedAlgorithms})`);
+      case 'ERR_JWKS_NO_MATCHING_KEY': {
+        const h = headerOf(token);
+        return fail('unknown_key', `no trusted signing key matches the token (kid ${describe(h?.kid)}, alg ${describe(h?.alg)})`);
+      }
+      case 'ERR_JWKS_TIMEOUT':
+        return UNAVAILABLE;
+      case 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED':
+        return BAD_SIGNATURE;
+      case 'ERR_JWS_INVALID':
+      case 'ERR_JWT_INVALID':
+      case 'ERR_JOSE_NOT_SUPPORTED':
+        // jose's messages for these are fixed texts that never quote the token.
+        return fail('invalid_token', `the token is malformed: ${(err as Error).message}`);
+    }
+    if (err instanceof KeySetUnavailable) return UNAVAILABLE;
+    return fail('invalid_token', 'the token could not be verified');
+  }
+
+  return {
+    async verify(token: string): Promise<AuthResult> {
+      let payload: JWTPayload;
+      try {
+        payload = await verifiedPayload(token);
+      } catch (err) {
+        return failure(err, token);
+      }
+      const identity = identityFromClaims(payload, claims, 'jwt');
+      return typeof identity === 'string' ? fail('invalid_token', identity) : { ok: true, identity };
+    },
+    close: keys.close,
+  };
+}
+
+/**
+ * The issuer's JWKS, cached. Known keys never expire on the request path
+ * (cacheMaxAge Infinity): a background refresh replaces them, and a failed
+ * refresh keeps the old ones, so an IdP outage does not take the gateway down
+ * with it. An unknown `kid` refetches at once unless one was fetched within
+ * the cooldown.
+ */
+function remoteKeySet(src: Extract<JwksSource, { kind: 'url' }>): { getKey: JWTVerifyGetKey; close(): void } {
+  const set = createRemoteJWKSet(src.url, { timeoutDuration: src.timeoutMs, cooldownDuration: src.cooldownMs, cacheMaxAge: Infinity });
+  const refresh = () => {
+    set.reload().catch(() => {
+      // Keep the keys we have; a request that needs a key we lack reports jwks_unavailable.
+    });
+  };
+  refresh(); // Warm the cache so the first request need not wait for the IdP.
+  const timer = setInterval(refresh, src.refreshMs);
+  timer.unref();
+  const getKey: JWTVerifyGetKey = async (header, token) => {
+    try {
+      return await set(header, token);
+    } catch (err) {
+      const code = codeOf(err);
+      if (code === 'ERR_JWKS_NO_MATCHING_KEY' || code === 'ERR_JWKS_MULTIPLE_MATCHING_KEYS') throw err;
+      // Timeout, connection failure, non-200, not a JWKS: none of it is about the token.
+      throw new KeySetUnavailable(`JWKS ${src.url.href} unavailable`, { cause: err });
+    }
+  };
+  return { getKey, close: () => clearInterval(timer) };
+}
+
+/** A JWKS file, read and checked once. */
+async function fileKeySet(file: string): Promise<JWTVerifyGetKey> {
+  let json: unknown;
+  try {
+    json = JSON.parse(await readFile(file, 'utf8'));
+  } catch (err) {
+    throw new AuthSetupError(file, `cannot read the JWKS: ${(err as Error).message}`, { cause: err });
+  }
+  const keys = (json as { keys?: unknown } | null)?.keys;
+  if (!Array.isArray(keys)) throw new AuthSetupError(file, 'expected a JWKS: a JSON object with a "keys" array');
+  if (keys.length === 0) throw new AuthSetupError(file, 'the JWKS has no keys; no token could ever verify');
+  keys.forEach((k: unknown, i) => {
+    if (k === null || typeof k !== 'object') throw new AuthSetupError(file, `keys[${i}] is not a JSON object`);
+    if ((k as { kty?: unknown }).kty === 'oct') throw new AuthSetupError(file, `keys[${i}] is a symmetric ("oct") key; only public keys verify tokens here`);
+    if ('d' in k) throw new AuthSetupError(file, `keys[${i}] is a private key; the JWKS must hold public keys only (remove "d" and the other private members)`);
+  });
+  try {
+    return createLocalJWKSet(json as Parameters<typeof createLocalJWKSet>[0]);
+  } catch (err) {
+    throw new AuthSetupError(file, `invalid JWKS: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+function fail(reason: AuthFailureReason, message: string): AuthResult {
+  return Object.freeze({ ok: false, reason, message });
+}
+
+function codeOf(err: unknown): string | undefined {
+  return err instanceof errors.JOSEError ? err.code : undefined;
+}
+
+function headerOf(token: string): ProtectedHeaderParameters | undefined {
+  try {
+    return decodeProtectedHeader(token);
+  } catch {
+    return undefined;
+  }
+}
+
+/** A header or claim value for a message: quoted, short, never more than the caller sent. */
+function describe(v: unknown): string {
+  if (v === undefined) return '(none)';
+  if (typeof v !== 'string') return `(a ${v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v})`;
+  return JSON.stringify(v.length > 64 ? `${v.slice(0, 64)}…` : v);
+}
+
+function isoTime(seconds: number): string {
+  const d = new Date(seconds * 1000);
+  return Number.isNaN(d.getTime()) ? String(seconds) : d.toISOString();
+}

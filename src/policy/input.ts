@@ -1,0 +1,161 @@
+// The input document a Rego policy sees: built once per request by the caller, then
+// handed unchanged to every evaluation for that request (decision, list filtering).
+//
+// The shape mirrors opa-envoy-plugin (`input.attributes.request.http…`,
+// `input.attributes.source.address`) so Envoy users find what they know, plus the
+// MCP facts the gateway has already worked out (`input.mcp…`) and the caller's
+// identity (`input.identity…`). Precomputed fields sit beside the raw facts so a
+// policy never re-derives them.
+//
+// ## Reference (one line per field; this comment is the README's reference)
+//
+// | field | type | meaning |
+// | --- | --- | --- |
+// | `attributes.request.http.method` | string | HTTP method (`POST`, `GET`, `DELETE`) |
+// | `attributes.request.http.path` | string | request path without the query string |
+// | `attributes.request.http.host` | string | `:authority` (or `Host`) |
+// | `attributes.request.http.headers` | object | lower-cased request headers, pseudo-headers (`:path`, …) included, repeated ones joined with `,`; credentials removed (`authorization`, `proxy-authorization`, `cookie`, `x-api-key`, any configured API-key header) and so are the gateway's own `x-mcp-gateway-*` headers |
+// | `attributes.source.address` | string, optional | the client address Envoy reports (absent when it reported none) |
+// | `identity.subject` | string | who the caller is (`sub`, API-key name, certificate URI/DN); `""` when anonymous |
+// | `identity.issuer` | string \| null | the token issuer, or null for API keys, mTLS and anonymous callers |
+// | `identity.groups` | string[] | groups/roles the identity layer mapped from the credential |
+// | `identity.scopes` | string[] | OAuth scopes (`scope`/`scp` split on spaces) |
+// | `identity.claims` | object | every verified token claim (empty for non-JWT callers) |
+// | `identity.method` | string | how the caller authenticated: `jwt`, `envoy_jwt`, `api_key`, `mtls`, or `anonymous` |
+// | `server.name` | string | the virtual MCP server this request is for |
+// | `mcp.protocol_version` | string \| null | `MCP-Protocol-Version`, or `params.protocolVersion` of an `initialize` |
+// | `mcp.method` | string \| null | JSON-RPC method (`tools/call`, …); null for responses and body-less requests |
+// | `mcp.kind` | string \| null | `request`, `notification`, `response`; null when the HTTP request carries no message (GET, DELETE) |
+// | `mcp.request_id` | string \| number \| null | the JSON-RPC id (null for notifications) |
+// | `mcp.session_id` | string \| null | `Mcp-Session-Id` |
+// | `mcp.tool` | string \| null | tool name of a `tools/call` |
+// | `mcp.prompt` | string \| null | prompt name of a `prompts/get` or a prompt completion |
+// | `mcp.resource` | string \| null | resource URI of `resources/read`, `…/subscribe`, `…/unsubscribe` or a resource completion |
+// | `mcp.target` | object \| null | `{kind, name}`: the curated item this message addresses (kind `tool`, `prompt` or `resource`; name is the URI for resources) |
+// | `mcp.arguments` | any | `params.arguments` of `tools/call`/`prompts/get`, `params.argument` of `completion/complete`; otherwise null |
+// | `list_item` | object, optional | only for `visible`: `{kind, name, item}`, the list entry being judged (`item` is the entry as the upstream sent it) |
+// | `list_items` | array, optional | only for `visible_names`: the same `{kind, name, item}` for every entry of one list page |
+//
+// There is no time field: call `time.now_ns()` (the gateway provides it, constant
+// within one evaluation).
+import type { ItemKind } from '../curation/curation.js';
+import type { JsonRpcMessage } from '../mcp/jsonrpc.js';
+import { targetOf, type Target } from '../mcp/protocol.js';
+
+export interface PolicyIdentity {
+  subject: string;
+  issuer: string | null;
+  groups: string[];
+  scopes: string[];
+  claims: Record<string, unknown>;
+  method: string;
+}
+
+/** One entry of a tools/prompts/resources list, as the policy judges it. */
+export interface ListItem {
+  kind: ItemKind;
+  /** The name (tools, prompts) or URI / URI template (resources). */
+  name: string;
+  /** The entry as the upstream sent it. */
+  item: unknown;
+}
+
+export interface PolicyInput {
+  attributes: {
+    request: { http: { method: string; path: string; host: string; headers: Record<string, string> } };
+    source: { address: string | undefined };
+  };
+  identity: PolicyIdentity;
+  server: { name: string };
+  mcp: {
+    protocol_version: string | null;
+    method: string | null;
+    kind: 'request' | 'notification' | 'response' | null;
+    request_id: string | number | null;
+    session_id: string | null;
+    tool: string | null;
+    prompt: string | null;
+    resource: string | null;
+    /** The curated item kind+name this message addresses. */
+    target: { kind: ItemKind; name: string } | null;
+    arguments: unknown;
+  };
+  /** Set only when the policy is asked whether an item may be SEEN (list filtering). */
+  list_item?: ListItem;
+  /** Set only for the one-evaluation form of list filtering (`visible_names`). */
+  list_items?: readonly ListItem[];
+  /** There is none: use time.now_ns() (provided as a builtin). */
+  time_ns?: never;
+}
+
+/** The facts a caller has at hand when it builds the input (all already parsed). */
+export interface PolicyFacts {
+  http: { method: string; path: string; host: string; headers: Readonly<Record<string, string>> };
+  sourceAddress: string | undefined;
+  identity: PolicyIdentity;
+  server: string;
+  protocolVersion: string | undefined;
+  sessionId: string | undefined;
+  /** The JSON-RPC message of a POST; undefined for GET and DELETE. */
+  message: JsonRpcMessage | undefined;
+  /** The message's target if the caller already computed it (targetOf); computed when omitted. */
+  target?: Target | undefined;
+}
+
+/** Request headers a policy never sees: they carry credentials. */
+export const DEFAULT_CREDENTIAL_HEADERS: readonly string[] = ['authorization', 'proxy-authorization', 'cookie', 'x-api-key'];
+
+const INTERNAL_HEADER_PREFIX = 'x-mcp-gateway-';
+
+export interface PolicyInputBuilderOptions {
+  /** Extra credential-bearing headers to drop (e.g. the configured API-key header). Case-insensitive. */
+  credentialHeaders?: readonly string[];
+}
+
+export type PolicyInputBuilder = (facts: PolicyFacts) => PolicyInput;
+
+/** Compiles the header filter once; the returned function builds one input per request. */
+export function createPolicyInputBuilder(options: PolicyInputBuilderOptions = {}): PolicyInputBuilder {
+  const drop = new Set([...DEFAULT_CREDENTIAL_HEADERS, ...(options.credentialHeaders ?? []).map((h) => h.toLowerCase())]);
+  const headersFor = (h: Readonly<Record<string, string>>): Record<string, string> => {
+    // A null-prototype object: a header named "__proto__" is just a header.
+    const out = Object.create(null) as Record<string, string>;
+    for (const k in h) {
+      if (drop.has(k) || k.startsWith(INTERNAL_HEADER_PREFIX)) continue;
+      out[k] = h[k]!;
+    }
+    return out;
+  };
+  return (f) => {
+    const msg = f.message;
+    const isCall = msg !== undefined && msg.kind !== 'response';
+    const method = isCall ? msg.method : null;
+    const params = isCall ? msg.params : undefined;
+    let target: Target | undefined = f.target;
+    if (target === undefined && method !== null) {
+      const t = targetOf(method, params);
+      if (t.ok) target = t.target;
+    }
+    const args = params === undefined ? undefined : method === 'completion/complete' ? params.argument : params.arguments;
+    return {
+      attributes: {
+        request: { http: { method: f.http.method, path: f.http.path, host: f.http.host, headers: headersFor(f.http.headers) } },
+        source: { address: f.sourceAddress },
+      },
+      identity: f.identity,
+      server: { name: f.server },
+      mcp: {
+        protocol_version: f.protocolVersion ?? null,
+        method,
+        kind: msg?.kind ?? null,
+        request_id: msg === undefined || msg.kind === 'notification' ? null : msg.id,
+        session_id: f.sessionId ?? null,
+        tool: target?.kind === 'tool' ? target.name : null,
+        prompt: target?.kind === 'prompt' ? target.name : null,
+        resource: target?.kind === 'resource' ? target.name : null,
+        target: target ? { kind: target.kind, name: target.name } : null,
+        arguments: args === undefined ? null : args,
+      },
+    };
+  };
+}
