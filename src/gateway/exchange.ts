@@ -3,18 +3,16 @@
 // Knows nothing of gRPC or protobuf; src/extproc drives it.
 import { performance } from 'node:perf_hooks';
 import { parseJsonRpcMessage, type JsonRpcId, type JsonRpcMessage } from '../mcp/jsonrpc.js';
-import { parseStrictJson } from '../mcp/strict-json.js';
-import { SseFramer, serializeSseEvent, type SseBlock } from '../mcp/sse.js';
 import { checkStandardHeaders } from '../mcp/standard-headers.js';
 import { JsonRpcErrorCode } from '../mcp/errors.js';
 import { LIST_METHODS, STANDARD_HEADERS_VERSION, caseCollision, isSupportedProtocolVersion, targetOf, type ListMethod } from '../mcp/protocol.js';
-import { filterListResult } from '../curation/filter-list.js';
 import type { AuditEvent } from '../audit/event.js';
 import { ANONYMOUS, type GatewayRuntime, type ServerRuntime } from './runtime.js';
 import type { AuthResult, Identity } from '../identity/types.js';
 import { wwwAuthenticate } from '../identity/www-authenticate.js';
 import { randomUUID } from 'node:crypto';
-import type { PolicyInput, ListItem } from '../policy/input.js';
+import type { PolicyInput } from '../policy/input.js';
+import { ListResponseFilter } from './list-response.js';
 import type { Decision as PolicyDecision } from '../policy/decision.js';
 import { createRedactor } from '../audit/redact.js';
 import { refusalBody, type Refusal } from './refusal.js';
@@ -35,12 +33,9 @@ export const INTERNAL_HEADER_PREFIX = 'x-mcp-gateway-';
 
 const TRACEPARENT = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}/;
 const JSON_CONTENT_TYPE: [string, string] = ['content-type', 'application/json'];
-const encoder = new TextEncoder();
 
 type Phase = 'request_headers' | 'request_body' | 'response_headers' | 'response_body' | 'done';
 
-/** How the response body is being inspected. */
-type ResponseInspection = { mode: 'none' } | { mode: 'json' } | { mode: 'sse'; framer: SseFramer; failed: boolean };
 
 export class Exchange {
   private phase: Phase = 'request_headers';
@@ -48,7 +43,7 @@ export class Exchange {
   private server: ServerRuntime | undefined;
   private rpcId: JsonRpcId | null = null;
   private list: ListMethod | undefined;
-  private response: ResponseInspection = { mode: 'none' };
+  private listFilter: ListResponseFilter | undefined;
   private audited = false;
   private identity: Identity = ANONYMOUS;
   private headers: HeaderBag = {};
@@ -326,123 +321,31 @@ export class Exchange {
       return CONTINUE;
     }
     this.phase = 'response_body';
-    const contentType = (h['content-type'] ?? '').toLowerCase();
-    if (contentType.startsWith('text/event-stream')) {
-      this.response = { mode: 'sse', framer: new SseFramer(), failed: false };
-      return { kind: 'continue', responseBodyMode: 'streamed' };
-    }
-    // Anything else must be the JSON response; if it is not, it is replaced by an error.
-    this.response = { mode: 'json' };
-    return { kind: 'continue', responseBodyMode: 'buffered' };
+    // Anything but SSE must be the JSON response; if it is not, it is replaced by an error.
+    const sse = (h['content-type'] ?? '').toLowerCase().startsWith('text/event-stream');
+    const ctx = { list: this.list, server: this.server!, rpcId: this.rpcId, input: () => this.input(), maxEventBytes: this.rt.maxResponseBytes };
+    this.listFilter = new ListResponseFilter(ctx, sse ? 'sse' : 'json');
+    return { kind: 'continue', responseBodyMode: sse ? 'streamed' : 'buffered' };
   }
 
   // ---- response body --------------------------------------------------------
 
   responseBody(chunk: Uint8Array, endOfStream: boolean): Verdict {
     this.expect('response_body');
-    const r = this.response;
-    const verdict = r.mode === 'sse' ? this.sseChunk(r, chunk, endOfStream) : this.jsonBody(chunk);
-    if (endOfStream || r.mode === 'json') {
+    const f = this.listFilter!;
+    const verdict = f.chunk(chunk, endOfStream);
+    if (endOfStream || f.mode === 'json') {
       this.phase = 'done';
+      const ev = this.event;
+      ev.filtered = f.report.filtered;
+      if (f.report.failure) {
+        ev.decision = 'deny';
+        ev.reason = f.report.failure.reason;
+        ev.message = f.report.failure.message;
+      }
       this.emit();
     }
     return verdict;
-  }
-
-  private jsonBody(body: Uint8Array): Verdict {
-    const parsed = parseJsonRpcMessage(body);
-    const replacement = parsed.ok ? this.filterResponse(parsed.message.body) : this.uninspectable(parsed.message);
-    if (replacement === undefined) return CONTINUE;
-    const bytes = encoder.encode(replacement);
-    return { kind: 'continue', body: bytes, headers: { set: [['content-length', String(bytes.length)], JSON_CONTENT_TYPE] } };
-  }
-
-  private sseChunk(r: { framer: SseFramer; failed: boolean }, chunk: Uint8Array, endOfStream: boolean): Verdict {
-    if (r.failed) return { kind: 'continue', body: 'clear' };
-    const heldBefore = r.framer.pendingBytes;
-    const blocks = r.framer.push(chunk);
-    let changed = false;
-    const out: (Uint8Array | string)[] = [];
-    for (const block of blocks) {
-      const replaced = this.sseBlock(block);
-      if (replaced === undefined) out.push(block.bytes);
-      else {
-        out.push(replaced);
-        changed = true;
-      }
-    }
-    if (r.framer.pendingBytes > this.rt.maxResponseBytes) {
-      // An event larger than we are willing to hold: fail closed for the rest of the stream.
-      r.failed = true;
-      this.event.reason = 'response_too_large';
-      this.event.message = `an SSE event exceeded ${this.rt.maxResponseBytes} bytes`;
-      out.push(serializeSseEvent({ data: this.errorJson('Upstream SSE event too large for the gateway to inspect') }));
-      changed = true;
-    }
-    if (endOfStream) {
-      const tail = r.framer.end();
-      if (tail.length) out.push(tail);
-    }
-    if (!changed && heldBefore === 0 && r.framer.pendingBytes === 0 && !endOfStream) return CONTINUE;
-    const bytes = concat(out);
-    if (!changed && bytes.length === chunk.length && heldBefore === 0) return CONTINUE;
-    return { kind: 'continue', body: bytes.length ? bytes : 'clear' };
-  }
-
-  /** A replacement for one SSE event, or undefined to pass its bytes unchanged. */
-  private sseBlock(block: SseBlock): string | undefined {
-    const ev = block.event;
-    if (!ev || !ev.hasData || ev.data === '') return undefined;
-    let msg: unknown;
-    try {
-      msg = parseStrictJson(ev.data);
-    } catch {
-      return undefined; // Not JSON: not the list result (e.g. a priming event); passes unchanged.
-    }
-    if (msg === null || typeof msg !== 'object' || Array.isArray(msg)) return undefined;
-    const m = msg as Record<string, unknown>;
-    if (m.id !== this.rpcId || 'method' in m) return undefined;
-    const replacement = this.filterResponse(m);
-    if (replacement === undefined) return undefined;
-    return serializeSseEvent({ data: replacement, ...(ev.event !== undefined && { event: ev.event }), ...(ev.id !== undefined && { id: ev.id }), ...(ev.retry !== undefined && { retry: ev.retry }) });
-  }
-
-  /** Filters a list response; returns the new JSON text, or undefined when it passes unchanged. */
-  private filterResponse(body: Record<string, unknown>): string | undefined {
-    const result = body.result;
-    if (result === undefined) return undefined; // A JSON-RPC error passes through.
-    if (result === null || typeof result !== 'object' || Array.isArray(result)) return this.errorJson('Upstream list result is not an object');
-    const list = this.list!;
-    const server = this.server!;
-    const outcome = filterListResult(result as Record<string, unknown>, list, server.curation);
-    if ('error' in outcome) return this.errorJson(outcome.error);
-    let { result: filtered, visible, changed } = outcome;
-    if (server.policy) {
-      // One policy evaluation for the whole page: the same rule that governs calls decides what is seen.
-      const items = filtered[list.resultKey] as Record<string, unknown>[];
-      const asked: ListItem[] = items.map((i) => ({ kind: list.kind, name: i[list.itemKey] as string, item: null }));
-      const seen = server.policy.current().visibleSet(this.input(), asked);
-      const kept = items.filter((i) => seen.has(i[list.itemKey] as string));
-      if (kept.length !== items.length) {
-        filtered = { ...filtered, [list.resultKey]: kept };
-        visible = kept.length;
-        changed = true;
-      }
-    }
-    this.event.filtered = { returned: outcome.returned, visible };
-    if (!changed) return undefined;
-    return JSON.stringify({ ...body, result: filtered });
-  }
-
-  private uninspectable(detail: string): string {
-    return this.errorJson(`Upstream response could not be inspected: ${detail}`);
-  }
-
-  private errorJson(message: string): string {
-    this.event.reason = 'response_uninspectable';
-    this.event.message = message;
-    this.event.decision = 'deny';
-    return refusalBody({ reason: 'invalid_request', httpStatus: 200, rpcCode: JsonRpcErrorCode.InternalError, rpcId: this.rpcId, message });
   }
 
   // ---- end ------------------------------------------------------------------
@@ -490,17 +393,3 @@ export class Exchange {
 export class PhaseError extends Error {
   override name = 'PhaseError';
 }
-
-function concat(parts: readonly (Uint8Array | string)[]): Uint8Array {
-  const bufs = parts.map((p) => (typeof p === 'string' ? encoder.encode(p) : p));
-  let n = 0;
-  for (const b of bufs) n += b.length;
-  const out = new Uint8Array(n);
-  let o = 0;
-  for (const b of bufs) {
-    out.set(b, o);
-    o += b.length;
-  }
-  return out;
-}
-
