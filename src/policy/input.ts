@@ -7,34 +7,7 @@
 // identity (`input.identity…`). Precomputed fields sit beside the raw facts so a
 // policy never re-derives them.
 //
-// ## Reference (one line per field; this comment is the README's reference)
-//
-// | field | type | meaning |
-// | --- | --- | --- |
-// | `attributes.request.http.method` | string | HTTP method (`POST`, `GET`, `DELETE`) |
-// | `attributes.request.http.path` | string | request path without the query string |
-// | `attributes.request.http.host` | string | `:authority` (or `Host`) |
-// | `attributes.request.http.headers` | object | lower-cased request headers, pseudo-headers (`:path`, …) included, repeated ones joined with `,`; credentials removed (`authorization`, `proxy-authorization`, `cookie`, `x-api-key`, any configured API-key header) and so are the gateway's own `x-mcp-gateway-*` headers |
-// | `attributes.source.address` | string, optional | the client address Envoy reports (absent when it reported none) |
-// | `identity.subject` | string | who the caller is (`sub`, API-key name, certificate URI/DN); `""` when anonymous |
-// | `identity.issuer` | string \| null | the token issuer, or null for API keys, mTLS and anonymous callers |
-// | `identity.groups` | string[] | groups/roles the identity layer mapped from the credential |
-// | `identity.scopes` | string[] | OAuth scopes (`scope`/`scp` split on spaces) |
-// | `identity.claims` | object | every verified token claim (empty for non-JWT callers) |
-// | `identity.method` | string | how the caller authenticated: `jwt`, `envoy_jwt`, `api_key`, `mtls`, or `anonymous` |
-// | `server.name` | string | the virtual MCP server this request is for |
-// | `mcp.protocol_version` | string \| null | `MCP-Protocol-Version`, or `params.protocolVersion` of an `initialize` |
-// | `mcp.method` | string \| null | JSON-RPC method (`tools/call`, …); null for responses and body-less requests |
-// | `mcp.kind` | string \| null | `request`, `notification`, `response`; null when the HTTP request carries no message (GET, DELETE) |
-// | `mcp.request_id` | string \| number \| null | the JSON-RPC id (null for notifications) |
-// | `mcp.session_id` | string \| null | `Mcp-Session-Id` |
-// | `mcp.tool` | string \| null | tool name of a `tools/call` |
-// | `mcp.prompt` | string \| null | prompt name of a `prompts/get` or a prompt completion |
-// | `mcp.resource` | string \| null | resource URI of `resources/read`, `…/subscribe`, `…/unsubscribe` or a resource completion |
-// | `mcp.target` | object \| null | `{kind, name}`: the curated item this message addresses (kind `tool`, `prompt` or `resource`; name is the URI for resources) |
-// | `mcp.arguments` | any | `params.arguments` of `tools/call`/`prompts/get`, `params.argument` of `completion/complete`; otherwise null |
-// | `list_item` | object, optional | only for `visible`: `{kind, name, item}`, the list entry being judged (`item` is the entry as the upstream sent it) |
-// | `list_items` | array, optional | only for `visible_names`: the same `{kind, name, item}` for every entry of one list page |
+// The field-by-field reference is in README.md ("The policy input"); keep both in step.
 //
 // There is no time field: call `time.now_ns()` (the gateway provides it, constant
 // within one evaluation).
