@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { isAbsolute, resolve, dirname } from 'node:path';
 import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
 import { configSchema, DEFAULTS, type RawConfig } from './schema.js';
-import type { GatewayConfig, HostPort, ServerConfig, CurationRules } from './types.js';
+import type { GatewayConfig, HostPort, ServerConfig, ServerOAuth, CurationRules } from './types.js';
 import { normalizeAuth } from '../identity/config.js';
 
 export interface ConfigProblem {
@@ -133,9 +133,25 @@ function normalize(raw: RawConfig, source: string): GatewayConfig {
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
   const auditFile = audit.file === undefined ? undefined : abs(audit.file);
   const globalBundle = raw.policy?.bundle === undefined ? undefined : abs(raw.policy.bundle);
+  const publicUrl = (g.public_url ?? `http://${listen.host.includes(':') ? `[${listen.host}]` : listen.host === '0.0.0.0' ? '127.0.0.1' : listen.host}:${listen.port}`).replace(/\/+$/, '');
+  const oauthFor = (path: string, o: { scopes_supported?: string[] | undefined; required_scopes?: string[] | undefined } | undefined): ServerOAuth | undefined => {
+    if (!raw.oauth) return undefined;
+    const metadataPath = `/.well-known/oauth-protected-resource${path}`;
+    const required = o?.required_scopes ?? raw.oauth.required_scopes ?? [];
+    return {
+      resource: `${publicUrl}${path}`,
+      metadataUrl: `${publicUrl}${metadataPath}`,
+      metadataPath,
+      authorizationServers: raw.oauth.authorization_servers,
+      scopesSupported: o?.scopes_supported ?? raw.oauth.scopes_supported ?? required,
+      requiredScopes: required,
+      resourceDocumentation: raw.oauth.resource_documentation,
+    };
+  };
   const servers: ServerConfig[] = raw.servers.map((s) => ({
     name: s.name,
     path: s.path ?? `${pathPrefix}/${s.name}`,
+    oauth: oauthFor(s.path ?? `${pathPrefix}/${s.name}`, s.oauth),
     url: new URL(s.url),
     tools: rulesOf(s.tools),
     prompts: rulesOf(s.prompts),
@@ -153,6 +169,7 @@ function normalize(raw: RawConfig, source: string): GatewayConfig {
       allowedHosts: [...new Set(allowedHosts)],
       maxRequestBytes: g.max_request_bytes ?? DEFAULTS.maxRequestBytes,
       maxResponseBytes: g.max_response_bytes ?? DEFAULTS.maxResponseBytes,
+      publicUrl,
       streamIdleTimeoutS: g.stream_idle_timeout_s ?? DEFAULTS.streamIdleTimeoutS,
     },
     sidecar: {
@@ -162,7 +179,7 @@ function normalize(raw: RawConfig, source: string): GatewayConfig {
       messageTimeoutMs: raw.sidecar?.message_timeout_ms ?? DEFAULTS.messageTimeoutMs,
     },
     servers,
-    auth: normalizeAuth(raw.auth, baseDir),
+    auth: normalizeAuth(raw.auth, baseDir, servers.flatMap((s) => (s.oauth ? [s.oauth.resource] : []))),
     policy: {
       timeoutMs: raw.policy?.timeout_ms ?? DEFAULTS.policyTimeoutMs,
       reloadIntervalMs: raw.policy?.reload_interval_ms ?? DEFAULTS.policyReloadIntervalMs,
@@ -197,6 +214,12 @@ function checkSemantics(c: GatewayConfig, raw: RawConfig): { path: (string | num
     }
     if (s.path.startsWith('/.well-known/')) out.push({ path: ['servers', i, 'path'], message: '/.well-known/ is reserved' });
   });
+  if (c.auth.jwt && c.auth.jwt.audiences.length === 0) {
+    out.push({ path: ['auth', 'jwt', 'audiences'], message: 'required unless an oauth section is configured (then each server\'s canonical URI is its audience)' });
+  }
+  if (raw.oauth && !c.auth.jwt && !c.auth.envoyJwtAuthn) {
+    out.push({ path: ['oauth'], message: 'an OAuth resource server verifies access tokens: configure auth.jwt (issuer and jwks of the authorization server)' });
+  }
   if (c.audit.sink === 'file' && !c.audit.file) out.push({ path: ['audit', 'file'], message: 'sink "file" needs audit.file: <path>' });
   if (raw.audit?.sink === 'stdout' && raw.audit.file) out.push({ path: ['audit', 'file'], message: 'audit.file is set but audit.sink is "stdout"; remove one' });
   const l = c.gateway.listen;

@@ -39,6 +39,15 @@ const policyRef = z
   })
   .strict();
 
+const scopeList = z.array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'a scope is visible ASCII without spaces, quotes or backslashes'));
+
+const oauthServer = z
+  .object({
+    scopes_supported: scopeList.optional(),
+    required_scopes: scopeList.optional(),
+  })
+  .strict();
+
 const server = z
   .object({
     name: serverName,
@@ -49,6 +58,7 @@ const server = z
     resources: rules.optional(),
     connect_timeout_ms: z.number().int().positive().optional(),
     policy: policyRef.optional(),
+    oauth: oauthServer.optional(),
   })
   .strict();
 
@@ -64,6 +74,7 @@ export const configSchema = z
         max_request_bytes: z.number().int().min(1024).max(64 * 1024 * 1024).optional(),
         max_response_bytes: z.number().int().min(1024).max(256 * 1024 * 1024).optional(),
         stream_idle_timeout_s: z.number().int().min(0).optional(),
+        public_url: z.string().url('expected the absolute URL clients use to reach the gateway, e.g. https://mcp.example.com').optional(),
       })
       .strict()
       .optional(),
@@ -76,6 +87,13 @@ export const configSchema = z
       .optional(),
     servers: z.array(server).min(1, 'at least one server is needed'),
     auth: authSchema.optional(),
+    oauth: oauthServer
+      .extend({
+        authorization_servers: z.array(z.string().url('expected an authorization server issuer URL')).min(1, 'at least one authorization server is needed'),
+        resource_documentation: z.string().url().optional(),
+      })
+      .strict()
+      .optional(),
     policy: policyRef
       .extend({
         timeout_ms: z.number().int().min(1).max(10_000).optional(),

@@ -32,6 +32,21 @@ export interface ServerConfig {
   policyBundle: string | undefined;
   /** Evaluate and audit the policy, but let denied traffic pass ("would deny"). */
   dryRun: boolean;
+  /** OAuth 2.1 resource-server facts, when the config has an `oauth` section. */
+  oauth: ServerOAuth | undefined;
+}
+
+export interface ServerOAuth {
+  /** Canonical resource URI (RFC 8707): `<gateway.public_url><path>`; tokens must name it in `aud`. */
+  resource: string;
+  /** Where its RFC 9728 metadata is served (absolute URL) and the path of that URL. */
+  metadataUrl: string;
+  metadataPath: string;
+  authorizationServers: readonly string[];
+  scopesSupported: readonly string[];
+  /** Scopes a token must carry; otherwise 403 insufficient_scope. */
+  requiredScopes: readonly string[];
+  resourceDocumentation: string | undefined;
 }
 
 export interface PolicySection {
@@ -49,6 +64,8 @@ export interface GatewaySection {
   allowedHosts: readonly string[];
   maxRequestBytes: number;
   maxResponseBytes: number;
+  /** How clients reach the gateway (scheme://host[:port], no trailing slash). */
+  publicUrl: string;
   /** Envoy stream idle timeout; long enough for quiet SSE streams. */
   streamIdleTimeoutS: number;
 }

@@ -29,7 +29,7 @@ const PLAIN: Record<Phase, ProcessingResponse> = {
 
 /** Turns the core's verdict for `phase` into the ext_proc reply. */
 export function toProcessingResponse(phase: Phase, v: Verdict): ProcessingResponse {
-  if (v.kind === 'reject') {
+  if (v.kind === 'respond') {
     return {
       immediate_response: {
         status: { code: v.status },

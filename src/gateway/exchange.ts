@@ -10,6 +10,7 @@ import type { AuditEvent } from '../audit/event.js';
 import { ANONYMOUS, type GatewayRuntime, type ServerRuntime } from './runtime.js';
 import type { AuthResult, Identity } from '../identity/types.js';
 import { wwwAuthenticate } from '../identity/www-authenticate.js';
+import { METADATA_ROOT } from '../oauth/metadata.js';
 import { randomUUID } from 'node:crypto';
 import type { PolicyInput } from '../policy/input.js';
 import { ListResponseFilter } from './list-response.js';
@@ -93,6 +94,7 @@ export class Exchange {
     ev.client_address = conn.clientAddress;
     this.headers = h;
 
+    if (path.startsWith(METADATA_ROOT)) return this.resourceMetadata(path, method);
     const server = this.rt.route(path);
     if (!server) {
       ev.type = 'http.reject';
@@ -129,11 +131,23 @@ export class Exchange {
   }
 
   private authenticated(r: AuthResult, h: HeaderBag, endOfStream: boolean): Verdict {
+    const oauth = this.server!.config.oauth;
+    if (r.ok && oauth && (r.identity.method === 'jwt' || r.identity.method === 'envoy_jwt_authn')) {
+      // RFC 8707: a token minted for another virtual server (or resource) is not for this one.
+      const aud = r.identity.claims.aud;
+      if (!(Array.isArray(aud) ? aud.includes(oauth.resource) : aud === oauth.resource)) {
+        r = { ok: false, reason: 'wrong_audience', message: `the token is not meant for this resource: its "aud" does not name ${oauth.resource}` };
+      }
+    }
     if (!r.ok) {
       this.event.type = 'http.reject';
       const unavailable = r.reason === 'jwks_unavailable';
       // RFC 6750: no error code when the request carried no credentials at all.
-      const challenge = r.reason === 'missing_credentials' ? wwwAuthenticate({}) : wwwAuthenticate({ error: 'invalid_token', errorDescription: r.message });
+      const challenge = wwwAuthenticate({
+        ...(oauth && { resourceMetadata: oauth.metadataUrl }),
+        ...(oauth?.scopesSupported.length && { scope: oauth.scopesSupported.join(' ') }),
+        ...(r.reason !== 'missing_credentials' && { error: 'invalid_token', errorDescription: r.message }),
+      });
       return this.refuse({
         reason: r.reason,
         httpStatus: unavailable ? 503 : 401,
@@ -144,7 +158,35 @@ export class Exchange {
       });
     }
     this.identity = r.identity;
+    if (oauth?.requiredScopes.length) {
+      const missing = oauth.requiredScopes.filter((s) => !r.identity.scopes.includes(s));
+      if (missing.length) {
+        this.event.identity = { subject: r.identity.subject, method: r.identity.method, issuer: r.identity.issuer };
+        this.event.type = 'http.reject';
+        const scope = oauth.requiredScopes.join(' ');
+        return this.refuse({
+          reason: 'insufficient_scope',
+          httpStatus: 403,
+          rpcCode: JsonRpcErrorCode.Forbidden,
+          rpcId: null,
+          message: `the token lacks the scope(s) ${missing.join(' ')}`,
+          headers: [['www-authenticate', wwwAuthenticate({ error: 'insufficient_scope', scope, resourceMetadata: oauth.metadataUrl, errorDescription: `requires scope ${scope}` })]],
+        });
+      }
+    }
     return this.afterAuthentication(h, endOfStream);
+  }
+
+  /** RFC 9728 metadata: public, no credentials needed, not an MCP message (not audited). */
+  private resourceMetadata(path: string, method: string): Verdict {
+    this.audited = true;
+    this.phase = 'done';
+    const doc = this.rt.resourceMetadata.get(path);
+    const cors: [string, string][] = [['access-control-allow-origin', '*']];
+    if (method === 'OPTIONS') return { kind: 'respond', status: 204, headers: [...cors, ['access-control-allow-methods', 'GET'], ['access-control-allow-headers', 'mcp-protocol-version']], body: '', details: 'mcp_gateway_metadata' };
+    if (doc === undefined) return { kind: 'respond', status: 404, headers: [JSON_CONTENT_TYPE, ...cors], body: '{"error":"not_found"}', details: 'mcp_gateway_metadata' };
+    if (method !== 'GET' && method !== 'HEAD') return { kind: 'respond', status: 405, headers: [['allow', 'GET'], ...cors], body: '', details: 'mcp_gateway_metadata' };
+    return { kind: 'respond', status: 200, headers: [JSON_CONTENT_TYPE, ['cache-control', 'max-age=300'], ...cors], body: doc, details: 'mcp_gateway_metadata' };
   }
 
   private afterAuthentication(h: HeaderBag, endOfStream: boolean): Verdict {
@@ -370,7 +412,7 @@ export class Exchange {
     this.event.message = r.message;
     this.emit();
     return {
-      kind: 'reject',
+      kind: 'respond',
       status: r.httpStatus,
       headers: r.headers ? [JSON_CONTENT_TYPE, ...r.headers] : [JSON_CONTENT_TYPE],
       body: refusalBody(r),

@@ -24,6 +24,7 @@ export type RefusalReason =
   | 'invalid_params'
   | 'not_curated'
   | AuthFailureReason
+  | 'insufficient_scope'
   | 'policy_denied';
 
 export interface Refusal {

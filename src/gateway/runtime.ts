@@ -10,6 +10,7 @@ import { createAuthenticator } from '../identity/authenticator.js';
 import { watchPolicyBundle, type PolicyWatcher } from '../policy/reloader.js';
 import { createPolicyInputBuilder, type PolicyInputBuilder } from '../policy/input.js';
 import type { Logger } from '../telemetry/log.js';
+import { protectedResourceMetadata } from '../oauth/metadata.js';
 
 export interface ServerRuntime {
   config: ServerConfig;
@@ -49,9 +50,12 @@ export class GatewayRuntime {
       ? [...new Set(['authorization', 'proxy-authorization', config.auth.apiKeys?.header ?? 'x-api-key'])]
       : [];
     this.policyInput = createPolicyInputBuilder({ credentialHeaders: this.credentialHeaders });
+    this.resourceMetadata = protectedResourceMetadata(config);
   }
 
   readonly policyInput: PolicyInputBuilder;
+  /** RFC 9728 documents by well-known path (empty without an oauth section). */
+  readonly resourceMetadata: ReadonlyMap<string, string>;
 
   /** Looks for changed policy bundles now (what SIGHUP does); resolves when any reload is done. */
   async checkPolicies(): Promise<void> {

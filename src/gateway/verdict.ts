@@ -18,7 +18,8 @@ export type Verdict =
       responseBodyMode?: ResponseBodyMode;
     }
   | {
-      kind: 'reject';
+      /** Answer the client here (a refusal, or a document the gateway serves itself); nothing goes upstream. */
+      kind: 'respond';
       status: number;
       headers: readonly [string, string][];
       body: string;

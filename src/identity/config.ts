@@ -69,7 +69,9 @@ const claimName = z.string().min(1, 'a claim name cannot be empty');
 const jwtSchema = z
   .object({
     issuer: z.string().min(1, 'the issuer cannot be empty'),
-    audiences: z.array(z.string().min(1, 'an audience cannot be empty')).min(1, 'at least one audience is needed (RFC 8707: the token must name this resource)'),
+    // Optional only when the config has an `oauth` section: then each virtual server's
+    // canonical resource URI is an audience (RFC 8707), checked per server.
+    audiences: z.array(z.string().min(1, 'an audience cannot be empty')).min(1, 'at least one audience is needed (RFC 8707: the token must name this resource)').optional(),
     jwks_url: jwksUrl.optional(),
     jwks_file: z.string().min(1).optional(),
     algorithms: z.array(algorithm).min(1, 'at least one algorithm is needed').optional(),
@@ -212,7 +214,7 @@ export function normalizeApiKeyEntry(e: z.infer<typeof apiKeyEntrySchema>): ApiK
  * file's folder). An absent `auth:` section means no authentication at all:
  * every caller is anonymous, as before the section existed.
  */
-export function normalizeAuth(raw: RawAuthConfig | undefined, baseDir: string): AuthConfig {
+export function normalizeAuth(raw: RawAuthConfig | undefined, baseDir: string, defaultAudiences: readonly string[] = []): AuthConfig {
   const j = raw?.jwt;
   const a = raw?.api_keys;
   const path = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
@@ -226,7 +228,7 @@ export function normalizeAuth(raw: RawAuthConfig | undefined, baseDir: string): 
     },
     jwt: j && {
       issuer: j.issuer,
-      audiences: j.audiences,
+      audiences: j.audiences ?? defaultAudiences,
       jwks:
         j.jwks_url !== undefined
           ? {
