@@ -20,10 +20,9 @@ export interface LaunchOptions {
   envoy?: EnvoyOptions;
 }
 
+/** `<gateway.public_url><path>` per server (public_url defaults to the listener's address). */
 export function endpointsOf(config: GatewayConfig): Map<string, string> {
-  const { host, port } = config.gateway.listen;
-  const h = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
-  return new Map(config.servers.map((s) => [s.name, `http://${h}:${port}${s.path}`]));
+  return new Map(config.servers.map((s) => [s.name, `${config.gateway.publicUrl}${s.path}`]));
 }
 
 export async function launchGateway(config: GatewayConfig, opts: LaunchOptions = {}): Promise<RunningGateway> {

@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { isAbsolute, resolve, dirname } from 'node:path';
 import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
 import { configSchema, DEFAULTS, type RawConfig } from './schema.js';
-import type { GatewayConfig, HostPort, ServerConfig, ServerOAuth, CurationRules } from './types.js';
+import type { GatewayConfig, HostPort, ServerConfig, ServerOAuth, CurationRules, UpstreamAuthConfig } from './types.js';
 import { normalizeAuth } from '../identity/config.js';
 
 export interface ConfigProblem {
@@ -133,7 +133,7 @@ function normalize(raw: RawConfig, source: string): GatewayConfig {
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
   const auditFile = audit.file === undefined ? undefined : abs(audit.file);
   const globalBundle = raw.policy?.bundle === undefined ? undefined : abs(raw.policy.bundle);
-  const publicUrl = (g.public_url ?? `http://${listen.host.includes(':') ? `[${listen.host}]` : listen.host === '0.0.0.0' ? '127.0.0.1' : listen.host}:${listen.port}`).replace(/\/+$/, '');
+  const publicUrl = (g.public_url ?? `${g.tls ? 'https' : 'http'}://${listen.host.includes(':') ? `[${listen.host}]` : listen.host === '0.0.0.0' ? '127.0.0.1' : listen.host}:${listen.port}`).replace(/\/+$/, '');
   const oauthFor = (path: string, o: { scopes_supported?: string[] | undefined; required_scopes?: string[] | undefined } | undefined): ServerOAuth | undefined => {
     if (!raw.oauth) return undefined;
     const metadataPath = `/.well-known/oauth-protected-resource${path}`;
@@ -148,18 +148,42 @@ function normalize(raw: RawConfig, source: string): GatewayConfig {
       resourceDocumentation: raw.oauth.resource_documentation,
     };
   };
-  const servers: ServerConfig[] = raw.servers.map((s) => ({
+  const servers: ServerConfig[] = raw.servers.map((s) => {
+    const replicas = (Array.isArray(s.url) ? s.url : [s.url]).map((u) => new URL(u));
+    const ua = s.upstream_auth;
+    const upstreamAuth: UpstreamAuthConfig = ua?.static
+      ? {
+          kind: 'static',
+          header: (ua.static.header ?? 'authorization').toLowerCase(),
+          prefix: ua.static.prefix ?? ((ua.static.header ?? 'authorization').toLowerCase() === 'authorization' ? 'Bearer ' : ''),
+          secret: { file: ua.static.value_file === undefined ? undefined : abs(ua.static.value_file), env: ua.static.value_env },
+        }
+      : ua?.token_exchange
+        ? {
+            kind: 'token_exchange',
+            tokenEndpoint: ua.token_exchange.token_endpoint,
+            clientId: ua.token_exchange.client_id,
+            clientSecret: { file: ua.token_exchange.client_secret_file === undefined ? undefined : abs(ua.token_exchange.client_secret_file), env: ua.token_exchange.client_secret_env },
+            audience: ua.token_exchange.audience ?? replicas[0]!.href,
+            scope: ua.token_exchange.scope,
+            timeoutMs: ua.token_exchange.timeout_ms ?? DEFAULTS.tokenExchangeTimeoutMs,
+          }
+        : { kind: 'none' };
+    return {
     name: s.name,
+    replicas,
+    upstreamAuth,
     path: s.path ?? `${pathPrefix}/${s.name}`,
     oauth: oauthFor(s.path ?? `${pathPrefix}/${s.name}`, s.oauth),
-    url: new URL(s.url),
+    url: replicas[0]!,
     tools: rulesOf(s.tools),
     prompts: rulesOf(s.prompts),
     resources: rulesOf(s.resources),
     connectTimeoutMs: s.connect_timeout_ms ?? DEFAULTS.connectTimeoutMs,
     policyBundle: s.policy?.bundle !== undefined ? abs(s.policy.bundle) : globalBundle,
     dryRun: s.policy?.dry_run ?? raw.policy?.dry_run ?? false,
-  }));
+  };
+  });
   return {
     gateway: {
       listen,
@@ -170,6 +194,12 @@ function normalize(raw: RawConfig, source: string): GatewayConfig {
       maxRequestBytes: g.max_request_bytes ?? DEFAULTS.maxRequestBytes,
       maxResponseBytes: g.max_response_bytes ?? DEFAULTS.maxResponseBytes,
       publicUrl,
+      tls: g.tls && {
+        certFile: abs(g.tls.cert_file),
+        keyFile: abs(g.tls.key_file),
+        clientCaFile: g.tls.client_ca_file === undefined ? undefined : abs(g.tls.client_ca_file),
+        requireClientCertificate: g.tls.require_client_certificate ?? g.tls.client_ca_file !== undefined,
+      },
       streamIdleTimeoutS: g.stream_idle_timeout_s ?? DEFAULTS.streamIdleTimeoutS,
     },
     sidecar: {
@@ -180,6 +210,10 @@ function normalize(raw: RawConfig, source: string): GatewayConfig {
     },
     servers,
     auth: normalizeAuth(raw.auth, baseDir, servers.flatMap((s) => (s.oauth ? [s.oauth.resource] : []))),
+    sessions: {
+      key: raw.sessions?.key_file !== undefined ? { file: abs(raw.sessions.key_file) } : raw.sessions?.key_env !== undefined ? { env: raw.sessions.key_env } : undefined,
+      ttlS: raw.sessions?.ttl_s ?? DEFAULTS.sessionTtlS,
+    },
     policy: {
       timeoutMs: raw.policy?.timeout_ms ?? DEFAULTS.policyTimeoutMs,
       reloadIntervalMs: raw.policy?.reload_interval_ms ?? DEFAULTS.policyReloadIntervalMs,
@@ -206,11 +240,29 @@ function checkSemantics(c: GatewayConfig, raw: RawConfig): { path: (string | num
     const dupPath = paths.get(s.path);
     if (dupPath !== undefined) out.push({ path: ['servers', i, 'path'], message: `path ${s.path} is already served by servers[${dupPath}]` });
     paths.set(s.path, i);
-    if (s.url.protocol !== 'http:' && s.url.protocol !== 'https:') {
-      out.push({ path: ['servers', i, 'url'], message: `unsupported scheme ${s.url.protocol} (use http: or https:)` });
+    for (const u of s.replicas) {
+      if (u.protocol !== 'http:' && u.protocol !== 'https:') {
+        out.push({ path: ['servers', i, 'url'], message: `unsupported scheme ${u.protocol} (use http: or https:)` });
+      }
+      if (u.username || u.password) {
+        out.push({ path: ['servers', i, 'url'], message: 'credentials in the URL are not allowed (they would end up in logs); use upstream_auth' });
+      }
+      if (u.protocol !== s.url.protocol || u.pathname !== s.url.pathname) {
+        out.push({ path: ['servers', i, 'url'], message: 'replicas of one server must share scheme and path' });
+      }
     }
-    if (s.url.username || s.url.password) {
-      out.push({ path: ['servers', i, 'url'], message: 'credentials in the URL are not allowed (they would end up in logs)' });
+    const ua = raw.servers[i]?.upstream_auth;
+    if (ua && (ua.static === undefined) === (ua.token_exchange === undefined)) {
+      out.push({ path: ['servers', i, 'upstream_auth'], message: 'set exactly one of static or token_exchange' });
+    }
+    if (ua?.static && (ua.static.value_file === undefined) === (ua.static.value_env === undefined)) {
+      out.push({ path: ['servers', i, 'upstream_auth', 'static'], message: 'set exactly one of value_file or value_env (secrets are never written inline)' });
+    }
+    if (ua?.token_exchange && (ua.token_exchange.client_secret_file === undefined) === (ua.token_exchange.client_secret_env === undefined)) {
+      out.push({ path: ['servers', i, 'upstream_auth', 'token_exchange'], message: 'set exactly one of client_secret_file or client_secret_env' });
+    }
+    if (ua?.token_exchange && !raw.auth) {
+      out.push({ path: ['servers', i, 'upstream_auth', 'token_exchange'], message: 'token exchange needs authenticated callers: configure auth' });
     }
     if (s.path.startsWith('/.well-known/')) out.push({ path: ['servers', i, 'path'], message: '/.well-known/ is reserved' });
   });
@@ -219,6 +271,15 @@ function checkSemantics(c: GatewayConfig, raw: RawConfig): { path: (string | num
   }
   if (raw.oauth && !c.auth.jwt && !c.auth.envoyJwtAuthn) {
     out.push({ path: ['oauth'], message: 'an OAuth resource server verifies access tokens: configure auth.jwt (issuer and jwks of the authorization server)' });
+  }
+  if (c.gateway.tls?.requireClientCertificate && !c.gateway.tls.clientCaFile) {
+    out.push({ path: ['gateway', 'tls', 'client_ca_file'], message: 'require_client_certificate needs the CA that signs client certificates' });
+  }
+  if (c.auth.mtls && !c.gateway.tls?.clientCaFile) {
+    out.push({ path: ['auth', 'mtls'], message: 'mTLS identities need gateway.tls.client_ca_file (Envoy verifies the client certificate)' });
+  }
+  if (raw.sessions?.key_file !== undefined && raw.sessions.key_env !== undefined) {
+    out.push({ path: ['sessions'], message: 'set one of key_file or key_env' });
   }
   if (c.audit.sink === 'file' && !c.audit.file) out.push({ path: ['audit', 'file'], message: 'sink "file" needs audit.file: <path>' });
   if (raw.audit?.sink === 'stdout' && raw.audit.file) out.push({ path: ['audit', 'file'], message: 'audit.file is set but audit.sink is "stdout"; remove one' });

@@ -14,6 +14,8 @@ export const DEFAULTS = {
   messageTimeoutMs: 1000,
   connectTimeoutMs: 5000,
   policyTimeoutMs: 100,
+  sessionTtlS: 24 * 3600,
+  tokenExchangeTimeoutMs: 2000,
   policyReloadIntervalMs: 2000,
   redact: ['password', 'passwd', 'secret', 'token', 'access_token', 'refresh_token', 'api_key', 'apikey', 'authorization', 'cookie', 'private_key'],
   loopbackOrigins: ['http://localhost', 'http://localhost:*', 'http://127.0.0.1', 'http://127.0.0.1:*', 'http://[::1]', 'http://[::1]:*'],
@@ -48,10 +50,40 @@ const oauthServer = z
   })
   .strict();
 
+const upstreamAuth = z
+  .object({
+    static: z
+      .object({
+        header: z.string().regex(/^[a-z0-9!#$%&'*+.^_`|~-]+$/i, 'a header name').optional(),
+        prefix: z.string().optional(),
+        value_file: z.string().min(1).optional(),
+        value_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name').optional(),
+      })
+      .strict()
+      .optional(),
+    token_exchange: z
+      .object({
+        token_endpoint: z.string().url('the authorization server token endpoint URL'),
+        client_id: z.string().min(1),
+        client_secret_file: z.string().min(1).optional(),
+        client_secret_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name').optional(),
+        audience: z.string().min(1).optional(),
+        scope: z.string().min(1).optional(),
+        timeout_ms: z.number().int().min(50).max(30_000).optional(),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
+const upstreamUrl = z.string().url('expected an absolute http(s) URL such as http://127.0.0.1:3001/mcp');
+
 const server = z
   .object({
     name: serverName,
-    url: z.string().url('expected an absolute http(s) URL such as http://127.0.0.1:3001/mcp'),
+    // Several URLs: replicas of one upstream (same scheme and path), load-balanced with sticky sessions.
+    url: z.union([upstreamUrl, z.array(upstreamUrl).min(1)]),
+    upstream_auth: upstreamAuth.optional(),
     path: z.string().regex(/^\/[A-Za-z0-9._~\/-]*$/, 'expected an absolute URL path such as /mcp/tools').optional(),
     tools: rules.optional(),
     prompts: rules.optional(),
@@ -74,6 +106,15 @@ export const configSchema = z
         max_request_bytes: z.number().int().min(1024).max(64 * 1024 * 1024).optional(),
         max_response_bytes: z.number().int().min(1024).max(256 * 1024 * 1024).optional(),
         stream_idle_timeout_s: z.number().int().min(0).optional(),
+        tls: z
+          .object({
+            cert_file: z.string().min(1),
+            key_file: z.string().min(1),
+            client_ca_file: z.string().min(1).optional(),
+            require_client_certificate: z.boolean().optional(),
+          })
+          .strict()
+          .optional(),
         public_url: z.string().url('expected the absolute URL clients use to reach the gateway, e.g. https://mcp.example.com').optional(),
       })
       .strict()
@@ -87,6 +128,14 @@ export const configSchema = z
       .optional(),
     servers: z.array(server).min(1, 'at least one server is needed'),
     auth: authSchema.optional(),
+    sessions: z
+      .object({
+        key_file: z.string().min(1).optional(),
+        key_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name').optional(),
+        ttl_s: z.number().int().min(60).optional(),
+      })
+      .strict()
+      .optional(),
     oauth: oauthServer
       .extend({
         authorization_servers: z.array(z.string().url('expected an authorization server issuer URL')).min(1, 'at least one authorization server is needed'),

@@ -20,8 +20,12 @@ export interface ServerConfig {
   name: string;
   /** Path the gateway serves it at (default `<path_prefix>/<name>`). */
   path: string;
-  /** The upstream MCP endpoint. */
+  /** The upstream MCP endpoint (the first replica). */
   url: URL;
+  /** Every replica (same scheme and path); one element for most servers. */
+  replicas: readonly URL[];
+  /** What the upstream receives in place of the caller's credentials. */
+  upstreamAuth: UpstreamAuthConfig;
   tools: CurationRules;
   prompts: CurationRules;
   /** Matched against resource URIs (and, for templates/list, the uriTemplate text). */
@@ -49,6 +53,22 @@ export interface ServerOAuth {
   resourceDocumentation: string | undefined;
 }
 
+export interface SecretRef {
+  file?: string | undefined;
+  env?: string | undefined;
+}
+
+export type UpstreamAuthConfig =
+  | { kind: 'none' }
+  | { kind: 'static'; header: string; prefix: string; secret: SecretRef }
+  | { kind: 'token_exchange'; tokenEndpoint: string; clientId: string; clientSecret: SecretRef; audience: string; scope: string | undefined; timeoutMs: number };
+
+export interface SessionsSection {
+  /** Where the binding key(s) come from; undefined: an ephemeral key per process (when auth is on). */
+  key: SecretRef | undefined;
+  ttlS: number;
+}
+
 export interface PolicySection {
   timeoutMs: number;
   reloadIntervalMs: number;
@@ -64,6 +84,8 @@ export interface GatewaySection {
   allowedHosts: readonly string[];
   maxRequestBytes: number;
   maxResponseBytes: number;
+  /** TLS on the listener (absolute paths); with a client CA, client certificates are verified. */
+  tls: { certFile: string; keyFile: string; clientCaFile: string | undefined; requireClientCertificate: boolean } | undefined;
   /** How clients reach the gateway (scheme://host[:port], no trailing slash). */
   publicUrl: string;
   /** Envoy stream idle timeout; long enough for quiet SSE streams. */
@@ -91,6 +113,7 @@ export interface GatewayConfig {
   sidecar: SidecarSection;
   servers: readonly ServerConfig[];
   auth: AuthConfig;
+  sessions: SessionsSection;
   policy: PolicySection;
   audit: AuditSection;
   log: { level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent' };

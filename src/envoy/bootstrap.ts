@@ -14,18 +14,22 @@ function socketAddress(host: string, port: number): Json {
 
 const isIp = (host: string) => /^\d{1,3}(\.\d{1,3}){3}$/.test(host) || host.includes(':');
 
-function upstreamCluster(s: Pick<ServerConfig, 'url' | 'connectTimeoutMs'> & { name: string }, name = `mcp_upstream_${s.name}`): Json {
+function upstreamCluster(s: Pick<ServerConfig, 'url' | 'connectTimeoutMs'> & { name: string; replicas?: readonly URL[] }, name = `mcp_upstream_${s.name}`): Json {
   const host = s.url.hostname.replace(/^\[|\]$/g, '');
   const tls = s.url.protocol === 'https:';
-  const port = Number(s.url.port || (tls ? 443 : 80));
+  const endpointOf = (u: URL) => {
+    const h = u.hostname.replace(/^\[|\]$/g, '');
+    return { endpoint: { address: socketAddress(h, Number(u.port || (tls ? 443 : 80))) } };
+  };
+  const replicas = s.replicas ?? [s.url];
   const cluster: Json = {
     name,
-    type: isIp(host) ? 'STATIC' : 'STRICT_DNS',
+    type: replicas.every((u) => isIp(u.hostname.replace(/^\[|\]$/g, ''))) ? 'STATIC' : 'STRICT_DNS',
     connect_timeout: `${s.connectTimeoutMs / 1000}s`,
     lb_policy: 'ROUND_ROBIN',
     load_assignment: {
       cluster_name: name,
-      endpoints: [{ lb_endpoints: [{ endpoint: { address: socketAddress(host, port) } }] }],
+      endpoints: [{ lb_endpoints: replicas.map(endpointOf) }],
     },
   };
   if (tls) {
@@ -102,6 +106,45 @@ function jwtAuthnFilter(c: GatewayConfig): Json | undefined {
   };
 }
 
+/**
+ * Sticky upstream sessions: Envoy wraps the upstream's Mcp-Session-Id with the replica's
+ * address on the way out and routes by it on the way in. It runs after ext_proc when
+ * decoding and before it when encoding, so the sidecar seals the enveloped id.
+ */
+function statefulSessionFilter(c: GatewayConfig): Json | undefined {
+  if (!c.servers.some((s) => s.replicas.length > 1)) return undefined;
+  return {
+    name: 'envoy.filters.http.stateful_session',
+    typed_config: {
+      '@type': 'type.googleapis.com/envoy.extensions.filters.http.stateful_session.v3.StatefulSession',
+      session_state: {
+        name: 'envoy.http.stateful_session.envelope',
+        typed_config: {
+          '@type': 'type.googleapis.com/envoy.extensions.http.stateful_session.envelope.v3.EnvelopeSessionState',
+          header: { name: 'mcp-session-id' },
+        },
+      },
+    },
+  };
+}
+
+function listenerTls(c: GatewayConfig): Json | undefined {
+  const tls = c.gateway.tls;
+  if (!tls) return undefined;
+  return {
+    name: 'envoy.transport_sockets.tls',
+    typed_config: {
+      '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext',
+      require_client_certificate: tls.requireClientCertificate,
+      common_tls_context: {
+        alpn_protocols: ['h2', 'http/1.1'],
+        tls_certificates: [{ certificate_chain: { filename: tls.certFile }, private_key: { filename: tls.keyFile } }],
+        ...(tls.clientCaFile && { validation_context: { trusted_ca: { filename: tls.clientCaFile } } }),
+      },
+    },
+  };
+}
+
 function jwksCluster(c: GatewayConfig): Json | undefined {
   const jwt = c.auth.jwt;
   if (!c.auth.envoyJwtAuthn || jwt?.jwks.kind !== 'url') return undefined;
@@ -126,6 +169,7 @@ export function envoyBootstrap(c: GatewayConfig): Json {
           per_connection_buffer_limit_bytes: bufferLimit,
           filter_chains: [
             {
+              ...(listenerTls(c) && { transport_socket: listenerTls(c) }),
               filters: [
                 {
                   name: 'envoy.filters.network.http_connection_manager',
@@ -134,6 +178,9 @@ export function envoyBootstrap(c: GatewayConfig): Json {
                     stat_prefix: 'mcp_gateway',
                     codec_type: 'AUTO',
                     generate_request_id: true,
+                    // XFCC is always Envoy's own: a caller cannot forge a client identity.
+                    forward_client_cert_details: c.gateway.tls?.clientCaFile ? 'SANITIZE_SET' : 'SANITIZE',
+                    ...(c.gateway.tls?.clientCaFile && { set_current_client_cert_details: { subject: true, uri: true, dns: true } }),
                     stream_idle_timeout: idle,
                     request_timeout: '0s',
                     common_http_protocol_options: { idle_timeout: idle },
@@ -179,6 +226,7 @@ export function envoyBootstrap(c: GatewayConfig): Json {
                           ...(c.auth.envoyJwtAuthn && { metadata_options: { forwarding_namespaces: { untyped: [JWT_AUTHN_NAMESPACE] } } }),
                         },
                       },
+                      ...[statefulSessionFilter(c)].filter((f) => f !== undefined),
                       { name: 'envoy.filters.http.router', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } },
                     ],
                   },
@@ -210,7 +258,7 @@ export function envoyBootstrap(c: GatewayConfig): Json {
             ],
           },
         },
-        ...c.servers.map((s) => upstreamCluster(s)),
+        ...c.servers.map((s) => upstreamCluster({ ...s, replicas: s.replicas })),
         ...[jwksCluster(c)].filter((x) => x !== undefined),
       ],
     },

@@ -11,6 +11,8 @@ import { ANONYMOUS, type GatewayRuntime, type ServerRuntime } from './runtime.js
 import type { AuthResult, Identity } from '../identity/types.js';
 import { wwwAuthenticate } from '../identity/www-authenticate.js';
 import { METADATA_ROOT } from '../oauth/metadata.js';
+import { callerKey } from '../sessions/binding.js';
+import type { BrokerResult } from '../credentials/broker.js';
 import { randomUUID } from 'node:crypto';
 import type { PolicyInput } from '../policy/input.js';
 import { ListResponseFilter } from './list-response.js';
@@ -130,7 +132,7 @@ export class Exchange {
     return auth.authenticate({ headers: h, envoyJwtPayload: conn.envoyJwtPayload }).then((r) => this.authenticated(r, h, endOfStream));
   }
 
-  private authenticated(r: AuthResult, h: HeaderBag, endOfStream: boolean): Verdict {
+  private authenticated(r: AuthResult, h: HeaderBag, endOfStream: boolean): Verdict | Promise<Verdict> {
     const oauth = this.server!.config.oauth;
     if (r.ok && oauth && (r.identity.method === 'jwt' || r.identity.method === 'envoy_jwt_authn')) {
       // RFC 8707: a token minted for another virtual server (or resource) is not for this one.
@@ -189,10 +191,39 @@ export class Exchange {
     return { kind: 'respond', status: 200, headers: [JSON_CONTENT_TYPE, ['cache-control', 'max-age=300'], ...cors], body: doc, details: 'mcp_gateway_metadata' };
   }
 
-  private afterAuthentication(h: HeaderBag, endOfStream: boolean): Verdict {
+  /**
+   * After authentication: the HTTP method's rules, then the request headers the upstream
+   * gets — the caller's session id unsealed to the upstream's, the caller's credentials
+   * removed, the brokered upstream credentials added.
+   */
+  private afterAuthentication(h: HeaderBag, endOfStream: boolean): Verdict | Promise<Verdict> {
     const ev = this.event;
     const id = this.identity;
     ev.identity = { subject: id.subject, method: id.method, issuer: id.issuer };
+    const verdict = this.methodRules(h, endOfStream);
+    if (verdict.kind !== 'continue') return verdict;
+    const set: [string, string][] = [];
+    const binder = this.rt.sessions;
+    const sealed = h['mcp-session-id'];
+    if (binder && sealed !== undefined) {
+      const opened = binder.open(sealed, callerKey(id), this.server!.config.name);
+      if (!opened.ok) {
+        // The spec's answer to an unknown session is 404 (the client starts a new one).
+        return this.refuse({ reason: opened.reason, httpStatus: 404, rpcCode: JsonRpcErrorCode.InvalidRequest, rpcId: null, message: opened.message });
+      }
+      set.push(['mcp-session-id', opened.upstreamId]);
+    }
+    const broker = this.server!.broker;
+    if (!broker) return withHeaders(verdict, set);
+    const auth = h['authorization'];
+    const brokered = broker.headersFor(auth !== undefined && /^bearer /i.test(auth) ? auth.slice(7).trim() : undefined);
+    const finish = (r: BrokerResult): Verdict =>
+      r.ok ? withHeaders(verdict, [...set, ...r.headers]) : this.refuse({ reason: r.reason, httpStatus: r.status, rpcCode: JsonRpcErrorCode.InternalError, rpcId: null, message: r.message });
+    return brokered instanceof Promise ? brokered.then(finish) : finish(brokered);
+  }
+
+  private methodRules(h: HeaderBag, endOfStream: boolean): Verdict {
+    const ev = this.event;
     const method = ev.http.method;
     const strip = this.stripHeaders(h);
     switch (method) {
@@ -356,18 +387,26 @@ export class Exchange {
     const status = Number(h[':status']);
     this.event.upstream_status = status;
     this.event.http.status = status;
-    this.event.session_id ??= h['mcp-session-id'];
+    let sealed: Extract<Verdict, { kind: 'continue' }> = CONTINUE;
+    const upstreamSession = h['mcp-session-id'];
+    if (upstreamSession !== undefined) {
+      const binder = this.rt.sessions;
+      // The client only ever sees the sealed id, bound to this caller on this server.
+      const clientSession = binder ? binder.seal(upstreamSession, callerKey(this.identity), this.server!.config.name) : upstreamSession;
+      this.event.session_id ??= clientSession;
+      if (binder) sealed = { kind: 'continue', headers: { set: [['mcp-session-id', clientSession]] } };
+    }
     if (!this.list || endOfStream || status !== 200) {
       this.phase = 'done';
       this.emit();
-      return CONTINUE;
+      return sealed;
     }
     this.phase = 'response_body';
     // Anything but SSE must be the JSON response; if it is not, it is replaced by an error.
     const sse = (h['content-type'] ?? '').toLowerCase().startsWith('text/event-stream');
     const ctx = { list: this.list, server: this.server!, rpcId: this.rpcId, input: () => this.input(), maxEventBytes: this.rt.maxResponseBytes };
     this.listFilter = new ListResponseFilter(ctx, sse ? 'sse' : 'json');
-    return { kind: 'continue', responseBodyMode: sse ? 'streamed' : 'buffered' };
+    return { ...sealed, kind: 'continue', responseBodyMode: sse ? 'streamed' : 'buffered' };
   }
 
   // ---- response body --------------------------------------------------------
@@ -434,4 +473,12 @@ export class Exchange {
 
 export class PhaseError extends Error {
   override name = 'PhaseError';
+}
+
+/** Adds headers to a continue verdict; a header that is set is not also removed. */
+function withHeaders(v: Verdict, set: readonly [string, string][]): Verdict {
+  if (v.kind !== 'continue' || set.length === 0) return v;
+  const names = new Set(set.map(([k]) => k));
+  const remove = v.headers?.remove?.filter((k) => !names.has(k));
+  return { ...v, headers: { set: [...(v.headers?.set ?? []), ...set], ...(remove?.length && { remove }) } };
 }

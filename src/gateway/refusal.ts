@@ -25,6 +25,11 @@ export type RefusalReason =
   | 'not_curated'
   | AuthFailureReason
   | 'insufficient_scope'
+  | 'session_malformed'
+  | 'session_expired'
+  | 'session_foreign'
+  | 'credential_unavailable'
+  | 'token_exchange_failed'
   | 'policy_denied';
 
 export interface Refusal {

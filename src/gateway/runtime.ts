@@ -11,12 +11,18 @@ import { watchPolicyBundle, type PolicyWatcher } from '../policy/reloader.js';
 import { createPolicyInputBuilder, type PolicyInputBuilder } from '../policy/input.js';
 import type { Logger } from '../telemetry/log.js';
 import { protectedResourceMetadata } from '../oauth/metadata.js';
+import { createBroker, type CredentialBroker } from '../credentials/broker.js';
+import { readSecret } from '../credentials/secret.js';
+import { SessionBinder } from '../sessions/binding.js';
+import { randomBytes } from 'node:crypto';
 
 export interface ServerRuntime {
   config: ServerConfig;
   curation: Curation;
   /** The Rego bundle in force for this server (hot-reloaded), if it has one. */
   policy: PolicyWatcher | undefined;
+  /** What the upstream gets instead of the caller's credentials (undefined: nothing). */
+  broker: CredentialBroker | undefined;
 }
 
 export class GatewayRuntime {
@@ -36,9 +42,15 @@ export class GatewayRuntime {
     /** Undefined when the config has no auth section: every caller is anonymous. */
     readonly authenticator: Authenticator | undefined,
     private readonly policies: ReadonlyMap<string, PolicyWatcher> = new Map(),
+    brokers: ReadonlyMap<string, CredentialBroker> = new Map(),
+    /** Binds upstream session ids to callers; undefined when nobody is authenticated. */
+    readonly sessions: SessionBinder | undefined = undefined,
   ) {
     this.routes = new Map(
-      config.servers.map((s) => [s.path, { config: s, curation: compileCuration(s), policy: s.policyBundle === undefined ? undefined : policies.get(s.policyBundle) }]),
+      config.servers.map((s) => [
+        s.path,
+        { config: s, curation: compileCuration(s), policy: s.policyBundle === undefined ? undefined : policies.get(s.policyBundle), broker: brokers.get(s.name) },
+      ]),
     );
     this.hosts = compileGlobs(config.gateway.allowedHosts, { caseInsensitive: true });
     this.origins = compileGlobs(config.gateway.allowedOrigins, { caseInsensitive: true });
@@ -93,7 +105,21 @@ export async function createRuntime(config: GatewayConfig, audit: AuditSink, log
   const hasAuth = config.auth.jwt !== undefined || config.auth.apiKeys !== undefined || config.auth.envoyJwtAuthn || !config.auth.anonymous;
   const authenticator = hasAuth ? await createAuthenticator(config.auth) : undefined;
   const policies = new Map<string, PolicyWatcher>();
+  const brokers = new Map<string, CredentialBroker>();
+  let sessions: SessionBinder | undefined;
   try {
+    for (const s of config.servers) {
+      const b = await createBroker(s.upstreamAuth, s.name);
+      if (b) brokers.set(s.name, b);
+    }
+    if (config.sessions.key) {
+      const keys = (await readSecret(config.sessions.key, 'sessions key')).split(/\r?\n/).map((k) => k.trim()).filter(Boolean);
+      if (keys.some((k) => k.length < 32)) throw new Error('sessions key: each key must be at least 32 characters (e.g. openssl rand -base64 48)');
+      sessions = new SessionBinder(keys.map((k) => Buffer.from(k, 'utf8')), config.sessions.ttlS);
+    } else if (authenticator) {
+      log.warn('sessions.key_file/key_env not set: session ids are bound with a key that lives only in this process (they will not survive a restart or work across replicas)');
+      sessions = new SessionBinder([randomBytes(32)], config.sessions.ttlS);
+    }
     for (const path of new Set(config.servers.map((s) => s.policyBundle).filter((p): p is string => p !== undefined))) {
       const watcher = await watchPolicyBundle(
         path,
@@ -108,5 +134,5 @@ export async function createRuntime(config: GatewayConfig, audit: AuditSink, log
     for (const w of policies.values()) w.close();
     throw err;
   }
-  return new GatewayRuntime(config, audit, authenticator, policies);
+  return new GatewayRuntime(config, audit, authenticator, policies, brokers, sessions);
 }

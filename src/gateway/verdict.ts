@@ -27,4 +27,4 @@ export type Verdict =
       details: string;
     };
 
-export const CONTINUE: Verdict = Object.freeze({ kind: 'continue' });
+export const CONTINUE: Extract<Verdict, { kind: 'continue' }> = Object.freeze({ kind: 'continue' });

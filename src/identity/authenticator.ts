@@ -3,7 +3,8 @@
 // Credentials are tried in a fixed order, and the first one present decides:
 //   1. the payload Envoy's jwt_authn filter verified (when envoy_jwt_authn is on);
 //   2. `Authorization: Bearer <jwt>`;
-//   3. an API key (`Authorization: ApiKey <key>`, or the api_keys header).
+//   3. an API key (`Authorization: ApiKey <key>`, or the api_keys header);
+//   4. the TLS client certificate Envoy verified (XFCC), when mtls is on.
 // A credential that is present but fails refuses the request; it never falls
 // through to a later credential or to anonymous. Only a request with no
 // credential at all can be anonymous.
@@ -12,6 +13,7 @@ import { identityFromClaims } from './claims.js';
 import type { AuthConfig } from './config.js';
 import { createJwtVerifier, type JwtVerifier } from './jwt.js';
 import type { AuthFailureReason, AuthRequest, AuthResult, Authenticator, Identity } from './types.js';
+import { parseXfcc } from './xfcc.js';
 
 export { wwwAuthenticate, type BearerChallenge } from './www-authenticate.js';
 export { AuthSetupError } from './setup-error.js';
@@ -77,6 +79,15 @@ export async function createAuthenticator(cfg: AuthConfig): Promise<Authenticato
       if (apiKeys) {
         const key = h[apiKeys.header];
         if (key !== undefined) return apiKeys.check(key.trim());
+      }
+      if (cfg.mtls) {
+        const cert = parseXfcc(h['x-forwarded-client-cert']);
+        if (cert) {
+          // A SPIFFE id (URI SAN) names a workload better than a DN; fall back to the subject.
+          const subject = cert.uri[0] ?? cert.subject ?? `sha256:${cert.hash}`;
+          const claims = { uri: cert.uri, dns: cert.dns, ...(cert.subject !== undefined && { subject_dn: cert.subject }), ...(cert.hash !== undefined && { hash: cert.hash }) };
+          return { ok: true, identity: { subject, issuer: undefined, groups: [], scopes: [], claims, method: 'mtls' } };
+        }
       }
       return noCredentials;
     },

@@ -144,11 +144,12 @@ export const authSchema = z
     jwt: jwtSchema.optional(),
     api_keys: apiKeysSchema.optional(),
     envoy_jwt_authn: z.boolean().optional(),
+    mtls: z.boolean().optional(),
   })
   .strict()
   .superRefine((a, ctx) => {
-    if (a.jwt === undefined && a.api_keys === undefined && a.envoy_jwt_authn !== true && a.anonymous !== true) {
-      ctx.addIssue({ code: 'custom', path: [], message: 'no caller could ever authenticate: configure jwt, api_keys or envoy_jwt_authn, or set anonymous: true' });
+    if (a.jwt === undefined && a.api_keys === undefined && a.envoy_jwt_authn !== true && a.mtls !== true && a.anonymous !== true) {
+      ctx.addIssue({ code: 'custom', path: [], message: 'no caller could ever authenticate: configure jwt, api_keys, envoy_jwt_authn or mtls, or set anonymous: true' });
     }
   });
 
@@ -202,6 +203,8 @@ export interface AuthConfig {
   apiKeys: ApiKeysConfig | undefined;
   /** Trust the payload Envoy's jwt_authn filter verified instead of verifying again. */
   envoyJwtAuthn: boolean;
+  /** Take the identity of a caller without other credentials from its TLS client certificate (XFCC). */
+  mtls: boolean;
   claims: ClaimMapping;
 }
 
@@ -221,6 +224,7 @@ export function normalizeAuth(raw: RawAuthConfig | undefined, baseDir: string, d
   return {
     anonymous: raw === undefined ? true : (raw.anonymous ?? AUTH_DEFAULTS.anonymous),
     envoyJwtAuthn: raw?.envoy_jwt_authn ?? AUTH_DEFAULTS.envoyJwtAuthn,
+    mtls: raw?.mtls ?? false,
     claims: {
       subject: j?.subject_claim ?? AUTH_DEFAULTS.subjectClaim,
       groups: j?.groups_claim ?? AUTH_DEFAULTS.groupsClaim,
