@@ -539,6 +539,7 @@ describe('auth config', () => {
     assert.deepEqual(c, {
       anonymous: false,
       envoyJwtAuthn: false,
+      mtls: false,
       claims: { subject: 'sub', groups: 'groups', scopes: 'scope' },
       jwt: {
         issuer: ISS,
