@@ -47,3 +47,28 @@ export interface AuditSink {
   flush(): Promise<void>;
   close(): Promise<void>;
 }
+
+/** A fresh event for one exchange, filled in as the exchange is decided. */
+export function emptyAuditEvent(): AuditEvent {
+  return {
+    type: 'mcp.request',
+    request_id: undefined,
+    trace_id: undefined,
+    session_id: undefined,
+    server: undefined,
+    identity: undefined,
+    http: { method: '', path: '', status: undefined },
+    protocol_version: undefined,
+    rpc: undefined,
+    target: undefined,
+    arguments: undefined,
+    decision: 'allow',
+    policy: undefined,
+    reason: 'allowed',
+    message: undefined,
+    filtered: undefined,
+    upstream_status: undefined,
+    latency_ms: 0,
+    client_address: undefined,
+  };
+}

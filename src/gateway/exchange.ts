@@ -6,18 +6,17 @@ import { parseJsonRpcMessage, type JsonRpcId, type JsonRpcMessage } from '../mcp
 import { checkStandardHeaders } from '../mcp/standard-headers.js';
 import { JsonRpcErrorCode } from '../mcp/errors.js';
 import { LIST_METHODS, STANDARD_HEADERS_VERSION, caseCollision, isSupportedProtocolVersion, targetOf, type ListMethod } from '../mcp/protocol.js';
-import type { AuditEvent } from '../audit/event.js';
+import { emptyAuditEvent, type AuditEvent } from '../audit/event.js';
 import { ANONYMOUS, type GatewayRuntime, type ServerRuntime } from './runtime.js';
 import type { AuthResult, Identity } from '../identity/types.js';
-import { wwwAuthenticate } from '../identity/www-authenticate.js';
-import { METADATA_ROOT } from '../oauth/metadata.js';
+import { METADATA_ROOT, metadataResponse } from '../oauth/metadata.js';
+import { authFailure, checkAudience, scopeFailure } from './auth-refusals.js';
 import { callerKey } from '../sessions/binding.js';
 import type { BrokerResult } from '../credentials/broker.js';
-import { randomUUID } from 'node:crypto';
 import type { PolicyInput } from '../policy/input.js';
 import { ListResponseFilter } from './list-response.js';
-import type { Decision as PolicyDecision } from '../policy/decision.js';
-import { createRedactor } from '../audit/redact.js';
+import { applyPolicy } from './policy-step.js';
+import { INTERNAL_HEADER_PREFIX } from './internal-headers.js';
 import { refusalBody, type Refusal } from './refusal.js';
 import { CONTINUE, type Verdict } from './verdict.js';
 
@@ -31,14 +30,10 @@ export interface ConnectionFacts {
   envoyJwtPayload?: Record<string, unknown> | undefined;
 }
 
-/** Headers no caller may send: the gateway owns this prefix. */
-export const INTERNAL_HEADER_PREFIX = 'x-mcp-gateway-';
-
 const TRACEPARENT = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}/;
 const JSON_CONTENT_TYPE: [string, string] = ['content-type', 'application/json'];
 
 type Phase = 'request_headers' | 'request_body' | 'response_headers' | 'response_body' | 'done';
-
 
 export class Exchange {
   private phase: Phase = 'request_headers';
@@ -55,27 +50,7 @@ export class Exchange {
   private readonly event: AuditEvent;
 
   constructor(private readonly rt: GatewayRuntime) {
-    this.event = {
-      type: 'mcp.request',
-      request_id: undefined,
-      trace_id: undefined,
-      session_id: undefined,
-      server: undefined,
-      identity: undefined,
-      http: { method: '', path: '', status: undefined },
-      protocol_version: undefined,
-      rpc: undefined,
-      target: undefined,
-      arguments: undefined,
-      decision: 'allow',
-      policy: undefined,
-      reason: 'allowed',
-      message: undefined,
-      filtered: undefined,
-      upstream_status: undefined,
-      latency_ms: 0,
-      client_address: undefined,
-    };
+    this.event = emptyAuditEvent();
   }
 
   // ---- request headers ------------------------------------------------------
@@ -96,7 +71,12 @@ export class Exchange {
     ev.client_address = conn.clientAddress;
     this.headers = h;
 
-    if (path.startsWith(METADATA_ROOT)) return this.resourceMetadata(path, method);
+    if (path.startsWith(METADATA_ROOT)) {
+      // Public, no credentials needed, not an MCP message (not audited).
+      this.audited = true;
+      this.phase = 'done';
+      return metadataResponse(this.rt.resourceMetadata, path, method);
+    }
     const server = this.rt.route(path);
     if (!server) {
       ev.type = 'http.reject';
@@ -132,63 +112,21 @@ export class Exchange {
     return auth.authenticate({ headers: h, envoyJwtPayload: conn.envoyJwtPayload }).then((r) => this.authenticated(r, h, endOfStream));
   }
 
-  private authenticated(r: AuthResult, h: HeaderBag, endOfStream: boolean): Verdict | Promise<Verdict> {
+  private authenticated(result: AuthResult, h: HeaderBag, endOfStream: boolean): Verdict | Promise<Verdict> {
     const oauth = this.server!.config.oauth;
-    if (r.ok && oauth && (r.identity.method === 'jwt' || r.identity.method === 'envoy_jwt_authn')) {
-      // RFC 8707: a token minted for another virtual server (or resource) is not for this one.
-      const aud = r.identity.claims.aud;
-      if (!(Array.isArray(aud) ? aud.includes(oauth.resource) : aud === oauth.resource)) {
-        r = { ok: false, reason: 'wrong_audience', message: `the token is not meant for this resource: its "aud" does not name ${oauth.resource}` };
-      }
-    }
+    const r = checkAudience(result, oauth);
     if (!r.ok) {
       this.event.type = 'http.reject';
-      const unavailable = r.reason === 'jwks_unavailable';
-      // RFC 6750: no error code when the request carried no credentials at all.
-      const challenge = wwwAuthenticate({
-        ...(oauth && { resourceMetadata: oauth.metadataUrl }),
-        ...(oauth?.scopesSupported.length && { scope: oauth.scopesSupported.join(' ') }),
-        ...(r.reason !== 'missing_credentials' && { error: 'invalid_token', errorDescription: r.message }),
-      });
-      return this.refuse({
-        reason: r.reason,
-        httpStatus: unavailable ? 503 : 401,
-        rpcCode: JsonRpcErrorCode.Unauthorized,
-        rpcId: null,
-        message: r.message,
-        headers: unavailable ? [['retry-after', '5']] : [['www-authenticate', challenge]],
-      });
+      return this.refuse(authFailure(r, oauth));
     }
     this.identity = r.identity;
-    if (oauth?.requiredScopes.length) {
-      const missing = oauth.requiredScopes.filter((s) => !r.identity.scopes.includes(s));
-      if (missing.length) {
-        this.event.identity = { subject: r.identity.subject, method: r.identity.method, issuer: r.identity.issuer };
-        this.event.type = 'http.reject';
-        const scope = oauth.requiredScopes.join(' ');
-        return this.refuse({
-          reason: 'insufficient_scope',
-          httpStatus: 403,
-          rpcCode: JsonRpcErrorCode.Forbidden,
-          rpcId: null,
-          message: `the token lacks the scope(s) ${missing.join(' ')}`,
-          headers: [['www-authenticate', wwwAuthenticate({ error: 'insufficient_scope', scope, resourceMetadata: oauth.metadataUrl, errorDescription: `requires scope ${scope}` })]],
-        });
-      }
+    const scope = scopeFailure(r.identity, oauth);
+    if (scope) {
+      this.event.identity = { subject: r.identity.subject, method: r.identity.method, issuer: r.identity.issuer };
+      this.event.type = 'http.reject';
+      return this.refuse(scope);
     }
     return this.afterAuthentication(h, endOfStream);
-  }
-
-  /** RFC 9728 metadata: public, no credentials needed, not an MCP message (not audited). */
-  private resourceMetadata(path: string, method: string): Verdict {
-    this.audited = true;
-    this.phase = 'done';
-    const doc = this.rt.resourceMetadata.get(path);
-    const cors: [string, string][] = [['access-control-allow-origin', '*']];
-    if (method === 'OPTIONS') return { kind: 'respond', status: 204, headers: [...cors, ['access-control-allow-methods', 'GET'], ['access-control-allow-headers', 'mcp-protocol-version']], body: '', details: 'mcp_gateway_metadata' };
-    if (doc === undefined) return { kind: 'respond', status: 404, headers: [JSON_CONTENT_TYPE, ...cors], body: '{"error":"not_found"}', details: 'mcp_gateway_metadata' };
-    if (method !== 'GET' && method !== 'HEAD') return { kind: 'respond', status: 405, headers: [['allow', 'GET'], ...cors], body: '', details: 'mcp_gateway_metadata' };
-    return { kind: 'respond', status: 200, headers: [JSON_CONTENT_TYPE, ['cache-control', 'max-age=300'], ...cors], body: doc, details: 'mcp_gateway_metadata' };
   }
 
   /**
@@ -337,7 +275,10 @@ export class Exchange {
       const list = LIST_METHODS.get(msg.method);
       if (list && (!server.curation.isOpen(list.kind) || server.policy)) this.list = list;
     }
-    return server.policy ? this.applyPolicy(server, target.target) : CONTINUE;
+    if (!server.policy) return CONTINUE;
+    const step = applyPolicy(server, this.input(), target.target, this.rpcId, ev);
+    if (step.refusal) return this.refuse(step.refusal);
+    return step.headers.length ? { kind: 'continue', headers: { set: step.headers } } : CONTINUE;
   }
 
   /** The input document for this exchange's message, built once. */
@@ -354,30 +295,6 @@ export class Exchange {
       message: this.message,
       target: ev.target,
     }));
-  }
-
-  private applyPolicy(server: ServerRuntime, target: { kind: string; name: string } | undefined): Verdict {
-    const ev = this.event;
-    const d: PolicyDecision = server.policy!.current().decide(this.input());
-    const dryRun = server.config.dryRun;
-    ev.policy = { decision_id: randomUUID(), revision: server.policy!.current().revision, allowed: d.allowed, reasons: d.reasons, dry_run: dryRun, error: d.error };
-    if (d.redact.length && ev.arguments !== undefined) ev.arguments = createRedactor(d.redact)(ev.arguments);
-    if (!d.allowed) {
-      if (dryRun) {
-        ev.reason = 'would_deny';
-        ev.message = d.error ?? d.reasons.join('; ');
-      } else {
-        const what = target ? `${target.kind} "${target.name}"` : `method "${ev.rpc?.method}"`;
-        return this.refuse({
-          reason: 'policy_denied',
-          httpStatus: this.rpcId === null ? 403 : 200,
-          rpcCode: JsonRpcErrorCode.Forbidden,
-          rpcId: this.rpcId,
-          message: d.errorMessage ?? (d.error ? `Denied by policy (${d.error})` : `Denied by policy: ${what}${d.reasons.length ? ` — ${d.reasons.join('; ')}` : ''}`),
-        });
-      }
-    }
-    return d.headers.length ? { kind: 'continue', headers: { set: d.headers } } : CONTINUE;
   }
 
   // ---- response headers -----------------------------------------------------

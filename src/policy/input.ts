@@ -14,6 +14,7 @@
 import type { ItemKind } from '../curation/curation.js';
 import type { JsonRpcMessage } from '../mcp/jsonrpc.js';
 import { targetOf, type Target } from '../mcp/protocol.js';
+import { INTERNAL_HEADER_PREFIX } from '../gateway/internal-headers.js';
 
 export interface PolicyIdentity {
   subject: string;
@@ -78,7 +79,6 @@ export interface PolicyFacts {
 /** Request headers a policy never sees: they carry credentials. */
 export const DEFAULT_CREDENTIAL_HEADERS: readonly string[] = ['authorization', 'proxy-authorization', 'cookie', 'x-api-key'];
 
-const INTERNAL_HEADER_PREFIX = 'x-mcp-gateway-';
 
 export interface PolicyInputBuilderOptions {
   /** Extra credential-bearing headers to drop (e.g. the configured API-key header). Case-insensitive. */

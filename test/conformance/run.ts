@@ -13,11 +13,10 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { startConformanceServer } from '../fixtures/conformance-server.js';
-import { startGateway } from '../support/gateway.js';
+import { startGateway, freePort } from '../support/gateway.js';
 import {
   buildBaseline,
   checkBaseline,
@@ -60,17 +59,6 @@ async function loadGatewayHarness(): Promise<GatewayHarness> {
   return { startGateway };
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const address = srv.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      srv.close(() => (port > 0 ? resolve(port) : reject(new Error('could not allocate a port'))));
-    });
-  });
-}
 
 export function gatewayConfig(listenPort: number, upstreamUrl: string): Record<string, unknown> {
   return {

@@ -12,7 +12,7 @@
 // and keeps the code. Then, as documented: the first connect() throws
 // UnauthorizedError, transport.finishAuth(code) exchanges the code, and a
 // new connection carries the access token.
-import { createServer } from 'node:net';
+import { freePort } from './gateway.js';
 import { randomBytes } from 'node:crypto';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -161,7 +161,7 @@ export class TestOAuthProvider implements OAuthClientProvider {
  */
 export async function connectWithOAuth(mcpUrl: string, opts: ConnectWithOAuthOptions = {}): Promise<{ client: Client; provider: TestOAuthProvider }> {
   const name = opts.clientName ?? 'oauth-test-client';
-  const provider = new TestOAuthProvider({ redirectUrl: `http://127.0.0.1:${await freeLoopbackPort()}/callback`, scope: opts.scope, clientName: name });
+  const provider = new TestOAuthProvider({ redirectUrl: `http://127.0.0.1:${await freePort()}/callback`, scope: opts.scope, clientName: name });
   const transportOpts = { authProvider: provider, ...(opts.fetch ? { fetch: opts.fetch } : {}) };
 
   const first = new Client({ name, version: '1.0.0' });
@@ -188,17 +188,6 @@ function isRedirectUri(candidate: URL, redirectUrl: string): boolean {
   return candidate.origin === r.origin && candidate.pathname === r.pathname;
 }
 
-/** A port nothing listens on: the redirect URI is never actually requested, only recognized. */
-async function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** Just enough of RFC 6265 for one host's redirect chain: name, value, path, expiry. */
 class CookieJar {

@@ -1,0 +1,39 @@
+// The Rego step of a message's decision: evaluate, record the decision in the audit
+// event, and turn it into a refusal (or, in dry-run, a "would deny" that passes) or
+// into the headers the policy adds upstream.
+import { randomUUID } from 'node:crypto';
+import type { AuditEvent } from '../audit/event.js';
+import { createRedactor } from '../audit/redact.js';
+import { JsonRpcErrorCode } from '../mcp/errors.js';
+import type { JsonRpcId } from '../mcp/jsonrpc.js';
+import type { Target } from '../mcp/protocol.js';
+import type { PolicyInput } from '../policy/input.js';
+import type { Refusal } from './refusal.js';
+import type { ServerRuntime } from './runtime.js';
+
+export type PolicyStep = { refusal: Refusal } | { refusal: undefined; headers: readonly [string, string][] };
+
+export function applyPolicy(server: ServerRuntime, input: PolicyInput, target: Target | undefined, rpcId: JsonRpcId | null, ev: AuditEvent): PolicyStep {
+  const bundle = server.policy!.current();
+  const d = bundle.decide(input);
+  const dryRun = server.config.dryRun;
+  ev.policy = { decision_id: randomUUID(), revision: bundle.revision, allowed: d.allowed, reasons: d.reasons, dry_run: dryRun, error: d.error };
+  if (d.redact.length && ev.arguments !== undefined) ev.arguments = createRedactor(d.redact)(ev.arguments);
+  if (d.allowed) return { refusal: undefined, headers: d.headers };
+  if (dryRun) {
+    ev.reason = 'would_deny';
+    ev.message = d.error ?? d.reasons.join('; ');
+    return { refusal: undefined, headers: [] };
+  }
+  const what = target ? `${target.kind} "${target.name}"` : `method "${ev.rpc?.method}"`;
+  return {
+    refusal: {
+      reason: 'policy_denied',
+      // A request gets its JSON-RPC error in a 200; a notification can only get an HTTP status.
+      httpStatus: rpcId === null ? 403 : 200,
+      rpcCode: JsonRpcErrorCode.Forbidden,
+      rpcId,
+      message: d.errorMessage ?? (d.error ? `Denied by policy (${d.error})` : `Denied by policy: ${what}${d.reasons.length ? ` — ${d.reasons.join('; ')}` : ''}`),
+    },
+  };
+}
