@@ -34,6 +34,8 @@ class KeySetUnavailable extends Error {
 
 const UNAVAILABLE = fail('jwks_unavailable', "the token's signing keys could not be fetched from the identity provider; try again later");
 const BAD_SIGNATURE = fail('invalid_token', 'the token signature is invalid');
+const VERIFIED_TTL_MS = 60_000;
+const VERIFIED_MAX = 10_000;
 
 export async function createJwtVerifier(cfg: JwtConfig, claims: ClaimMapping): Promise<JwtVerifier> {
   const keys = cfg.jwks.kind === 'file' ? { getKey: await fileKeySet(cfg.jwks.path), close() {} } : remoteKeySet(cfg.jwks);
@@ -109,8 +111,21 @@ export async function createJwtVerifier(cfg: JwtConfig, claims: ClaimMapping): P
     return fail('invalid_token', 'the token could not be verified');
   }
 
+  // Verified tokens, remembered briefly: a caller sends the same token on every request
+  // of a session, and a signature check costs far more than a map lookup. An entry lives
+  // until the token expires or VERIFIED_TTL_MS passes, whichever is first, so a key
+  // removed from the JWKS stops working within that time.
+  const verified = new Map<string, { result: AuthResult; until: number }>();
+  const skewMs = cfg.clockSkewS * 1000;
+
   return {
     async verify(token: string): Promise<AuthResult> {
+      const now = Date.now();
+      const hit = verified.get(token);
+      if (hit) {
+        if (hit.until > now) return hit.result;
+        verified.delete(token);
+      }
       let payload: JWTPayload;
       try {
         payload = await verifiedPayload(token);
@@ -118,7 +133,11 @@ export async function createJwtVerifier(cfg: JwtConfig, claims: ClaimMapping): P
         return failure(err, token);
       }
       const identity = identityFromClaims(payload, claims, 'jwt');
-      return typeof identity === 'string' ? fail('invalid_token', identity) : { ok: true, identity };
+      if (typeof identity === 'string') return fail('invalid_token', identity);
+      const result: AuthResult = Object.freeze({ ok: true as const, identity: Object.freeze(identity) });
+      if (verified.size >= VERIFIED_MAX) verified.delete(verified.keys().next().value!);
+      verified.set(token, { result, until: Math.min(now + VERIFIED_TTL_MS, (payload.exp as number) * 1000 + skewMs) });
+      return result;
     },
     close: keys.close,
   };
