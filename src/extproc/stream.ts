@@ -56,7 +56,14 @@ export function handleProcessStream(call: ProcessCall, runtime: () => GatewayRun
     call.emit('error', { code: grpc.status.INTERNAL, details: `mcp-gateway: ${(err as Error).message}` });
   };
   const reply = (phase: Phase, verdict: Verdict) => {
-    if (!closed) call.write(toProcessingResponse(phase, verdict));
+    if (closed) return;
+    call.write(toProcessingResponse(phase, verdict));
+    if (exchange.finished) {
+      // Nothing more to decide: close the stream ourselves. Envoy carries on without the
+      // sidecar, instead of resetting the stream later (which costs an Error per request).
+      close('complete');
+      call.end();
+    }
   };
   const handle = (req: ProcessingRequest): Promise<void> | undefined => {
     let phase: Phase;
@@ -113,6 +120,7 @@ export function handleProcessStream(call: ProcessCall, runtime: () => GatewayRun
     tail = tail.then(() => (closed ? undefined : handle(req))).finally(settle);
   });
   call.on('end', () => {
+    if (closed) return;
     close('complete');
     call.end();
   });

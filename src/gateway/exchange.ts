@@ -47,6 +47,8 @@ export class Exchange {
   private headers: HeaderBag = {};
   private message: JsonRpcMessage | undefined;
   private policyInput: PolicyInput | undefined;
+  /** The caller's sealed session id and the upstream id inside it. */
+  private session: { sealed: string; upstreamId: string } | undefined;
   private readonly event: AuditEvent;
 
   constructor(private readonly rt: GatewayRuntime) {
@@ -150,6 +152,7 @@ export class Exchange {
         return this.refuse({ reason: opened.reason, httpStatus: 404, rpcCode: JsonRpcErrorCode.InvalidRequest, rpcId: null, message: opened.message });
       }
       set.push(['mcp-session-id', opened.upstreamId]);
+      this.session = { sealed, upstreamId: opened.upstreamId };
     }
     const broker = this.server!.broker;
     if (!broker) return withHeaders(verdict, set);
@@ -309,7 +312,8 @@ export class Exchange {
     if (upstreamSession !== undefined) {
       const binder = this.rt.sessions;
       // The client only ever sees the sealed id, bound to this caller on this server.
-      const clientSession = binder ? binder.seal(upstreamSession, callerKey(this.identity), this.server!.config.name) : upstreamSession;
+      // Upstreams echo the session id on every response: reuse the id the caller sent.
+      const clientSession = !binder ? upstreamSession : this.session?.upstreamId === upstreamSession ? this.session.sealed : binder.seal(upstreamSession, callerKey(this.identity), this.server!.config.name);
       this.event.session_id ??= clientSession;
       if (binder) sealed = { kind: 'continue', headers: { set: [['mcp-session-id', clientSession]] } };
     }

@@ -9,10 +9,15 @@ export type OpenResult =
   | { ok: false; reason: 'session_malformed' | 'session_expired' | 'session_foreign'; message: string };
 
 const VERSION = 'mgs1';
+const VERIFIED_MAX = 10_000;
 const MAC_BYTES = 16;
 const TAG_BYTES = 9;
 
 export class SessionBinder {
+  // Ids that verified, with what they are bound to: every request of a session presents
+  // the same id, and two HMACs per request would be most of the gateway's crypto time.
+  private readonly verified = new Map<string, { caller: string; server: string; upstreamId: string; expMs: number }>();
+
   /** @param keys the first one signs; all verify (rotation). Each ≥ 32 bytes. */
   constructor(
     private readonly keys: readonly Buffer[],
@@ -32,6 +37,12 @@ export class SessionBinder {
   }
 
   open(sealed: string, caller: string, server: string): OpenResult {
+    const hit = this.verified.get(sealed);
+    if (hit) {
+      if (hit.caller !== caller || hit.server !== server) return { ok: false, reason: 'session_foreign', message: 'Session not found (it belongs to another caller or server)' };
+      if (hit.expMs <= this.now()) return { ok: false, reason: 'session_expired', message: 'Session not found (expired)' };
+      return { ok: true, upstreamId: hit.upstreamId };
+    }
     const parts = sealed.split('.');
     if (parts.length !== 5 || parts[0] !== VERSION) return { ok: false, reason: 'session_malformed', message: 'Session not found (not a session id this gateway issued)' };
     const body = sealed.slice(0, sealed.lastIndexOf('.'));
@@ -44,8 +55,12 @@ export class SessionBinder {
       if (tag.length !== mine.length || !timingSafeEqual(tag, mine)) {
         return { ok: false, reason: 'session_foreign', message: 'Session not found (it belongs to another caller or server)' };
       }
-      if (parseInt(parts[1]!, 36) * 1000 <= this.now()) return { ok: false, reason: 'session_expired', message: 'Session not found (expired)' };
-      return { ok: true, upstreamId: Buffer.from(parts[2]!, 'base64url').toString('utf8') };
+      const expMs = parseInt(parts[1]!, 36) * 1000;
+      if (expMs <= this.now()) return { ok: false, reason: 'session_expired', message: 'Session not found (expired)' };
+      const upstreamId = Buffer.from(parts[2]!, 'base64url').toString('utf8');
+      if (this.verified.size >= VERIFIED_MAX) this.verified.delete(this.verified.keys().next().value!);
+      this.verified.set(sealed, { caller, server, upstreamId, expMs });
+      return { ok: true, upstreamId };
     }
     return { ok: false, reason: 'session_malformed', message: 'Session not found (signature does not verify)' };
   }
