@@ -34,6 +34,8 @@ export function applyPolicy(server: ServerRuntime, input: PolicyInput, target: T
       rpcCode: JsonRpcErrorCode.Forbidden,
       rpcId,
       message: d.errorMessage ?? (d.error ? `Denied by policy (${d.error})` : `Denied by policy: ${what}${d.reasons.length ? ` — ${d.reasons.join('; ')}` : ''}`),
+      // A denying policy's headers go to the caller with the refusal (e.g. a retry hint).
+      ...(d.headers.length && { headers: d.headers }),
     },
   };
 }
