@@ -245,6 +245,11 @@ export function envoyBootstrap(c: GatewayConfig): Json {
             'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
               '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
               explicit_http_config: { http2_protocol_options: {} },
+              // Envoy resets every ext_proc stream when it is done with it, and Node's HTTP/2
+              // server answers a long run of resets on one connection with GOAWAY (rapid-reset
+              // protection): streams opened at that moment fail as 500s. Rotating the connection
+              // before 1,000 streams keeps it under that limit.
+              common_http_protocol_options: { max_requests_per_connection: 800 },
             },
           },
           load_assignment: {

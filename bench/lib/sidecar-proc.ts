@@ -1,0 +1,87 @@
+// The sidecar in its own process (`mcp-gateway sidecar --config …`), so its CPU
+// time and RSS can be read from /proc and it never shares an event loop with the
+// load generator. It runs compiled JavaScript, as deployed: buildSidecar() compiles
+// the current sources with the project's tsc into bench/.build/ (tsx would add a
+// loader thread, and its memory, to the process being measured).
+import { spawn, execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { projectRoot } from '../../src/envoy/binary.js';
+
+const BUILD_DIR = 'bench/.build';
+
+/** The sidecar's entry point: [node flags…, script]. Falls back to tsx on the sources when tsc emits nothing. */
+export async function buildSidecar(): Promise<{ entry: string[]; note: string }> {
+  const root = projectRoot();
+  const tsc = join(root, 'node_modules', '.bin', 'tsc');
+  const out = join(root, BUILD_DIR);
+  const cli = join(out, 'src', 'cli.js');
+  await rm(out, { recursive: true, force: true });
+  const said = await new Promise<string>((resolve) =>
+    execFile(tsc, ['-p', join(root, 'tsconfig.json'), '--outDir', out, '--sourceMap', 'false'], { cwd: root, timeout: 180_000 }, (err, stdout, stderr) =>
+      resolve(err ? `${stdout}${stderr}`.trim() || err.message : ''),
+    ),
+  );
+  if (existsSync(cli)) return { entry: [cli], note: `compiled with tsc into ${BUILD_DIR}${said ? ' (tsc reported type errors; it emitted anyway)' : ''}` };
+  return { entry: ['--import', 'tsx', join(root, 'src', 'cli.ts')], note: `from source with tsx (tsc emitted no ${BUILD_DIR}/src/cli.js: ${said.split('\n')[0]})` };
+}
+
+export interface SidecarChild {
+  readonly pid: number;
+  stop(): Promise<void>;
+}
+
+export interface SidecarOptions {
+  configFile: string;
+  host: string;
+  port: number;
+  /** From buildSidecar(). */
+  entry: string[];
+  /** Extra node flags, e.g. --cpu-prof. */
+  nodeFlags?: string[];
+  label: string;
+}
+
+const canConnect = (host: string, port: number) =>
+  new Promise<boolean>((resolve) => {
+    const s = connect({ host, port });
+    s.once('connect', () => (s.destroy(), resolve(true)));
+    s.once('error', () => resolve(false));
+  });
+
+export async function startSidecarChild(o: SidecarOptions): Promise<SidecarChild> {
+  const root = projectRoot();
+  const args = [...(o.nodeFlags ?? []), ...o.entry, 'sidecar', '--config', o.configFile];
+  // stdout carries the audit trail when the sink is stdout: it goes nowhere (/dev/null) but is still written.
+  const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
+  const tail: string[] = [];
+  child.stderr.on('data', (b: Buffer) => {
+    for (const l of b.toString('utf8').split('\n')) if (l) (tail.push(l), tail.length > 30 && tail.shift());
+  });
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  let dead = false;
+  void exited.then(() => (dead = true));
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (dead) throw new Error(`sidecar (${o.label}) exited during start-up:\n${tail.join('\n')}`);
+    if (await canConnect(o.host, o.port)) break;
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`sidecar (${o.label}) not listening on ${o.host}:${o.port} within 30 s:\n${tail.join('\n')}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    pid: child.pid!,
+    async stop() {
+      if (dead) return;
+      child.kill('SIGTERM');
+      const t = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      await exited;
+      clearTimeout(t);
+      if (tail.some((l) => /"level":(50|60)|error/i.test(l))) process.stderr.write(`[bench] sidecar (${o.label}) said:\n${tail.join('\n')}\n`);
+    },
+  };
+}
