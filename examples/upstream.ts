@@ -41,7 +41,8 @@ class MemoryEventStore implements EventStore {
   async storeEvent(streamId: string, message: JSONRPCMessage): Promise<string> {
     const id = `${streamId}_${this.events.length}`;
     this.events.push({ id, streamId, message });
-    if (this.events.length > 10_000) this.events.splice(0, 1000);
+    // Bounded: enough to resume a dropped stream, not a growing log per session.
+    if (this.events.length > 1000) this.events.splice(0, 100);
     return id;
   }
   async replayEventsAfter(lastEventId: string, { send }: { send: (id: string, m: JSONRPCMessage) => Promise<void> }): Promise<string> {
