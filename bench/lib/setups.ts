@@ -4,7 +4,7 @@
 //   3 mcp-rbac      Envoy's own MCP filter + RBAC on the tool name (what Envoy alone can do)
 //   4 curation      Envoy + sidecar, curation only
 //   5 full          Envoy + sidecar with JWT identity, a Rego policy and the audit trail to a file
-import { createServer } from 'node:net';
+import { freePort } from '../../test/support/ports.js';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -14,6 +14,8 @@ import { CATALOGUE_SIZE, CURATED_COUNT, CURATED_TOOL_GLOBS } from './bench-serve
 import { mcpRbacBootstrap, plainBootstrap, startEnvoyChild, type EnvoyChild } from './envoy.js';
 import { startSidecarChild, type SidecarChild } from './sidecar-proc.js';
 import type { TargetSpec } from './types.js';
+
+export { freePort };
 
 export interface SetupDef {
   n: number;
@@ -52,16 +54,6 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 export async function startSetup(def: SetupDef, shared: Shared, opts: { sidecarNodeFlags?: string[] } = {}): Promise<Stack> {
   const fullList = CATALOGUE_SIZE + 2;

@@ -1,6 +1,6 @@
 // Test harness: the real sidecar and the real Envoy on free loopback ports, with
 // the audit trail collected in memory so tests can assert on it.
-import { createServer } from 'node:net';
+import { freePort } from './ports.js';
 import { stringify } from 'yaml';
 import { parseConfig } from '../../src/config/load.js';
 import type { GatewayConfig } from '../../src/config/types.js';
@@ -9,16 +9,8 @@ import { MemoryAuditSink } from '../../src/audit/sink.js';
 import type { AuditEvent } from '../../src/audit/event.js';
 import { createLogger } from '../../src/telemetry/log.js';
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
+
 
 export interface RunningGateway {
   url(server: string): string;
