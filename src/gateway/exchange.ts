@@ -18,7 +18,7 @@ import { ListResponseFilter } from './list-response.js';
 import { applyPolicy } from './policy-step.js';
 import { INTERNAL_HEADER_PREFIX } from './internal-headers.js';
 import { refusalBody, type Refusal } from './refusal.js';
-import { CONTINUE, type Verdict } from './verdict.js';
+import { CONTINUE, withHeaders, type Verdict } from './verdict.js';
 
 /** Lower-cased header name → value (repeated headers joined with ","). */
 export type HeaderBag = Record<string, string>;
@@ -394,12 +394,4 @@ export class Exchange {
 
 export class PhaseError extends Error {
   override name = 'PhaseError';
-}
-
-/** Adds headers to a continue verdict; a header that is set is not also removed. */
-function withHeaders(v: Verdict, set: readonly [string, string][]): Verdict {
-  if (v.kind !== 'continue' || set.length === 0) return v;
-  const names = new Set(set.map(([k]) => k));
-  const remove = v.headers?.remove?.filter((k) => !names.has(k));
-  return { ...v, headers: { set: [...(v.headers?.set ?? []), ...set], ...(remove?.length && { remove }) } };
 }

@@ -28,3 +28,11 @@ export type Verdict =
     };
 
 export const CONTINUE: Extract<Verdict, { kind: 'continue' }> = Object.freeze({ kind: 'continue' });
+
+/** Adds headers to a continue verdict; a header that is set is not also removed. */
+export function withHeaders(v: Verdict, set: readonly [string, string][]): Verdict {
+  if (v.kind !== 'continue' || set.length === 0) return v;
+  const names = new Set(set.map(([k]) => k));
+  const remove = v.headers?.remove?.filter((k) => !names.has(k));
+  return { ...v, headers: { set: [...(v.headers?.set ?? []), ...set], ...(remove?.length && { remove }) } };
+}
