@@ -7,7 +7,7 @@ import type { Logger } from '../telemetry/log.js';
 import { toProcessingResponse, type Phase } from './builders.js';
 import { structToJson } from './struct.js';
 import type { Verdict } from '../gateway/verdict.js';
-import type { HeaderMap, ProcessingRequest, ProcessingResponse, ProtoStruct } from './messages.js';
+import type { HeaderMap, ProcessingRequest, ProcessingResponse } from './messages.js';
 
 export type ProcessCall = grpc.ServerDuplexStream<ProcessingRequest, ProcessingResponse>;
 

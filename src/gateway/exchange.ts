@@ -18,7 +18,7 @@ import { ListResponseFilter } from './list-response.js';
 import { applyPolicy } from './policy-step.js';
 import { INTERNAL_HEADER_PREFIX } from './internal-headers.js';
 import { refusalBody, type Refusal } from './refusal.js';
-import { CONTINUE, withHeaders, type Verdict } from './verdict.js';
+import { CONTINUE, JSON_CONTENT_TYPE, withHeaders, type Verdict } from './verdict.js';
 
 /** Lower-cased header name → value (repeated headers joined with ","). */
 export type HeaderBag = Record<string, string>;
@@ -31,7 +31,6 @@ export interface ConnectionFacts {
 }
 
 const TRACEPARENT = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}/;
-const JSON_CONTENT_TYPE: [string, string] = ['content-type', 'application/json'];
 
 type Phase = 'request_headers' | 'request_body' | 'response_headers' | 'response_body' | 'done';
 

@@ -9,10 +9,9 @@ import { filterListResult } from '../curation/filter-list.js';
 import type { PolicyInput, ListItem } from '../policy/input.js';
 import type { ServerRuntime } from './runtime.js';
 import { refusalBody } from './refusal.js';
-import { CONTINUE, type Verdict } from './verdict.js';
+import { CONTINUE, JSON_CONTENT_TYPE, type Verdict } from './verdict.js';
 
 const encoder = new TextEncoder();
-const JSON_CONTENT_TYPE: [string, string] = ['content-type', 'application/json'];
 
 export interface ListFilterContext {
   list: ListMethod;

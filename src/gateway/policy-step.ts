@@ -3,13 +3,25 @@
 // into the headers the policy adds upstream.
 import { randomUUID } from 'node:crypto';
 import type { AuditEvent } from '../audit/event.js';
-import { createRedactor } from '../audit/redact.js';
+import { createRedactor, type Redactor } from '../audit/redact.js';
 import { JsonRpcErrorCode } from '../mcp/errors.js';
 import type { JsonRpcId } from '../mcp/jsonrpc.js';
 import type { Target } from '../mcp/protocol.js';
 import type { PolicyInput } from '../policy/input.js';
 import type { Refusal } from './refusal.js';
 import type { ServerRuntime } from './runtime.js';
+
+// A policy returns the same few redact lists over and over: compile each once.
+const redactors = new Map<string, Redactor>();
+function redactorFor(keys: readonly string[]): Redactor {
+  const id = keys.join('\0');
+  let r = redactors.get(id);
+  if (!r) {
+    if (redactors.size >= 256) redactors.clear();
+    redactors.set(id, (r = createRedactor(keys)));
+  }
+  return r;
+}
 
 export type PolicyStep = { refusal: Refusal } | { refusal: undefined; headers: readonly [string, string][] };
 
@@ -18,7 +30,7 @@ export function applyPolicy(server: ServerRuntime, input: PolicyInput, target: T
   const d = bundle.decide(input);
   const dryRun = server.config.dryRun;
   ev.policy = { decision_id: randomUUID(), revision: bundle.revision, allowed: d.allowed, reasons: d.reasons, dry_run: dryRun, error: d.error };
-  if (d.redact.length && ev.arguments !== undefined) ev.arguments = createRedactor(d.redact)(ev.arguments);
+  if (d.redact.length && ev.arguments !== undefined) ev.arguments = redactorFor(d.redact)(ev.arguments);
   if (d.allowed) return { refusal: undefined, headers: d.headers };
   if (dryRun) {
     ev.reason = 'would_deny';

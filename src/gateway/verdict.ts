@@ -27,6 +27,9 @@ export type Verdict =
       details: string;
     };
 
+/** The content type of every JSON body the gateway writes itself. */
+export const JSON_CONTENT_TYPE: [string, string] = ['content-type', 'application/json'];
+
 export const CONTINUE: Extract<Verdict, { kind: 'continue' }> = Object.freeze({ kind: 'continue' });
 
 /** Adds headers to a continue verdict; a header that is set is not also removed. */

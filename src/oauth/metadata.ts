@@ -3,7 +3,7 @@
 // well-known paths: `/.well-known/oauth-protected-resource<server path>` and, for
 // clients that only try the root form, `/.well-known/oauth-protected-resource`.
 import type { GatewayConfig } from '../config/types.js';
-import type { Verdict } from '../gateway/verdict.js';
+import { JSON_CONTENT_TYPE, type Verdict } from '../gateway/verdict.js';
 
 export const METADATA_ROOT = '/.well-known/oauth-protected-resource';
 
@@ -44,14 +44,13 @@ export function protectedResourceMetadata(config: GatewayConfig): Map<string, st
 }
 
 const CORS: [string, string][] = [['access-control-allow-origin', '*']];
-const JSON_TYPE: [string, string] = ['content-type', 'application/json'];
 
 /** The gateway's own answer at a well-known metadata path (browsers may fetch it: CORS open). */
 export function metadataResponse(docs: ReadonlyMap<string, string>, path: string, method: string): Verdict {
   const reply = (status: number, headers: [string, string][], body = ''): Verdict => ({ kind: 'respond', status, headers: [...headers, ...CORS], body, details: 'mcp_gateway_metadata' });
   if (method === 'OPTIONS') return reply(204, [['access-control-allow-methods', 'GET'], ['access-control-allow-headers', 'mcp-protocol-version']]);
   const doc = docs.get(path);
-  if (doc === undefined) return reply(404, [JSON_TYPE], '{"error":"not_found"}');
+  if (doc === undefined) return reply(404, [JSON_CONTENT_TYPE], '{"error":"not_found"}');
   if (method !== 'GET' && method !== 'HEAD') return reply(405, [['allow', 'GET']]);
-  return reply(200, [JSON_TYPE, ['cache-control', 'max-age=300']], doc);
+  return reply(200, [JSON_CONTENT_TYPE, ['cache-control', 'max-age=300']], doc);
 }
