@@ -69,7 +69,7 @@ const CONCERNS: [RegExp, string][] = [
   [/\/src\/identity\//, 'identity (src/identity)'],
   [/\/src\/audit\/|node_modules\/pino\/|node_modules\/sonic-boom\//, 'audit trail (src/audit, pino)'],
   [/\/src\/policy\/|^wasm:/, 'policy: input and WASM evaluation'],
-  [/\/src\/curation\/|\/src\/gateway\/list-response/, 'list parsing and filtering'],
+  [/\/src\/curation\/|\/src\/gateway\/response-filter/, 'list parsing and filtering'],
   [/\/src\/mcp\//, 'MCP parsing (src/mcp)'],
   [/\/src\/gateway\//, 'gateway decisions (src/gateway)'],
   [/node_modules\/@grpc\/|node_modules\/protobufjs\/|node_modules\/@protobufjs\/|^node:internal\/http2\//, 'gRPC, HTTP/2, protobuf'],

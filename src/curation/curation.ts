@@ -3,6 +3,7 @@
 // called?", so listing and calling can never disagree.
 import type { CurationRules, ServerConfig } from '../config/types.js';
 import { compileGlobs, type GlobSet } from './glob.js';
+import { withoutQuery } from '../mcp/resource-uri.js';
 
 export type ItemKind = 'tool' | 'prompt' | 'resource';
 
@@ -50,7 +51,9 @@ export function compileCuration(server: Pick<ServerConfig, 'tools' | 'prompts' |
       if (r.open) return true;
       if (!r.allow.test(name)) return false;
       if (r.deny.patterns.length === 0) return true;
-      return !r.deny.test(name) && !r.deny.test(canonical(name));
+      if (r.deny.test(name) || r.deny.test(canonical(name))) return false;
+      // A lenient upstream may ignore a resource URI's query: a deny rule covers it either way.
+      return kind !== 'resource' || !r.deny.test(withoutQuery(name));
     },
     isOpen: (kind) => byKind[kind].open,
   };

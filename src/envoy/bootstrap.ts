@@ -152,6 +152,52 @@ function jwksCluster(c: GatewayConfig): Json | undefined {
   return upstreamCluster({ name: 'jwks', url: u, connectTimeoutMs: 2000 } as ServerConfig, JWKS_CLUSTER);
 }
 
+/**
+ * Requests the sidecar never decided: Envoy's own replies to what it could not parse or
+ * accept (400, 426, 431, 403 upgrade, 413), and fail-closed answers while the sidecar is
+ * unreachable. Envoy writes them to the audit trail itself, one JSON line each, in the
+ * audit event's shape (type "http.local_reply", source "envoy"). Answers that came from
+ * the upstream ("via_upstream") or from the sidecar ("mcp_gateway_*") are audited by the
+ * sidecar and are not logged here.
+ */
+function localReplyAccessLog(c: GatewayConfig): Json {
+  const format = {
+    log: 'audit',
+    source: 'envoy',
+    time: '%START_TIME(%Y-%m-%dT%H:%M:%S.%3fZ)%',
+    type: 'http.local_reply',
+    request_id: '%REQ(X-REQUEST-ID)%',
+    server: null,
+    http: { method: '%REQ(:METHOD)%', path: '%REQ_WITHOUT_QUERY(:PATH)%', status: '%RESPONSE_CODE%' },
+    decision: 'deny',
+    reason: 'envoy_local_reply',
+    message: '%RESPONSE_CODE_DETAILS%',
+    response_flags: '%RESPONSE_FLAGS%',
+    client_address: '%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%',
+  };
+  const logFormat = {
+    json_format: format,
+    // The path without its query string, as the sidecar records it.
+    formatters: [{ name: 'envoy.formatter.req_without_query', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.formatter.req_without_query.v3.ReqWithoutQuery' } }],
+  };
+  const sink =
+    c.audit.sink === 'file'
+      ? { name: 'envoy.access_loggers.file', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog', path: c.audit.file, log_format: logFormat } }
+      : { name: 'envoy.access_loggers.stdout', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog', log_format: logFormat } };
+  return {
+    ...sink,
+    filter: {
+      extension_filter: {
+        name: 'envoy.access_loggers.extension_filters.cel',
+        typed_config: {
+          '@type': 'type.googleapis.com/envoy.extensions.access_loggers.filters.cel.v3.ExpressionFilter',
+          expression: "response.code_details != 'via_upstream' && !response.code_details.startsWith('mcp_gateway_')",
+        },
+      },
+    },
+  };
+}
+
 export function envoyBootstrap(c: GatewayConfig): Json {
   const g = c.gateway;
   const sidecar = c.sidecar.listen;
@@ -176,6 +222,7 @@ export function envoyBootstrap(c: GatewayConfig): Json {
                   typed_config: {
                     '@type': 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
                     stat_prefix: 'mcp_gateway',
+                    access_log: [localReplyAccessLog(c)],
                     codec_type: 'AUTO',
                     generate_request_id: true,
                     // XFCC is always Envoy's own: a caller cannot forge a client identity.
@@ -214,12 +261,17 @@ export function envoyBootstrap(c: GatewayConfig): Json {
                           message_timeout: `${c.sidecar.messageTimeoutMs / 1000}s`,
                           // The sidecar picks the response body mode per request (lists only).
                           allow_mode_override: true,
+                          // Response headers are SKIPped unless the sidecar asks for them (mode_override in
+                          // its request-headers reply): Envoy's own local replies to requests it could not
+                          // parse (400, 426, 431, …) then go straight to the client, as they must: a codec
+                          // error closes the connection before an ext_proc round trip could finish.
                           processing_mode: {
                             request_header_mode: 'SEND',
-                            response_header_mode: 'SEND',
+                            response_header_mode: 'SKIP',
                             request_body_mode: 'BUFFERED',
                             response_body_mode: 'NONE',
-                            request_trailer_mode: 'SKIP',
+                            // Request trailers (HTTP/2) are removed by the sidecar; nothing in MCP uses them.
+                            request_trailer_mode: 'SEND',
                             response_trailer_mode: 'SKIP',
                           },
                           request_attributes: ['source.address'],

@@ -41,12 +41,24 @@ export interface ProcessingRequest {
   response_headers?: HttpHeaders;
   request_body?: HttpBody;
   response_body?: HttpBody;
+  request_trailers?: { trailers?: HeaderMap };
+  response_trailers?: { trailers?: HeaderMap };
   metadata_context?: { filter_metadata?: Record<string, ProtoStruct> };
   attributes?: Record<string, ProtoStruct>;
   observability_mode?: boolean;
 }
 
 export type BodySendMode = 'NONE' | 'STREAMED' | 'BUFFERED' | 'BUFFERED_PARTIAL';
+export type HeaderSendMode = 'DEFAULT' | 'SEND' | 'SKIP';
+
+export interface ProcessingMode {
+  request_header_mode?: HeaderSendMode;
+  response_header_mode?: HeaderSendMode;
+  request_body_mode?: BodySendMode;
+  response_body_mode?: BodySendMode;
+  request_trailer_mode?: HeaderSendMode;
+  response_trailer_mode?: HeaderSendMode;
+}
 
 export interface HeaderValueOption {
   header: { key: string; raw_value: Buffer };
@@ -77,6 +89,8 @@ export interface ProcessingResponse {
   response_headers?: { response?: CommonResponse };
   request_body?: { response?: CommonResponse };
   response_body?: { response?: CommonResponse };
+  request_trailers?: { header_mutation?: HeaderMutation };
+  response_trailers?: { header_mutation?: HeaderMutation };
   immediate_response?: ImmediateResponse;
-  mode_override?: { response_body_mode?: BodySendMode };
+  mode_override?: ProcessingMode;
 }

@@ -6,7 +6,7 @@ import type { GatewayRuntime } from '../gateway/runtime.js';
 import type { Logger } from '../telemetry/log.js';
 import { toProcessingResponse, type Phase } from './builders.js';
 import { structToJson } from './struct.js';
-import type { Verdict } from '../gateway/verdict.js';
+import { CONTINUE, type Verdict } from '../gateway/verdict.js';
 import type { HeaderMap, ProcessingRequest, ProcessingResponse } from './messages.js';
 
 export type ProcessCall = grpc.ServerDuplexStream<ProcessingRequest, ProcessingResponse>;
@@ -86,8 +86,17 @@ export function handleProcessStream(call: ProcessCall, runtime: () => GatewayRun
           phase = 'response_body';
           verdict = exchange.responseBody(req.response_body?.body ?? EMPTY, req.response_body?.end_of_stream === true);
           break;
+        case 'request_trailers':
+          phase = 'request_trailers';
+          verdict = exchange.requestTrailers(headerBag(req.request_trailers?.trailers));
+          break;
+        case 'response_trailers':
+          // Not asked for (response_trailer_mode SKIP); answered unchanged if Envoy sends them anyway.
+          phase = 'response_trailers';
+          verdict = CONTINUE;
+          break;
         default:
-          throw new Error(`unexpected ext_proc message "${req.request ?? 'none'}" (trailers are not configured)`);
+          throw new Error(`unexpected ext_proc message "${req.request ?? 'none'}"`);
       }
     } catch (err) {
       fail(err);

@@ -4,6 +4,7 @@
 import { performance } from 'node:perf_hooks';
 import { parseJsonRpcMessage, type JsonRpcId, type JsonRpcMessage } from '../mcp/jsonrpc.js';
 import { checkStandardHeaders } from '../mcp/standard-headers.js';
+import { checkResourceUri } from '../mcp/resource-uri.js';
 import { JsonRpcErrorCode } from '../mcp/errors.js';
 import { LIST_METHODS, STANDARD_HEADERS_VERSION, caseCollision, isSupportedProtocolVersion, targetOf, type ListMethod } from '../mcp/protocol.js';
 import { emptyAuditEvent, type AuditEvent } from '../audit/event.js';
@@ -14,7 +15,7 @@ import { authFailure, checkAudience, scopeFailure } from './auth-refusals.js';
 import { callerKey } from '../sessions/binding.js';
 import type { BrokerResult } from '../credentials/broker.js';
 import type { PolicyInput } from '../policy/input.js';
-import { ListResponseFilter } from './list-response.js';
+import { ResponseFilter, type ServerMessageReport } from './response-filter.js';
 import { applyPolicy } from './policy-step.js';
 import { INTERNAL_HEADER_PREFIX } from './internal-headers.js';
 import { refusalBody, type Refusal } from './refusal.js';
@@ -40,7 +41,9 @@ export class Exchange {
   private server: ServerRuntime | undefined;
   private rpcId: JsonRpcId | null = null;
   private list: ListMethod | undefined;
-  private listFilter: ListResponseFilter | undefined;
+  private responseFilter: ResponseFilter | undefined;
+  /** GET, DELETE and OPTIONS: a body, if Envoy sends one, must be empty. */
+  private bodyless = false;
   private audited = false;
   private identity: Identity = ANONYMOUS;
   private headers: HeaderBag = {};
@@ -104,8 +107,11 @@ export class Exchange {
 
     if (method === 'OPTIONS') {
       // A CORS preflight carries no credentials and no MCP message: Envoy or the upstream answers it.
-      this.audited = true;
-      this.phase = 'response_headers';
+      ev.type = 'http.options';
+      if (endOfStream) {
+        this.audited = true;
+        this.phase = 'response_headers';
+      } else this.expectEmptyBody();
       return this.stripHeaders(h);
     }
     const auth = this.rt.authenticator;
@@ -189,8 +195,15 @@ export class Exchange {
         ev.type = 'http.reject';
         return this.refuse({ reason: 'method_not_allowed', httpStatus: 405, rpcCode: JsonRpcErrorCode.InvalidRequest, rpcId: null, message: `HTTP ${method} is not part of the MCP transport`, headers: [['allow', 'GET, POST, DELETE']] });
     }
-    this.phase = 'response_headers';
+    if (endOfStream) this.phase = 'response_headers';
+    else this.expectEmptyBody();
     return strip;
+  }
+
+  /** A method without a body whose request Envoy says has one: it is looked at before anything goes upstream. */
+  private expectEmptyBody(): void {
+    this.bodyless = true;
+    this.phase = 'request_body';
   }
 
   private standardHeaders: { method: string | undefined; name: string | undefined } = { method: undefined, name: undefined };
@@ -200,6 +213,8 @@ export class Exchange {
     let remove: string[] | undefined;
     for (const k in h) if (k.startsWith(INTERNAL_HEADER_PREFIX)) (remove ??= []).push(k);
     for (const k of this.rt.credentialHeaders) if (h[k] !== undefined) (remove ??= []).push(k);
+    // Responses of a governed server are inspected: the upstream must not compress them.
+    if (this.server?.governed && h['accept-encoding'] !== undefined) (remove ??= []).push('accept-encoding');
     return remove ? { kind: 'continue', headers: { remove } } : CONTINUE;
   }
 
@@ -207,7 +222,19 @@ export class Exchange {
 
   requestBody(body: Uint8Array, endOfStream: boolean): Verdict {
     this.expect('request_body');
-    if (!endOfStream || body.length > this.rt.maxRequestBytes) {
+    if (this.bodyless) {
+      if (body.length === 0) {
+        this.phase = 'response_headers';
+        if (this.event.type === 'http.options') this.audited = true;
+        return CONTINUE;
+      }
+      const method = this.event.http.method;
+      return this.refuse({ reason: 'body_not_allowed', httpStatus: 400, rpcCode: JsonRpcErrorCode.InvalidRequest, rpcId: null, message: `An HTTP ${method} request must not carry a body in the MCP transport` });
+    }
+    // The body is BUFFERED: Envoy sends it once it is whole (or answers 413 itself), so
+    // end_of_stream is false only when trailers follow (they are handled on their own).
+    void endOfStream;
+    if (body.length > this.rt.maxRequestBytes) {
       return this.refuse({ reason: 'body_too_large', httpStatus: 413, rpcCode: JsonRpcErrorCode.InvalidRequest, rpcId: null, message: `Request body exceeds the limit of ${this.rt.maxRequestBytes} bytes` });
     }
     if (body.length === 0) {
@@ -262,7 +289,15 @@ export class Exchange {
       return this.refuse({ reason: 'invalid_params', httpStatus: refuseStatus, rpcCode: JsonRpcErrorCode.InvalidParams, rpcId: this.rpcId, message: target.message });
     }
     if (target.target) {
-      ev.target = target.target;
+      const t = target.target;
+      ev.target = { kind: t.kind, name: t.name };
+      if (t.kind === 'resource' && server.governsResources) {
+        // Decided on the URI as every upstream will read it (src/mcp/resource-uri.ts).
+        const check = checkResourceUri(t.name, { template: t.template === true });
+        if (!check.ok) {
+          return this.refuse({ reason: 'uri_not_canonical', httpStatus: refuseStatus, rpcCode: JsonRpcErrorCode.InvalidParams, rpcId: this.rpcId, message: `Resource URI ${JSON.stringify(t.name)} ${check.problem}: send it in canonical form (RFC 3986: no dot segments, lower-case scheme and host, percent-encoding only where needed and in upper case)` });
+        }
+      }
       if (this.rt.includeArguments) {
         const args = msg.params?.arguments ?? (msg.method === 'completion/complete' ? msg.params?.argument : undefined);
         if (args !== undefined) ev.arguments = this.rt.redact(args);
@@ -273,10 +308,7 @@ export class Exchange {
       }
     }
 
-    if (isRequest) {
-      const list = LIST_METHODS.get(msg.method);
-      if (list && (!server.curation.isOpen(list.kind) || server.policy)) this.list = list;
-    }
+    if (isRequest) this.list = LIST_METHODS.get(msg.method);
     if (!server.policy) return CONTINUE;
     const step = applyPolicy(server, this.input(), target.target, this.rpcId, ev);
     if (step.refusal) return this.refuse(step.refusal);
@@ -302,6 +334,8 @@ export class Exchange {
   // ---- response headers -----------------------------------------------------
 
   responseHeaders(h: HeaderBag, endOfStream: boolean): Verdict {
+    // Before the request was decided: Envoy answered on its own (see localReply).
+    if (this.phase === 'request_headers' || this.phase === 'request_body') return this.localReply(h);
     this.expect('response_headers');
     const status = Number(h[':status']);
     this.event.upstream_status = status;
@@ -316,37 +350,128 @@ export class Exchange {
       this.event.session_id ??= clientSession;
       if (binder) sealed = { kind: 'continue', headers: { set: [['mcp-session-id', clientSession]] } };
     }
-    if (!this.list || endOfStream || status !== 200) {
+    const method = this.event.http.method;
+    // Clients read JSON-RPC only from a 2xx body (the SDK throws on anything else).
+    const inspect = this.server!.governed && !endOfStream && status >= 200 && status < 300 && (method === 'POST' || method === 'GET');
+    if (!inspect) {
       this.phase = 'done';
       this.emit();
       return sealed;
     }
+    const mode = inspectableBody(h);
+    if (typeof mode !== 'string') return this.uninspectable(mode.problem);
     this.phase = 'response_body';
-    // Anything but SSE must be the JSON response; if it is not, it is replaced by an error.
-    const sse = (h['content-type'] ?? '').toLowerCase().startsWith('text/event-stream');
-    const ctx = { list: this.list, server: this.server!, rpcId: this.rpcId, input: () => this.input(), maxEventBytes: this.rt.maxResponseBytes };
-    this.listFilter = new ListResponseFilter(ctx, sse ? 'sse' : 'json');
-    return { ...sealed, kind: 'continue', responseBodyMode: sse ? 'streamed' : 'buffered' };
+    this.responseFilter = new ResponseFilter(
+      {
+        server: this.server!,
+        request: this.rpcId === null ? undefined : { id: this.rpcId, list: this.list },
+        input: () => this.input(),
+        maxEventBytes: this.rt.maxResponseBytes,
+        onServerMessage: (m) => this.auditServerMessage(m),
+      },
+      mode,
+    );
+    // A GET stream may stay open for hours: it is audited now, what it carries as it comes.
+    if (method === 'GET') this.emit();
+    return { ...sealed, kind: 'continue', responseBodyMode: mode === 'sse' ? 'streamed' : 'buffered' };
+  }
+
+  /**
+   * Envoy sent a response before the request reached a decision: its own local reply to a
+   * request it could not accept (malformed or HTTP/1.0 framing, oversize headers, a body
+   * over its buffer, an upgrade). Nothing went upstream; the client gets Envoy's status.
+   */
+  private localReply(h: HeaderBag): Verdict {
+    const ev = this.event;
+    const status = Number(h[':status']);
+    ev.type = 'http.local_reply';
+    ev.http.status = Number.isFinite(status) ? status : undefined;
+    ev.decision = 'deny';
+    ev.reason = 'envoy_local_reply';
+    ev.message =
+      this.phase === 'request_headers'
+        ? `Envoy answered ${status} itself: the request was not valid HTTP for this listener (framing, headers, protocol version or upgrade)`
+        : `Envoy answered ${status} itself before the request body reached the gateway (e.g. a body over its buffer limit)`;
+    this.phase = 'done';
+    this.emit();
+    return CONTINUE;
+  }
+
+  /** A 2xx body the gateway cannot read (compressed, or neither JSON nor SSE): refused, never passed. */
+  private uninspectable(problem: string): Verdict {
+    const ev = this.event;
+    ev.decision = 'deny';
+    ev.reason = 'response_uninspectable';
+    ev.message = `Upstream response could not be inspected: ${problem}`;
+    ev.http.status = 502;
+    this.phase = 'done';
+    this.emit();
+    return {
+      kind: 'respond',
+      status: 502,
+      headers: [JSON_CONTENT_TYPE],
+      body: refusalBody({ reason: 'invalid_request', httpStatus: 502, rpcCode: JsonRpcErrorCode.InternalError, rpcId: this.rpcId, message: ev.message }),
+      details: 'mcp_gateway_response_uninspectable',
+    };
   }
 
   // ---- response body --------------------------------------------------------
 
   responseBody(chunk: Uint8Array, endOfStream: boolean): Verdict {
     this.expect('response_body');
-    const f = this.listFilter!;
+    const f = this.responseFilter!;
+    const failedBefore = f.report.failure !== undefined;
     const verdict = f.chunk(chunk, endOfStream);
+    const failure = f.report.failure;
+    if (failure && !failedBefore && this.audited) {
+      // A GET stream, audited when it opened: the failure is an event of its own.
+      this.auditServerMessage({ kind: 'unknown', id: undefined, method: undefined, action: 'dropped', reason: 'response_uninspectable', message: failure.message, target: undefined, filtered: undefined });
+    }
     if (endOfStream || f.mode === 'json') {
       this.phase = 'done';
+      if (this.audited) return verdict;
       const ev = this.event;
       ev.filtered = f.report.filtered;
-      if (f.report.failure) {
+      if (failure) {
         ev.decision = 'deny';
-        ev.reason = f.report.failure.reason;
-        ev.message = f.report.failure.message;
+        ev.reason = failure.reason;
+        ev.message = failure.message;
       }
       this.emit();
     }
     return verdict;
+  }
+
+  // ---- trailers -------------------------------------------------------------
+
+  /** HTTP/2 request trailers: MCP has no use for them, and they could smuggle credentials upstream. */
+  requestTrailers(h: HeaderBag): Verdict {
+    const remove = Object.keys(h);
+    return remove.length ? { kind: 'continue', headers: { remove } } : CONTINUE;
+  }
+
+  /** One audit event for a message the response filter changed or dropped (not the exchange's own answer). */
+  private auditServerMessage(m: ServerMessageReport): void {
+    const base = this.event;
+    const ev = emptyAuditEvent();
+    ev.type = 'mcp.server_message';
+    ev.request_id = base.request_id;
+    ev.trace_id = base.trace_id;
+    ev.session_id = base.session_id;
+    ev.server = base.server;
+    ev.http = { method: base.http.method, path: base.http.path, status: base.http.status };
+    ev.protocol_version = base.protocol_version;
+    ev.identity = base.identity;
+    ev.client_address = base.client_address;
+    ev.rpc = m.kind === 'unknown' ? undefined : { kind: m.kind, id: m.id ?? undefined, method: m.method };
+    ev.target = m.target;
+    ev.filtered = m.filtered;
+    ev.decision = m.action === 'dropped' ? 'deny' : 'allow';
+    ev.reason = m.reason;
+    ev.message = m.message;
+    ev.upstream_status = base.upstream_status;
+    ev.latency_ms = Math.round((performance.now() - this.started) * 1000) / 1000;
+    this.rt.audit.write(ev);
   }
 
   // ---- end ------------------------------------------------------------------
@@ -354,7 +479,14 @@ export class Exchange {
   /** The ext_proc stream ended (normally, cancelled or broken): the audit event is owed regardless. */
   close(cause: 'complete' | 'cancelled' | 'error'): void {
     if (this.audited) return;
-    if (cause !== 'complete' && this.event.upstream_status === undefined) {
+    if (this.phase === 'request_headers' || this.phase === 'request_body') {
+      // Never decided, so nothing went upstream: the client went away, or Envoy gave up on
+      // the request (a malformed body; Envoy's own reply is in its access log).
+      const ev = this.event;
+      ev.decision = 'deny';
+      ev.reason = 'request_incomplete';
+      ev.message = 'the request ended before the gateway could decide on it; nothing was sent upstream';
+    } else if (cause !== 'complete' && this.event.upstream_status === undefined) {
       this.event.message ??= cause === 'cancelled' ? 'the exchange ended before the upstream answered' : 'the ext_proc stream failed';
     }
     this.emit();
@@ -389,6 +521,20 @@ export class Exchange {
   private expect(phase: Phase): void {
     if (this.phase !== phase) throw new PhaseError(`unexpected ${phase} message while in phase ${this.phase}`);
   }
+}
+
+/** How a 2xx response body can be read, or why it cannot (then it is refused). */
+function inspectableBody(h: HeaderBag): 'json' | 'sse' | { problem: string } {
+  const encoding = (h['content-encoding'] ?? '').trim().toLowerCase();
+  if (encoding !== '' && encoding !== 'identity') return { problem: `it is ${encoding}-encoded` };
+  const type = h['content-type'] ?? '';
+  const media = type.split(';', 1)[0]!.trim().toLowerCase();
+  // Clients differ in how they read Content-Type (the SDK looks for "text/event-stream"
+  // anywhere in it): an ambiguous one is refused rather than read one way.
+  const mentionsSse = type.toLowerCase().includes('text/event-stream');
+  if (media === 'text/event-stream') return 'sse';
+  if (media === 'application/json' && !mentionsSse) return 'json';
+  return { problem: `Content-Type ${JSON.stringify(type)} is neither application/json nor text/event-stream` };
 }
 
 export class PhaseError extends Error {

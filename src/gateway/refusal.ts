@@ -23,6 +23,8 @@ export type RefusalReason =
   | 'method_case_mismatch'
   | 'invalid_params'
   | 'not_curated'
+  | 'uri_not_canonical'
+  | 'body_not_allowed'
   | AuthFailureReason
   | 'insufficient_scope'
   | 'session_malformed'

@@ -23,6 +23,17 @@ export interface ServerRuntime {
   policy: PolicyWatcher | undefined;
   /** What the upstream gets instead of the caller's credentials (undefined: nothing). */
   broker: CredentialBroker | undefined;
+  /** Something is hidden from some caller (curation or a policy): every response body is inspected. */
+  governed: boolean;
+  /** Resources are curated or under a policy: resource URIs must be canonical. */
+  governsResources: boolean;
+}
+
+function serverRuntime(s: ServerConfig, policy: PolicyWatcher | undefined, broker: CredentialBroker | undefined): ServerRuntime {
+  const curation = compileCuration(s);
+  const governsResources = policy !== undefined || !curation.isOpen('resource');
+  const governed = governsResources || !curation.isOpen('tool') || !curation.isOpen('prompt');
+  return { config: s, curation, policy, broker, governed, governsResources };
 }
 
 export class GatewayRuntime {
@@ -47,10 +58,7 @@ export class GatewayRuntime {
     readonly sessions: SessionBinder | undefined = undefined,
   ) {
     this.routes = new Map(
-      config.servers.map((s) => [
-        s.path,
-        { config: s, curation: compileCuration(s), policy: s.policyBundle === undefined ? undefined : policies.get(s.policyBundle), broker: brokers.get(s.name) },
-      ]),
+      config.servers.map((s) => [s.path, serverRuntime(s, s.policyBundle === undefined ? undefined : policies.get(s.policyBundle), brokers.get(s.name))]),
     );
     this.hosts = compileGlobs(config.gateway.allowedHosts, { caseInsensitive: true });
     this.origins = compileGlobs(config.gateway.allowedOrigins, { caseInsensitive: true });

@@ -62,7 +62,7 @@ export const LIST_METHODS: ReadonlyMap<string, ListMethod> = new Map([
   ['resources/templates/list', { kind: 'resource', resultKey: 'resourceTemplates', itemKey: 'uriTemplate' }],
 ]);
 
-export type Target = { kind: ItemKind; name: string };
+export type Target = { kind: ItemKind; name: string; /** A completion ref may name a URI template. */ template?: true };
 export type TargetResult = { ok: true; target: Target | undefined } | { ok: false; message: string };
 
 /** Requests that address one curated item, and the params field naming it (also what `Mcp-Name` mirrors). */
@@ -86,7 +86,8 @@ export function targetOf(method: string, params: Record<string, unknown> | undef
     const ref = params?.ref as Record<string, unknown> | undefined;
     if (ref === null || typeof ref !== 'object') return { ok: false, message: 'completion/complete needs params.ref' };
     if (ref.type === 'ref/prompt' && typeof ref.name === 'string') return { ok: true, target: { kind: 'prompt', name: ref.name } };
-    if (ref.type === 'ref/resource' && typeof ref.uri === 'string') return { ok: true, target: { kind: 'resource', name: ref.uri } };
+    // A resource ref names a URI or a URI template (what resources/templates/list lists).
+    if (ref.type === 'ref/resource' && typeof ref.uri === 'string') return { ok: true, target: { kind: 'resource', name: ref.uri, template: true } };
     return { ok: false, message: 'completion/complete params.ref must be ref/prompt with a name or ref/resource with a uri' };
   }
   return { ok: true, target: undefined };

@@ -16,7 +16,7 @@ let server: ExtProcServer;
 let client: grpc.Client & { Process: () => grpc.ClientDuplexStream<ProcessingRequest, ProcessingResponse> };
 
 before(async () => {
-  const config = parseConfig(`servers:\n  - name: s\n    url: http://127.0.0.1:1/mcp\n    tools:\n      deny: [secret-*]\n`);
+  const config = parseConfig(`servers:\n  - name: s\n    url: http://127.0.0.1:1/mcp\n    tools:\n      deny: [secret-*]\n  - name: open\n    url: http://127.0.0.1:1/mcp\n`);
   const rt = new GatewayRuntime(config, audit, undefined);
   server = await startExtProcServer({ kind: 'tcp', host: '127.0.0.1', port: 0 }, () => rt, createLogger('silent'));
   const Ctor = grpc.makeGenericClientConstructor(externalProcessorService(), 'ExternalProcessor');
@@ -90,14 +90,50 @@ test('a JSON tools/list is buffered and replaced with a correct content-length',
   assert.equal(Buffer.from(cl.header.raw_value).toString(), String(out.length));
 });
 
-test('an uninspected exchange costs one plain reply per phase and no body mode change', async () => {
-  const { replies } = await script([reqHeaders(), reqBody({ jsonrpc: '2.0', id: 9, method: 'tools/call', params: { name: 'echo' } }), respHeaders('text/event-stream')]);
+const EXCHANGE_MODE = {
+  request_header_mode: 'SEND',
+  response_header_mode: 'SEND',
+  request_body_mode: 'BUFFERED',
+  response_body_mode: 'NONE',
+  request_trailer_mode: 'SEND',
+  response_trailer_mode: 'SKIP',
+};
+
+test('on an open server an exchange costs one plain reply per phase; the request-headers reply asks for response headers', async () => {
+  const { replies } = await script([reqHeaders({ ':path': '/mcp/open' }), reqBody({ jsonrpc: '2.0', id: 9, method: 'tools/call', params: { name: 'echo' } }), respHeaders('text/event-stream')]);
   // (the decoded replies also name their oneof case in `response`)
   assert.deepEqual(replies, [
-    { request_headers: {}, response: 'request_headers' },
+    { request_headers: {}, response: 'request_headers', mode_override: EXCHANGE_MODE },
     { request_body: {}, response: 'request_body' },
     { response_headers: {}, response: 'response_headers' },
   ]);
+});
+
+test('on a curated server every SSE answer is inspected (streamed), not only list answers', async () => {
+  const { replies } = await script([reqHeaders(), reqBody({ jsonrpc: '2.0', id: 19, method: 'tools/call', params: { name: 'echo' } }), respHeaders('text/event-stream')]);
+  assert.deepEqual(replies[2]!.mode_override, { ...EXCHANGE_MODE, response_body_mode: 'STREAMED' });
+});
+
+test('request trailers are removed, whatever they are called', async () => {
+  const { replies } = await script([
+    reqHeaders(),
+    { request_body: { body: Buffer.from(JSON.stringify({ jsonrpc: '2.0', id: 20, method: 'ping' })), end_of_stream: false } } as ProcessingRequest,
+    { request_trailers: { trailers: { headers: [{ key: 'authorization', raw_value: Buffer.from('Bearer x') }, { key: 'x-any', raw_value: Buffer.from('1') }] } } } as ProcessingRequest,
+  ]);
+  assert.equal(replies[1]!.immediate_response, undefined, 'a buffered body followed by trailers is complete, not "too large"');
+  assert.deepEqual(replies[2]!.request_trailers!.header_mutation!.remove_headers, ['authorization', 'x-any']);
+});
+
+test('Envoy answering before the request was decided (a local reply) passes through and is audited as such', async () => {
+  const before = audit.events.length;
+  const { replies, error } = await script([{ response_headers: { ...hdrs({ ':status': '426' }), end_of_stream: false } } as ProcessingRequest]);
+  assert.equal(error, undefined);
+  assert.deepEqual(replies, [{ response_headers: {}, response: 'response_headers' }]);
+  const ev = audit.events.slice(before);
+  assert.equal(ev.length, 1);
+  assert.equal(ev[0]!.type, 'http.local_reply');
+  assert.equal(ev[0]!.http.status, 426);
+  assert.equal(ev[0]!.decision, 'deny');
 });
 
 test('a hidden tool gets an immediate JSON-RPC error with the request id', async () => {

@@ -1,0 +1,305 @@
+// What a curated virtual server lets reach the client: every JSON-RPC message in an
+// upstream response body (buffered JSON, or an SSE stream re-framed event by event, on
+// POST answers, GET streams and replays of earlier events alike) is judged here.
+//
+// - The answer to the exchange's own list request is filtered by that list's rules.
+// - Any other response whose result carries a list (`tools`, `prompts`, `resources`,
+//   `resourceTemplates`) is filtered by the shape of its result: clients match answers
+//   to their pending requests by id, loosely (the SDK compares Number(id)), so an answer
+//   whose id is not exactly the request's, or a replayed one, must not slip through
+//   unfiltered just because it does not answer this exchange.
+// - `notifications/resources/updated` about a hidden resource is dropped.
+// - What cannot be inspected is refused: an SSE event that mentions a list key but is
+//   not JSON is dropped, a JSON body that is not JSON is replaced by an error, an event
+//   larger than the cap ends the stream with an error.
+//
+// Curation first, then (when the server has one) the Rego policy's visibility, in one
+// evaluation per list.
+import type { JsonRpcId } from '../mcp/jsonrpc.js';
+import { SseFramer, serializeSseEvent, type SseBlock } from '../mcp/sse.js';
+import { JsonRpcErrorCode } from '../mcp/errors.js';
+import { LIST_METHODS, type ListMethod } from '../mcp/protocol.js';
+import { checkResourceUri } from '../mcp/resource-uri.js';
+import { filterListResult } from '../curation/filter-list.js';
+import type { PolicyInput, ListItem } from '../policy/input.js';
+import type { ServerRuntime } from './runtime.js';
+import { refusalBody } from './refusal.js';
+import { CONTINUE, JSON_CONTENT_TYPE, type Verdict } from './verdict.js';
+
+const encoder = new TextEncoder();
+
+export interface ResponseFilterContext {
+  server: ServerRuntime;
+  /** The request this body answers (a POST's); undefined for a GET stream. */
+  request: { id: JsonRpcId; list: ListMethod | undefined } | undefined;
+  /** The policy input of the exchange (built lazily, once). */
+  input: () => PolicyInput;
+  /** Largest SSE event held back while incomplete. */
+  maxEventBytes: number;
+  /** Called for each message the filter changed or dropped that is not the exchange's own answer. */
+  onServerMessage?: (m: ServerMessageReport) => void;
+}
+
+/** A message other than the exchange's own answer that the filter changed or dropped (audited on its own). */
+export interface ServerMessageReport {
+  kind: 'request' | 'notification' | 'response' | 'unknown';
+  id: JsonRpcId | null | undefined;
+  method: string | undefined;
+  action: 'filtered' | 'dropped';
+  reason: 'not_curated' | 'uri_not_canonical' | 'response_uninspectable';
+  message: string;
+  target: { kind: 'resource'; name: string } | undefined;
+  filtered: { returned: number; visible: number } | undefined;
+}
+
+export type FailureReason = 'response_uninspectable' | 'response_too_large';
+
+/** What the filter found about the exchange's own answer, for its audit event. */
+export interface ResponseFilterReport {
+  filtered: { returned: number; visible: number } | undefined;
+  /** Set when the response could not be inspected and was replaced by an error (fail closed). */
+  failure: { reason: FailureReason; message: string } | undefined;
+}
+
+// Bytes that every list result and every resource notification must contain, even
+// escaped ("\u0074ools" contains "\u"). A body with none of them carries no list and
+// passes without being parsed: most tool results.
+const MARKERS = ['tools', 'prompts', 'resource', '\\u'].map((m) => Buffer.from(m, 'latin1'));
+
+function mentionsListKey(bytes: Uint8Array): boolean {
+  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (const m of MARKERS) if (b.indexOf(m) !== -1) return true;
+  return false;
+}
+
+type Judgement = { action: 'pass' } | { action: 'replace'; value: unknown } | { action: 'drop' };
+const PASS: Judgement = Object.freeze({ action: 'pass' });
+const DROP: Judgement = Object.freeze({ action: 'drop' });
+
+export class ResponseFilter {
+  readonly report: ResponseFilterReport = { filtered: undefined, failure: undefined };
+  private readonly framer: SseFramer | undefined;
+  private failed = false;
+
+  constructor(
+    private readonly ctx: ResponseFilterContext,
+    readonly mode: 'json' | 'sse',
+  ) {
+    this.framer = mode === 'sse' ? new SseFramer() : undefined;
+  }
+
+  /** The verdict for one body chunk (the whole body in JSON mode). */
+  chunk(chunk: Uint8Array, endOfStream: boolean): Verdict {
+    return this.framer ? this.sseChunk(this.framer, chunk, endOfStream) : this.jsonBody(chunk);
+  }
+
+  private jsonBody(body: Uint8Array): Verdict {
+    if (body.length === 0 || !mentionsListKey(body)) return CONTINUE;
+    const value = parseJson(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8'));
+    let replacement: string | undefined;
+    if (value === undefined) replacement = this.fail('response_uninspectable', 'Upstream response could not be inspected: not JSON');
+    else {
+      const j = this.judge(value);
+      if (j.action === 'replace') replacement = JSON.stringify(j.value);
+      else if (j.action === 'drop') replacement = this.fail('response_uninspectable', 'Upstream response held only messages the caller may not see');
+    }
+    if (replacement === undefined) return CONTINUE;
+    const bytes = encoder.encode(replacement);
+    return { kind: 'continue', body: bytes, headers: { set: [['content-length', String(bytes.length)], JSON_CONTENT_TYPE] } };
+  }
+
+  private sseChunk(framer: SseFramer, chunk: Uint8Array, endOfStream: boolean): Verdict {
+    if (this.failed) return { kind: 'continue', body: 'clear' };
+    const heldBefore = framer.pendingBytes;
+    const blocks = framer.push(chunk);
+    let changed = false;
+    const out: (Uint8Array | string)[] = [];
+    for (const block of blocks) {
+      const replaced = this.sseBlock(block);
+      if (replaced === undefined) out.push(block.bytes);
+      else {
+        out.push(replaced);
+        changed = true;
+      }
+    }
+    if (framer.pendingBytes > this.ctx.maxEventBytes) {
+      // An event larger than we are willing to hold: fail closed for the rest of the stream.
+      this.failed = true;
+      out.push(serializeSseEvent({ data: this.fail('response_too_large', `an upstream SSE event exceeded ${this.ctx.maxEventBytes} bytes`) }));
+      changed = true;
+    }
+    if (endOfStream) {
+      const tail = framer.end();
+      if (tail.length) out.push(tail);
+    }
+    // Nothing held back, nothing replaced: the chunk passes as it is.
+    if (!changed && heldBefore === 0 && framer.pendingBytes === 0) return CONTINUE;
+    const bytes = concat(out);
+    return { kind: 'continue', body: bytes.length ? bytes : 'clear' };
+  }
+
+  /** A replacement for one SSE event ("" drops it), or undefined to pass its bytes unchanged. */
+  private sseBlock(block: SseBlock): string | undefined {
+    const ev = block.event;
+    if (!ev || !ev.hasData || ev.data === '' || !mentionsListKey(block.bytes)) return undefined;
+    const value = parseJson(ev.data);
+    let j: Judgement;
+    if (value === undefined) {
+      // Not JSON, yet it mentions a list key: a lenient client might still read it.
+      this.ctx.onServerMessage?.({ kind: 'unknown', id: undefined, method: undefined, action: 'dropped', reason: 'response_uninspectable', message: 'an SSE event that is not JSON was dropped', target: undefined, filtered: undefined });
+      j = DROP;
+    } else j = this.judge(value);
+    if (j.action === 'pass') return undefined;
+    const keep = { ...(ev.event !== undefined && { event: ev.event }), ...(ev.id !== undefined && { id: ev.id }), ...(ev.retry !== undefined && { retry: ev.retry }) };
+    if (j.action === 'replace') return serializeSseEvent({ data: JSON.stringify(j.value), ...keep });
+    // Dropped: keep the event id (and retry), so the client's resumption point still moves on.
+    return `${ev.id !== undefined ? `id: ${ev.id}\n` : ''}${ev.retry !== undefined ? `retry: ${ev.retry}\n` : ''}${ev.id !== undefined || ev.retry !== undefined ? '\n' : ''}`;
+  }
+
+  /** One JSON value from the upstream: a message, or (2025-03-26) a batch of them. */
+  private judge(value: unknown): Judgement {
+    if (Array.isArray(value)) {
+      let changed = false;
+      const kept: unknown[] = [];
+      for (const m of value) {
+        const j = this.judgeMessage(m);
+        if (j.action === 'pass') kept.push(m);
+        else {
+          changed = true;
+          if (j.action === 'replace') kept.push(j.value);
+        }
+      }
+      if (!changed) return PASS;
+      return kept.length ? { action: 'replace', value: kept } : DROP;
+    }
+    return this.judgeMessage(value);
+  }
+
+  private judgeMessage(value: unknown): Judgement {
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) return PASS;
+    const m = value as Record<string, unknown>;
+    if (typeof m.method === 'string') return m.method === 'notifications/resources/updated' ? this.judgeResourceUpdate(m) : PASS;
+    if (m.result === undefined) return PASS; // A JSON-RPC error carries no items.
+    const id = m.id as JsonRpcId | null | undefined;
+    const own = this.ctx.request;
+    if (own !== undefined && sameId(id, own.id)) {
+      if (!own.list) return PASS; // The answer to this very request: the client reads it as what it asked for.
+      return this.filterOwnList(m, own.list);
+    }
+    return this.filterByShape(m, id);
+  }
+
+  /** The exchange's own list answer: judged by its list's rules; uninspectable → an error in its place. */
+  private filterOwnList(m: Record<string, unknown>, list: ListMethod): Judgement {
+    const result = m.result;
+    if (result === null || typeof result !== 'object' || Array.isArray(result)) return { action: 'replace', value: JSON.parse(this.fail('response_uninspectable', 'Upstream list result is not an object')) };
+    const outcome = this.filterList(result as Record<string, unknown>, list);
+    if ('error' in outcome) return { action: 'replace', value: JSON.parse(this.fail('response_uninspectable', outcome.error)) };
+    this.report.filtered = { returned: outcome.returned, visible: outcome.visible };
+    return outcome.changed ? { action: 'replace', value: { ...m, result: outcome.result } } : PASS;
+  }
+
+  /** Any other answer: every list-shaped array in its result is filtered; one that cannot be judged drops the message. */
+  private filterByShape(m: Record<string, unknown>, id: JsonRpcId | null | undefined): Judgement {
+    const result = m.result;
+    if (result === null || typeof result !== 'object' || Array.isArray(result)) return PASS;
+    let current = result as Record<string, unknown>;
+    let returned = 0;
+    let visible = 0;
+    let changed = false;
+    for (const list of LIST_METHODS.values()) {
+      if (current[list.resultKey] === undefined) continue;
+      const outcome = this.filterList(current, list);
+      if ('error' in outcome) {
+        this.ctx.onServerMessage?.({ kind: 'response', id, method: undefined, action: 'dropped', reason: 'response_uninspectable', message: `an upstream answer to another request could not be inspected: ${outcome.error}`, target: undefined, filtered: undefined });
+        return DROP;
+      }
+      returned += outcome.returned;
+      visible += outcome.visible;
+      if (outcome.changed) {
+        current = outcome.result;
+        changed = true;
+      }
+    }
+    if (!changed) return PASS;
+    this.ctx.onServerMessage?.({ kind: 'response', id, method: undefined, action: 'filtered', reason: 'not_curated', message: 'hidden items removed from an answer to another request (a replay, or an id that is not the request\'s)', target: undefined, filtered: { returned, visible } });
+    return { action: 'replace', value: { ...m, result: current } };
+  }
+
+  private judgeResourceUpdate(m: Record<string, unknown>): Judgement {
+    const uri = (m.params as Record<string, unknown> | undefined)?.uri;
+    const report = (reason: ServerMessageReport['reason'], message: string, name: string | undefined) =>
+      this.ctx.onServerMessage?.({ kind: 'notification', id: undefined, method: m.method as string, action: 'dropped', reason, message, target: name === undefined ? undefined : { kind: 'resource', name }, filtered: undefined });
+    if (typeof uri !== 'string') {
+      report('response_uninspectable', 'notifications/resources/updated without a params.uri string', undefined);
+      return DROP;
+    }
+    const check = checkResourceUri(uri);
+    if (!check.ok) {
+      report('uri_not_canonical', `notifications/resources/updated for a URI that ${check.problem}`, uri);
+      return DROP;
+    }
+    if (!this.visibleResource(uri)) {
+      report('not_curated', 'notifications/resources/updated for a resource the caller may not see', uri);
+      return DROP;
+    }
+    return PASS;
+  }
+
+  private visibleResource(uri: string): boolean {
+    const { server } = this.ctx;
+    if (!server.curation.visible('resource', uri)) return false;
+    if (!server.policy) return true;
+    return server.policy.current().visibleSet(this.ctx.input(), [{ kind: 'resource', name: uri, item: null }]).has(uri);
+  }
+
+  /** Curation, then the policy's visibility (one evaluation for the whole list). */
+  private filterList(result: Record<string, unknown>, list: ListMethod): ReturnType<typeof filterListResult> {
+    const { server } = this.ctx;
+    const outcome = filterListResult(result, list, server.curation);
+    if ('error' in outcome || !server.policy) return outcome;
+    const items = outcome.result[list.resultKey] as Record<string, unknown>[];
+    const asked: ListItem[] = items.map((i) => ({ kind: list.kind, name: i[list.itemKey] as string, item: null }));
+    const seen = server.policy.current().visibleSet(this.ctx.input(), asked);
+    const kept = items.filter((i) => seen.has(i[list.itemKey] as string));
+    if (kept.length === items.length) return outcome;
+    return { result: { ...outcome.result, [list.resultKey]: kept }, returned: outcome.returned, visible: kept.length, changed: true };
+  }
+
+  /** Records the failure and returns the JSON-RPC error that replaces the exchange's answer. */
+  private fail(reason: FailureReason, message: string): string {
+    this.report.failure = { reason, message };
+    return refusalBody({ reason: 'invalid_request', httpStatus: 200, rpcCode: JsonRpcErrorCode.InternalError, rpcId: this.ctx.request?.id ?? null, message });
+  }
+}
+
+/** JSON-RPC ids are JSON values: 2 and "2" are different ids (even if a client treats them alike). */
+function sameId(a: unknown, b: JsonRpcId): boolean {
+  return typeof a === typeof b && a === b;
+}
+
+/**
+ * Responses are parsed with JSON.parse, not the strict parser requests get: the client
+ * reads the upstream's response with an ordinary parser too (the last duplicate key
+ * wins, as here), so the gateway filters exactly what the client will see.
+ */
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+function concat(parts: readonly (Uint8Array | string)[]): Uint8Array {
+  const bufs = parts.map((p) => (typeof p === 'string' ? encoder.encode(p) : p));
+  let n = 0;
+  for (const b of bufs) n += b.length;
+  const out = new Uint8Array(n);
+  let o = 0;
+  for (const b of bufs) {
+    out.set(b, o);
+    o += b.length;
+  }
+  return out;
+}
