@@ -54,7 +54,7 @@ export class GatewayRuntime {
     );
     this.hosts = compileGlobs(config.gateway.allowedHosts, { caseInsensitive: true });
     this.origins = compileGlobs(config.gateway.allowedOrigins, { caseInsensitive: true });
-    this.redact = createRedactor(config.audit.redact);
+    this.redact = createRedactor({ names: config.audit.redact, values: config.audit.redactValues });
     this.maxRequestBytes = config.gateway.maxRequestBytes;
     this.maxResponseBytes = config.gateway.maxResponseBytes;
     this.includeArguments = config.audit.includeArguments;
