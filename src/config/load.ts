@@ -183,6 +183,7 @@ function normalize(raw: RawConfig, source: string): GatewayConfig {
     connectTimeoutMs: s.connect_timeout_ms ?? DEFAULTS.connectTimeoutMs,
     policyBundle: s.policy?.bundle !== undefined ? abs(s.policy.bundle) : globalBundle,
     dryRun: s.policy?.dry_run ?? raw.policy?.dry_run ?? false,
+    forwardCookies: s.forward_cookies ?? false,
   };
   });
   return {

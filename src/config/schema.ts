@@ -93,6 +93,7 @@ const server = z
     connect_timeout_ms: z.number().int().positive().optional(),
     policy: policyRef.optional(),
     oauth: oauthServer.optional(),
+    forward_cookies: z.boolean().optional(),
   })
   .strict();
 

@@ -38,6 +38,8 @@ export interface ServerConfig {
   dryRun: boolean;
   /** OAuth 2.1 resource-server facts, when the config has an `oauth` section. */
   oauth: ServerOAuth | undefined;
+  /** Pass the caller's `Cookie` header to the upstream (default: stripped, it is a credential). */
+  forwardCookies: boolean;
 }
 
 export interface ServerOAuth {

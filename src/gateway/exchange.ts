@@ -199,7 +199,7 @@ export class Exchange {
   private stripHeaders(h: HeaderBag): Verdict {
     let remove: string[] | undefined;
     for (const k in h) if (k.startsWith(INTERNAL_HEADER_PREFIX)) (remove ??= []).push(k);
-    for (const k of this.rt.credentialHeaders) if (h[k] !== undefined) (remove ??= []).push(k);
+    for (const k of this.server!.stripHeaders) if (h[k] !== undefined) (remove ??= []).push(k);
     return remove ? { kind: 'continue', headers: { remove } } : CONTINUE;
   }
 

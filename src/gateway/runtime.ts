@@ -23,6 +23,8 @@ export interface ServerRuntime {
   policy: PolicyWatcher | undefined;
   /** What the upstream gets instead of the caller's credentials (undefined: nothing). */
   broker: CredentialBroker | undefined;
+  /** Request headers removed before the upstream: the caller's credentials, and `cookie` unless `forward_cookies`. */
+  stripHeaders: readonly string[];
 }
 
 export class GatewayRuntime {
@@ -46,10 +48,20 @@ export class GatewayRuntime {
     /** Binds upstream session ids to callers; undefined when nobody is authenticated. */
     readonly sessions: SessionBinder | undefined = undefined,
   ) {
+    this.credentialHeaders = authenticator
+      ? [...new Set(['authorization', 'proxy-authorization', config.auth.apiKeys?.header ?? 'x-api-key'])]
+      : [];
+    const withCookie = [...new Set([...this.credentialHeaders, 'cookie'])];
     this.routes = new Map(
       config.servers.map((s) => [
         s.path,
-        { config: s, curation: compileCuration(s), policy: s.policyBundle === undefined ? undefined : policies.get(s.policyBundle), broker: brokers.get(s.name) },
+        {
+          config: s,
+          curation: compileCuration(s),
+          policy: s.policyBundle === undefined ? undefined : policies.get(s.policyBundle),
+          broker: brokers.get(s.name),
+          stripHeaders: s.forwardCookies ? this.credentialHeaders : withCookie,
+        },
       ]),
     );
     this.hosts = compileGlobs(config.gateway.allowedHosts, { caseInsensitive: true });
@@ -58,9 +70,6 @@ export class GatewayRuntime {
     this.maxRequestBytes = config.gateway.maxRequestBytes;
     this.maxResponseBytes = config.gateway.maxResponseBytes;
     this.includeArguments = config.audit.includeArguments;
-    this.credentialHeaders = authenticator
-      ? [...new Set(['authorization', 'proxy-authorization', config.auth.apiKeys?.header ?? 'x-api-key'])]
-      : [];
     this.policyInput = createPolicyInputBuilder({ credentialHeaders: this.credentialHeaders });
     this.resourceMetadata = protectedResourceMetadata(config);
   }
