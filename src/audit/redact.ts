@@ -50,8 +50,8 @@ export const DEFAULT_SECRET_NAMES: readonly string[] = [
 export const DEFAULT_VALUE_PATTERNS: Readonly<Record<string, string>> = {
   pem_private_key: '-----BEGIN[A-Z0-9 ]*PRIVATE KEY[A-Z ]*-----[\\s\\S]*?(?:-----END[A-Z0-9 ]*PRIVATE KEY[A-Z ]*-----|$)',
   jwt: '\\beyJ[A-Za-z0-9_-]{4,}\\.[A-Za-z0-9_-]{4,}\\.[A-Za-z0-9_-]*',
-  bearer: '(?<=\\b(?:[Bb]earer|BEARER)\\s+)[A-Za-z0-9._~+/-]{12,}=*',
-  url_userinfo: '(?<=://)[^\\s/?#@:]+:[^\\s/?#@]+(?=@)',
+  bearer: '\\b(?:[Bb]earer|BEARER)\\s+[A-Za-z0-9._~+/-]{12,}=*',
+  url_userinfo: '://[^\\s/?#@:]+:[^\\s/?#@]+@',
   github: '\\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})',
   gitlab: '\\bglpat-[A-Za-z0-9_-]{20,}',
   slack: '\\bxox[abeprs]-[A-Za-z0-9-]{10,}',
@@ -64,8 +64,20 @@ export const DEFAULT_VALUE_PATTERNS: Readonly<Record<string, string>> = {
 
 /** The words of a name, lower-case, joined by single spaces ("" when it has none). */
 export function nameWords(name: string): string {
+  // Printable ASCII (most keys) is already canonical; the ASCII expressions are faster.
+  if (PRINTABLE_ASCII.test(name)) {
+    return name
+      .replace(/([a-z0-9])(?=[A-Z])/g, '$1 ')
+      .replace(/([A-Z])(?=[A-Z][a-z])/g, '$1 ')
+      .replace(/([A-Za-z])(?=[0-9])|([0-9])(?=[A-Za-z])/g, '$1$2 ')
+      .toLowerCase()
+      .replace(/[^a-z0-9]+/g, ' ')
+      .trim();
+  }
   return splitWords(canonicalName(name), /[^\p{L}\p{N}]+/gu);
 }
+
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
 
 function splitWords(s: string, separators: RegExp): string {
   return s
@@ -130,15 +142,27 @@ export function createNameMatcher(patterns: readonly string[]): (name: string) =
   };
 }
 
+// A match keeps what names it: "Bearer <token>" becomes "Bearer [REDACTED]" and
+// "://user:pass@" becomes "://[REDACTED]@". (Prefixes rather than lookbehinds: a
+// lookbehind at every position makes the combined expression several times slower.)
+const SCHEME = /^((?:[Bb]earer|BEARER)\s+)/;
+function replacement(m: string): string {
+  if (m.startsWith('://') && m.endsWith('@')) return `://${REDACTED}@`;
+  const scheme = SCHEME.exec(m);
+  return scheme ? scheme[1] + REDACTED : REDACTED;
+}
+
 function compileValues(sources: readonly string[]): ((s: string) => string) | undefined {
   const usable = [...new Set(sources)].filter((s) => valuePatternProblem(s) === undefined);
   if (usable.length === 0) return undefined;
+  // One expression, one pass per string; most strings do not match and are returned as they are.
   const re = new RegExp(usable.map((s) => `(?:${s})`).join('|'), 'g');
   return (s) => {
+    if (s.length < 8) return s;
     re.lastIndex = 0;
     if (!re.test(s)) return s;
     re.lastIndex = 0;
-    return s.replace(re, REDACTED);
+    return s.replace(re, replacement);
   };
 }
 
