@@ -6,6 +6,7 @@ import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
 import { configSchema, DEFAULTS, type RawConfig } from './schema.js';
 import type { GatewayConfig, HostPort, ServerConfig, ServerOAuth, CurationRules, UpstreamAuthConfig } from './types.js';
 import { normalizeAuth } from '../identity/config.js';
+import { compileNamePattern, valuePatternProblem } from '../audit/redact.js';
 
 export interface ConfigProblem {
   /** Key path such as `servers[0].tools.allow[1]`. */
@@ -182,6 +183,7 @@ function normalize(raw: RawConfig, source: string): GatewayConfig {
     connectTimeoutMs: s.connect_timeout_ms ?? DEFAULTS.connectTimeoutMs,
     policyBundle: s.policy?.bundle !== undefined ? abs(s.policy.bundle) : globalBundle,
     dryRun: s.policy?.dry_run ?? raw.policy?.dry_run ?? false,
+    forwardCookies: s.forward_cookies ?? false,
   };
   });
   return {
@@ -221,7 +223,8 @@ function normalize(raw: RawConfig, source: string): GatewayConfig {
     audit: {
       sink: audit.sink ?? (auditFile ? 'file' : 'stdout'),
       file: auditFile,
-      redact: audit.redact ?? DEFAULTS.redact,
+      redact: [...new Set([...(audit.redact_defaults === false ? [] : DEFAULTS.redact), ...(audit.redact ?? [])])],
+      redactValues: [...new Set([...(audit.redact_value_defaults === false ? [] : DEFAULTS.redactValues), ...(audit.redact_values ?? [])])],
       includeArguments: audit.include_arguments ?? true,
     },
     log: { level: raw.log?.level ?? 'info' },
@@ -281,6 +284,13 @@ function checkSemantics(c: GatewayConfig, raw: RawConfig): { path: (string | num
   if (raw.sessions?.key_file !== undefined && raw.sessions.key_env !== undefined) {
     out.push({ path: ['sessions'], message: 'set one of key_file or key_env' });
   }
+  raw.audit?.redact?.forEach((p, i) => {
+    if (compileNamePattern(p) === undefined) out.push({ path: ['audit', 'redact', i], message: `"${p}" has no letters or digits, so it names nothing` });
+  });
+  raw.audit?.redact_values?.forEach((p, i) => {
+    const problem = valuePatternProblem(p);
+    if (problem) out.push({ path: ['audit', 'redact_values', i], message: problem });
+  });
   if (c.audit.sink === 'file' && !c.audit.file) out.push({ path: ['audit', 'file'], message: 'sink "file" needs audit.file: <path>' });
   if (raw.audit?.sink === 'stdout' && raw.audit.file) out.push({ path: ['audit', 'file'], message: 'audit.file is set but audit.sink is "stdout"; remove one' });
   const l = c.gateway.listen;

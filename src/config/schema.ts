@@ -2,6 +2,7 @@
 // Unknown keys are errors (a typo must not silently disable a rule).
 import { z } from 'zod';
 import { authSchema } from '../identity/config.js';
+import { DEFAULT_SECRET_NAMES, DEFAULT_VALUE_PATTERNS } from '../audit/redact.js';
 
 export const DEFAULTS = {
   listen: '127.0.0.1:10000',
@@ -17,7 +18,8 @@ export const DEFAULTS = {
   sessionTtlS: 24 * 3600,
   tokenExchangeTimeoutMs: 2000,
   policyReloadIntervalMs: 2000,
-  redact: ['password', 'passwd', 'secret', 'token', 'access_token', 'refresh_token', 'api_key', 'apikey', 'authorization', 'cookie', 'private_key'],
+  redact: DEFAULT_SECRET_NAMES,
+  redactValues: Object.values(DEFAULT_VALUE_PATTERNS),
   loopbackOrigins: ['http://localhost', 'http://localhost:*', 'http://127.0.0.1', 'http://127.0.0.1:*', 'http://[::1]', 'http://[::1]:*'],
 } as const;
 
@@ -91,6 +93,7 @@ const server = z
     connect_timeout_ms: z.number().int().positive().optional(),
     policy: policyRef.optional(),
     oauth: oauthServer.optional(),
+    forward_cookies: z.boolean().optional(),
   })
   .strict();
 
@@ -155,6 +158,9 @@ export const configSchema = z
         sink: z.enum(['stdout', 'file']).optional(),
         file: z.string().min(1).optional(),
         redact: z.array(z.string().min(1)).optional(),
+        redact_defaults: z.boolean().optional(),
+        redact_values: z.array(z.string().min(1)).optional(),
+        redact_value_defaults: z.boolean().optional(),
         include_arguments: z.boolean().optional(),
       })
       .strict()

@@ -38,6 +38,8 @@ export interface ServerConfig {
   dryRun: boolean;
   /** OAuth 2.1 resource-server facts, when the config has an `oauth` section. */
   oauth: ServerOAuth | undefined;
+  /** Pass the caller's `Cookie` header to the upstream (default: stripped, it is a credential). */
+  forwardCookies: boolean;
 }
 
 export interface ServerOAuth {
@@ -102,8 +104,13 @@ export interface SidecarSection {
 export interface AuditSection {
   sink: 'stdout' | 'file';
   file: string | undefined;
-  /** Argument keys (case-insensitive, any depth) whose values are replaced by "[REDACTED]". */
+  /**
+   * Secret-name patterns in force (the built-ins unless `redact_defaults: false`, plus
+   * `redact`): matched against normalised argument keys at any depth (see audit/redact.ts).
+   */
   redact: readonly string[];
+  /** Value patterns in force (RegExp sources): matching substrings of any string are replaced. */
+  redactValues: readonly string[];
   /** Record tool/prompt arguments at all. */
   includeArguments: boolean;
 }

@@ -4,6 +4,7 @@
 import type { CurationRules, ServerConfig } from '../config/types.js';
 import { compileGlobs, type GlobSet } from './glob.js';
 import { withoutQuery } from '../mcp/resource-uri.js';
+import { canonicalName } from './canonical.js';
 
 export type ItemKind = 'tool' | 'prompt' | 'resource';
 
@@ -20,10 +21,6 @@ interface CompiledRules {
   open: boolean;
 }
 
-// Control characters and format characters (zero-width joiners, BOM, bidi marks) that a
-// lenient upstream might strip before matching a name.
-const INVISIBLE = /[\u0000-\u001f\u007f-\u009f\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]/gu;
-
 function compileRules(r: CurationRules): CompiledRules {
   return {
     allow: compileGlobs(r.allow),
@@ -33,10 +30,6 @@ function compileRules(r: CurationRules): CompiledRules {
     deny: compileGlobs(r.deny, { caseInsensitive: true }),
     open: r.deny.length === 0 && r.allow.includes('*'),
   };
-}
-
-function canonical(name: string): string {
-  return name.normalize('NFKC').replace(INVISIBLE, '').trim();
 }
 
 export function compileCuration(server: Pick<ServerConfig, 'tools' | 'prompts' | 'resources'>): Curation {
@@ -51,7 +44,7 @@ export function compileCuration(server: Pick<ServerConfig, 'tools' | 'prompts' |
       if (r.open) return true;
       if (!r.allow.test(name)) return false;
       if (r.deny.patterns.length === 0) return true;
-      if (r.deny.test(name) || r.deny.test(canonical(name))) return false;
+      if (r.deny.test(name) || r.deny.test(canonicalName(name))) return false;
       // A lenient upstream may ignore a resource URI's query: a deny rule covers it either way.
       return kind !== 'resource' || !r.deny.test(withoutQuery(name));
     },

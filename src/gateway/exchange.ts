@@ -212,7 +212,7 @@ export class Exchange {
   private stripHeaders(h: HeaderBag): Verdict {
     let remove: string[] | undefined;
     for (const k in h) if (k.startsWith(INTERNAL_HEADER_PREFIX)) (remove ??= []).push(k);
-    for (const k of this.rt.credentialHeaders) if (h[k] !== undefined) (remove ??= []).push(k);
+    for (const k of this.server!.stripHeaders) if (h[k] !== undefined) (remove ??= []).push(k);
     // Responses of a governed server are inspected: the upstream must not compress them.
     if (this.server?.governed && h['accept-encoding'] !== undefined) (remove ??= []).push('accept-encoding');
     return remove ? { kind: 'continue', headers: { remove } } : CONTINUE;

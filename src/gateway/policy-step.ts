@@ -18,7 +18,7 @@ function redactorFor(keys: readonly string[]): Redactor {
   let r = redactors.get(id);
   if (!r) {
     if (redactors.size >= 256) redactors.clear();
-    redactors.set(id, (r = createRedactor(keys)));
+    redactors.set(id, (r = createRedactor({ names: keys })));
   }
   return r;
 }

@@ -23,17 +23,19 @@ export interface ServerRuntime {
   policy: PolicyWatcher | undefined;
   /** What the upstream gets instead of the caller's credentials (undefined: nothing). */
   broker: CredentialBroker | undefined;
+  /** Request headers removed before the upstream: the caller's credentials, and `cookie` unless `forward_cookies`. */
+  stripHeaders: readonly string[];
   /** Something is hidden from some caller (curation or a policy): every response body is inspected. */
   governed: boolean;
   /** Resources are curated or under a policy: resource URIs must be canonical. */
   governsResources: boolean;
 }
 
-function serverRuntime(s: ServerConfig, policy: PolicyWatcher | undefined, broker: CredentialBroker | undefined): ServerRuntime {
+function serverRuntime(s: ServerConfig, policy: PolicyWatcher | undefined, broker: CredentialBroker | undefined, stripHeaders: readonly string[]): ServerRuntime {
   const curation = compileCuration(s);
   const governsResources = policy !== undefined || !curation.isOpen('resource');
   const governed = governsResources || !curation.isOpen('tool') || !curation.isOpen('prompt');
-  return { config: s, curation, policy, broker, governed, governsResources };
+  return { config: s, curation, policy, broker, governed, governsResources, stripHeaders };
 }
 
 export class GatewayRuntime {
@@ -57,18 +59,19 @@ export class GatewayRuntime {
     /** Binds upstream session ids to callers; undefined when nobody is authenticated. */
     readonly sessions: SessionBinder | undefined = undefined,
   ) {
-    this.routes = new Map(
-      config.servers.map((s) => [s.path, serverRuntime(s, s.policyBundle === undefined ? undefined : policies.get(s.policyBundle), brokers.get(s.name))]),
-    );
-    this.hosts = compileGlobs(config.gateway.allowedHosts, { caseInsensitive: true });
-    this.origins = compileGlobs(config.gateway.allowedOrigins, { caseInsensitive: true });
-    this.redact = createRedactor(config.audit.redact);
-    this.maxRequestBytes = config.gateway.maxRequestBytes;
-    this.maxResponseBytes = config.gateway.maxResponseBytes;
-    this.includeArguments = config.audit.includeArguments;
     this.credentialHeaders = authenticator
       ? [...new Set(['authorization', 'proxy-authorization', config.auth.apiKeys?.header ?? 'x-api-key'])]
       : [];
+    const withCookie = [...new Set([...this.credentialHeaders, 'cookie'])];
+    this.routes = new Map(
+      config.servers.map((s) => [s.path, serverRuntime(s, s.policyBundle === undefined ? undefined : policies.get(s.policyBundle), brokers.get(s.name), s.forwardCookies ? this.credentialHeaders : withCookie)]),
+    );
+    this.hosts = compileGlobs(config.gateway.allowedHosts, { caseInsensitive: true });
+    this.origins = compileGlobs(config.gateway.allowedOrigins, { caseInsensitive: true });
+    this.redact = createRedactor({ names: config.audit.redact, values: config.audit.redactValues });
+    this.maxRequestBytes = config.gateway.maxRequestBytes;
+    this.maxResponseBytes = config.gateway.maxResponseBytes;
+    this.includeArguments = config.audit.includeArguments;
     this.policyInput = createPolicyInputBuilder({ credentialHeaders: this.credentialHeaders });
     this.resourceMetadata = protectedResourceMetadata(config);
   }

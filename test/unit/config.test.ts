@@ -55,3 +55,8 @@ test('all problems are reported at once', () => {
     assert.equal(e.problems.length, 3);
   }
 });
+
+test('servers[].forward_cookies: off unless a server opts in', () => {
+  const c = parseConfig(`${minimal}  - name: legacy\n    url: http://127.0.0.1:3002/mcp\n    forward_cookies: true\n`);
+  assert.deepEqual(c.servers.map((s) => s.forwardCookies), [false, true]);
+});

@@ -63,7 +63,7 @@ test('case collisions with known methods are detected', () => {
 });
 
 test('redaction is case-insensitive, deep, and leaves the input alone', () => {
-  const r = createRedactor(['password', 'token']);
+  const r = createRedactor({ names: ['password', 'token'] });
   const input = { user: 'a', Password: 'p', nested: [{ TOKEN: 't', ok: 1 }], __proto__x: 1 };
   assert.deepEqual(r(input), { user: 'a', Password: '[REDACTED]', nested: [{ TOKEN: '[REDACTED]', ok: 1 }], __proto__x: 1 });
   assert.equal(input.Password, 'p');

@@ -153,6 +153,11 @@ test('internal headers sent by a caller are stripped', async () => {
   assert.deepEqual(replies[0]!.request_headers!.response!.header_mutation!.remove_headers, ['x-mcp-gateway-identity']);
 });
 
+test('the caller\'s cookie is stripped even without authentication', async () => {
+  const { replies } = await script([reqHeaders({ cookie: 'session=abc' })]);
+  assert.deepEqual(replies[0]!.request_headers!.response!.header_mutation!.remove_headers, ['cookie']);
+});
+
 test('an out-of-order phase fails the stream closed, and the exchange is still audited once', async () => {
   const before = audit.events.length;
   const { error } = await script([respBody('x', true)]);
