@@ -427,7 +427,7 @@ export class Exchange {
       // A GET stream, audited when it opened: the failure is an event of its own.
       this.auditServerMessage({ kind: 'unknown', id: undefined, method: undefined, action: 'dropped', reason: 'response_uninspectable', message: failure.message, target: undefined, filtered: undefined });
     }
-    if (endOfStream || f.mode === 'json') {
+    if (endOfStream || f.mode !== 'sse') {
       this.phase = 'done';
       if (this.audited) return verdict;
       const ev = this.event;
@@ -524,7 +524,7 @@ export class Exchange {
 }
 
 /** How a 2xx response body can be read, or why it cannot (then it is refused). */
-function inspectableBody(h: HeaderBag): 'json' | 'sse' | { problem: string } {
+function inspectableBody(h: HeaderBag): 'json' | 'sse' | 'opaque' | { problem: string } {
   const encoding = (h['content-encoding'] ?? '').trim().toLowerCase();
   if (encoding !== '' && encoding !== 'identity') return { problem: `it is ${encoding}-encoded` };
   const type = h['content-type'] ?? '';
@@ -534,7 +534,8 @@ function inspectableBody(h: HeaderBag): 'json' | 'sse' | { problem: string } {
   const mentionsSse = type.toLowerCase().includes('text/event-stream');
   if (media === 'text/event-stream') return 'sse';
   if (media === 'application/json' && !mentionsSse) return 'json';
-  return { problem: `Content-Type ${JSON.stringify(type)} is neither application/json nor text/event-stream` };
+  // Anything else (a 202 without a type, say) is looked at: it may be empty; if not, it is replaced.
+  return 'opaque';
 }
 
 export class PhaseError extends Error {

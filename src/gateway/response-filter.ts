@@ -83,14 +83,26 @@ export class ResponseFilter {
 
   constructor(
     private readonly ctx: ResponseFilterContext,
-    readonly mode: 'json' | 'sse',
+    /** opaque: a 2xx body that is neither JSON nor SSE; it passes only when empty. */
+    readonly mode: 'json' | 'sse' | 'opaque',
   ) {
     this.framer = mode === 'sse' ? new SseFramer() : undefined;
   }
 
   /** The verdict for one body chunk (the whole body in JSON mode). */
   chunk(chunk: Uint8Array, endOfStream: boolean): Verdict {
-    return this.framer ? this.sseChunk(this.framer, chunk, endOfStream) : this.jsonBody(chunk);
+    if (this.framer) return this.sseChunk(this.framer, chunk, endOfStream);
+    return this.mode === 'json' ? this.jsonBody(chunk) : this.opaqueBody(chunk);
+  }
+
+  private opaqueBody(body: Uint8Array): Verdict {
+    if (body.length === 0) return CONTINUE;
+    return this.replaceBody(this.fail('response_uninspectable', 'Upstream response could not be inspected: its Content-Type is neither application/json nor text/event-stream'));
+  }
+
+  private replaceBody(text: string): Verdict {
+    const bytes = encoder.encode(text);
+    return { kind: 'continue', body: bytes, headers: { set: [['content-length', String(bytes.length)], JSON_CONTENT_TYPE] } };
   }
 
   private jsonBody(body: Uint8Array): Verdict {
@@ -103,9 +115,7 @@ export class ResponseFilter {
       if (j.action === 'replace') replacement = JSON.stringify(j.value);
       else if (j.action === 'drop') replacement = this.fail('response_uninspectable', 'Upstream response held only messages the caller may not see');
     }
-    if (replacement === undefined) return CONTINUE;
-    const bytes = encoder.encode(replacement);
-    return { kind: 'continue', body: bytes, headers: { set: [['content-length', String(bytes.length)], JSON_CONTENT_TYPE] } };
+    return replacement === undefined ? CONTINUE : this.replaceBody(replacement);
   }
 
   private sseChunk(framer: SseFramer, chunk: Uint8Array, endOfStream: boolean): Verdict {
