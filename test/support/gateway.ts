@@ -7,7 +7,7 @@ import type { GatewayConfig } from '../../src/config/types.js';
 import { launchGateway, type RunningGateway as Launched } from '../../src/launcher.js';
 import { MemoryAuditSink } from '../../src/audit/sink.js';
 import type { AuditEvent } from '../../src/audit/event.js';
-import { createLogger } from '../../src/telemetry/log.js';
+import { createLogger, type Logger } from '../../src/telemetry/log.js';
 
 export { freePort };
 
@@ -23,7 +23,7 @@ export interface RunningGateway {
 }
 
 /** Fills in free ports for anything the config leaves out, then starts sidecar + Envoy. */
-export async function startGateway(opts: { config: Record<string, unknown> }): Promise<RunningGateway> {
+export async function startGateway(opts: { config: Record<string, unknown>; log?: Logger }): Promise<RunningGateway> {
   const raw = structuredClone(opts.config) as { gateway?: Record<string, unknown>; sidecar?: Record<string, unknown>; log?: Record<string, unknown> };
   raw.gateway = { ...raw.gateway };
   raw.gateway.listen ??= `127.0.0.1:${await freePort()}`;
@@ -35,7 +35,7 @@ export async function startGateway(opts: { config: Record<string, unknown> }): P
   const audit = new MemoryAuditSink();
   const launched = await launchGateway(config, {
     audit,
-    log: createLogger(config.log.level),
+    log: opts.log ?? createLogger(config.log.level),
     envoy: { logLevel: process.env.MCP_GATEWAY_TEST_ENVOY_LOG ?? 'error', stdio: 'pipe' },
   });
   return {
