@@ -223,6 +223,7 @@ function normalize(raw: RawConfig, source: string): GatewayConfig {
       file: auditFile,
       redact: audit.redact ?? DEFAULTS.redact,
       includeArguments: audit.include_arguments ?? true,
+      durability: audit.durability ?? 'buffered',
     },
     log: { level: raw.log?.level ?? 'info' },
     source,

@@ -156,6 +156,7 @@ export const configSchema = z
         file: z.string().min(1).optional(),
         redact: z.array(z.string().min(1)).optional(),
         include_arguments: z.boolean().optional(),
+        durability: z.enum(['buffered', 'write_through', 'fsync']).optional(),
       })
       .strict()
       .optional(),
