@@ -6,10 +6,21 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseConfig, ConfigError } from '../../src/config/load.js';
 
 let dir: string;
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'mcp-gateway-audit-'));
+});
+
+test('audit.durability: buffered by default; write_through and fsync accepted; anything else refused', () => {
+  const minimal = `servers:\n  - name: everything\n    url: http://127.0.0.1:3001/mcp\n`;
+  assert.equal(parseConfig(minimal).audit.durability, 'buffered');
+  for (const mode of ['buffered', 'write_through', 'fsync']) assert.equal(parseConfig(`${minimal}audit:\n  durability: ${mode}\n`).audit.durability, mode);
+  assert.throws(
+    () => parseConfig(`${minimal}audit:\n  durability: sync\n`),
+    (err: unknown) => err instanceof ConfigError && err.problems.some((p) => p.path === 'audit.durability'),
+  );
 });
 
 interface Writer {
