@@ -20,6 +20,7 @@
 // Without setpriv (macOS, minimal images) Envoy is spawned as before and the
 // caller is told, so it can warn: a SIGKILLed parent then leaves Envoy behind.
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 
 export type ParentDeath = 'pdeathsig' | 'none';
 
@@ -39,7 +40,7 @@ let setprivPath: string | null | undefined;
 function findSetpriv(): string | null {
   if (setprivPath !== undefined) return setprivPath;
   setprivPath = null;
-  if (process.platform !== 'linux') return setprivPath;
+  if (process.platform !== 'linux' || !existsSync('/bin/sh')) return setprivPath;
   for (const candidate of ['setpriv', '/usr/bin/setpriv', '/bin/setpriv']) {
     const r = spawnSync(candidate, ['--help'], { encoding: 'utf8', timeout: 5000 });
     if (r.status === 0 && r.stdout.includes('--pdeathsig')) return (setprivPath = candidate);
