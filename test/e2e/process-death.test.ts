@@ -5,7 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, readdir, stat, writeFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -148,6 +148,54 @@ test('kill -9 of `up`: Envoy dies with it, the ports are freed, and a restart se
   await callEcho(url, 'after-restart');
   second.child.kill('SIGTERM');
   assert.equal(await second.exited, 0, second.output());
+});
+
+test('the documented gap: an exchange in flight at kill -9 reached the upstream but has no audit event, even in write_through', async () => {
+  // An upstream that takes the request and never answers: the exchange is still in flight.
+  const arrived: string[] = [];
+  const held: ServerResponse[] = [];
+  const slow = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => (arrived.push(body), held.push(res)));
+  });
+  await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve));
+  const ports = { listen: await freePort(), admin: await freePort() };
+  const auditFile = join(dir, 'in-flight-audit.jsonl');
+  const file = join(dir, 'in-flight.yaml');
+  await writeFile(
+    file,
+    `gateway:\n  listen: 127.0.0.1:${ports.listen}\n  admin: 127.0.0.1:${ports.admin}\nsidecar:\n  listen: 127.0.0.1:${await freePort()}\n` +
+      `servers:\n  - name: slow\n    url: http://127.0.0.1:${(slow.address() as { port: number }).port}/mcp\n` +
+      `audit:\n  file: ${auditFile}\n  durability: write_through\n`,
+  );
+  try {
+    const up = cli('up', '--config', file);
+    await up.waitFor(/mcp-gateway is up/);
+    const call = { jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'transfer', arguments: { amount: 100 } } };
+    const answer = fetch(`http://127.0.0.1:${ports.listen}/mcp/slow`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      body: JSON.stringify(call),
+    }).then(
+      (r) => r.status,
+      () => 'connection error',
+    );
+    const deadline = Date.now() + 10_000;
+    while (arrived.length === 0) {
+      assert.ok(Date.now() < deadline, 'the call did not reach the upstream');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    up.child.kill('SIGKILL');
+    await up.exited;
+    assert.equal(await answer, 'connection error', 'the client gets no result');
+    assert.match(arrived[0]!, /"transfer"/, 'the upstream got the call');
+    const audit = await readFile(auditFile, 'utf8').catch(() => '');
+    assert.doesNotMatch(audit, /transfer/, 'its event was due at the response headers, which never came');
+  } finally {
+    for (const res of held) res.destroy();
+    slow.close();
+  }
 });
 
 test('`up` refuses to start when something already answers /ready on the admin port', async () => {
