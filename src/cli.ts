@@ -71,7 +71,7 @@ async function main(argv: string[]): Promise<number> {
       const c = await needConfig();
       const log = createLogger(c.log.level);
       const gw = await launchGateway(c, { log, envoy: { logLevel: values['envoy-log-level'] ?? 'warn' } });
-      if (gw.envoy.parentDeath === 'none') log.warn('setpriv (util-linux) not found: if this process is SIGKILLed, Envoy (pid %d) keeps running and must be stopped by hand', gw.envoy.pid);
+      if (gw.envoy.parentDeath === 'none') log.warn({ envoyPid: gw.envoy.pid }, 'setpriv (util-linux) not found: if this process is SIGKILLed, Envoy keeps running and must be stopped by hand');
       printEndpoints(endpointsOf(c), gw.envoy.adminUrl, gw.envoy.pid);
       // SIGHUP: look for changed policy bundles now (they are also watched and polled).
       process.on('SIGHUP', () => void gw.sidecar.runtime.checkPolicies());
