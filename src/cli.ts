@@ -71,7 +71,8 @@ async function main(argv: string[]): Promise<number> {
       const c = await needConfig();
       const log = createLogger(c.log.level);
       const gw = await launchGateway(c, { log, envoy: { logLevel: values['envoy-log-level'] ?? 'warn' } });
-      printEndpoints(endpointsOf(c), gw.envoy.adminUrl);
+      if (gw.envoy.parentDeath === 'none') log.warn({ envoyPid: gw.envoy.pid }, 'setpriv (util-linux) not found: if this process is SIGKILLed, Envoy keeps running and must be stopped by hand');
+      printEndpoints(endpointsOf(c), gw.envoy.adminUrl, gw.envoy.pid);
       // SIGHUP: look for changed policy bundles now (they are also watched and polled).
       process.on('SIGHUP', () => void gw.sidecar.runtime.checkPolicies());
       const exit = await Promise.race([untilSignal().then(() => 0), gw.envoy.exited.then((code) => (log.error({ code }, 'envoy exited'), 1))]);
@@ -100,9 +101,10 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-export function printEndpoints(endpoints: ReadonlyMap<string, string>, adminUrl: string): void {
+export function printEndpoints(endpoints: ReadonlyMap<string, string>, adminUrl: string, envoyPid?: number): void {
   const lines = [...endpoints].map(([name, url]) => `  ${name.padEnd(16)} ${url}`);
-  process.stderr.write(`\nmcp-gateway is up.\nMCP endpoints:\n${lines.join('\n')}\nEnvoy admin:      ${adminUrl}\n\n`);
+  const pid = envoyPid === undefined ? '' : ` (Envoy pid ${envoyPid})`;
+  process.stderr.write(`\nmcp-gateway is up.\nMCP endpoints:\n${lines.join('\n')}\nEnvoy admin:      ${adminUrl}${pid}\n\n`);
 }
 
 function untilSignal(): Promise<NodeJS.Signals> {

@@ -1,27 +1,44 @@
 // Audit sinks: pino writing JSON lines to stdout or to an append-only file.
-// Writes are asynchronous (the hot path never blocks on I/O); flush() and
-// close() drain the buffer, which is what SIGTERM handling calls.
+//
+// The durability contract (audit.durability; README "Durability and process death"):
+// - buffered (default): lines are batched (one write per ~4 KiB instead of one per
+//   event) and written at least every FLUSH_MS; close() and flush() write the rest
+//   synchronously, so SIGTERM/SIGINT lose nothing. SIGKILL, an OOM kill or a crash
+//   loses what was still in the buffer: the events of the last FLUSH_MS at most.
+// - write_through: write() returns after write(2) has handed the line to the kernel
+//   (one syscall per event). The sidecar writes an exchange's event before it sends
+//   Envoy the reply that completes the exchange, so SIGKILL of the process loses no
+//   event of a completed exchange; only a crash of the machine can lose lines still
+//   in the page cache.
+// - fsync: as write_through, then fsync(2) per event: lines survive a machine crash
+//   too, at the price of a disk flush per event.
 import pino from 'pino';
 import type { AuditEvent, AuditSink } from './event.js';
 import type { AuditSection } from '../config/types.js';
 
-const FLUSH_MS = 250;
+/** In buffered mode: the longest an event waits in memory before it is written. */
+export const FLUSH_MS = 250;
+/** In buffered mode: the batch size that triggers a write before the timer does. */
+const BUFFER_BYTES = 4096;
 
-export function createAuditSink(cfg: AuditSection): AuditSink {
-  // Events are buffered (one write per 4 KiB instead of one per event) and flushed at
-  // least every FLUSH_MS; close() flushes synchronously, so SIGTERM loses nothing.
-  const dest =
-    cfg.sink === 'file'
-      ? pino.destination({ dest: cfg.file!, append: true, mkdir: true, sync: false, minLength: 4096 })
-      : pino.destination({ dest: 1, sync: false, minLength: 4096 });
-  const timer = setInterval(() => {
-    try {
-      dest.flush();
-    } catch {
-      // Not open yet, or a write in flight: the next tick (or close) flushes.
-    }
-  }, FLUSH_MS);
-  timer.unref();
+export function createAuditSink(cfg: Pick<AuditSection, 'sink' | 'file' | 'durability'>): AuditSink {
+  const buffered = cfg.durability === 'buffered';
+  const target = cfg.sink === 'file' ? { dest: cfg.file!, append: true, mkdir: true } : { dest: 1 };
+  // sync: the file is opened, and every line written, with the *Sync fs calls.
+  const dest = buffered
+    ? pino.destination({ ...target, sync: false, minLength: BUFFER_BYTES })
+    : pino.destination({ ...target, sync: true, minLength: 0, fsync: cfg.durability === 'fsync' });
+  let timer: NodeJS.Timeout | undefined;
+  if (buffered) {
+    timer = setInterval(() => {
+      try {
+        dest.flush();
+      } catch {
+        // Not open yet, or a write in flight: the next tick (or close) flushes.
+      }
+    }, FLUSH_MS);
+    timer.unref();
+  }
   const logger = pino(
     {
       base: { log: 'audit' },

@@ -113,7 +113,14 @@ export interface AuditSection {
   redactValues: readonly string[];
   /** Record tool/prompt arguments at all. */
   includeArguments: boolean;
+  /**
+   * When an event is on its way to disk: 'buffered' (batched, flushed every 250 ms and on
+   * SIGTERM), 'write_through' (write(2) before the sidecar replies to Envoy), 'fsync' (and fsync(2)).
+   */
+  durability: AuditDurability;
 }
+
+export type AuditDurability = 'buffered' | 'write_through' | 'fsync';
 
 export interface GatewayConfig {
   gateway: GatewaySection;

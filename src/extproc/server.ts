@@ -1,6 +1,7 @@
 // The gRPC server that Envoy's ext_proc filter connects to.
 import * as grpc from '@grpc/grpc-js';
 import { unlink } from 'node:fs/promises';
+import { connect } from 'node:net';
 import type { SidecarSection } from '../config/types.js';
 import type { GatewayRuntime } from '../gateway/runtime.js';
 import type { Logger } from '../telemetry/log.js';
@@ -25,7 +26,7 @@ export async function startExtProcServer(listen: SidecarSection['listen'], runti
   });
   let address: string;
   if (listen.kind === 'unix') {
-    await unlink(listen.path).catch(() => undefined); // a stale socket from a crashed run
+    await removeStaleSocket(listen.path);
     address = `unix:${listen.path}`;
   } else {
     address = `${listen.host.includes(':') ? `[${listen.host}]` : listen.host}:${listen.port}`;
@@ -48,4 +49,20 @@ export async function startExtProcServer(listen: SidecarSection['listen'], runti
         });
       }),
   };
+}
+
+/**
+ * A sidecar killed with SIGKILL leaves its socket file behind, and binding then fails
+ * with EADDRINUSE. The file is removed only if nothing accepts on it: a live sidecar's
+ * socket is never taken over (its Envoy would lose it silently).
+ */
+async function removeStaleSocket(path: string): Promise<void> {
+  const probe = await new Promise<string>((resolve) => {
+    const s = connect(path);
+    s.once('connect', () => (s.destroy(), resolve('live')));
+    s.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? 'error'));
+  });
+  if (probe === 'live') throw new Error(`cannot listen on unix:${path}: another process is serving it (a sidecar still running?)`);
+  // ECONNREFUSED: a socket file nobody listens on. Anything else (no file, not a socket) is left to bind().
+  if (probe === 'ECONNREFUSED') await unlink(path).catch(() => undefined);
 }
