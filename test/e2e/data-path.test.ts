@@ -247,6 +247,33 @@ describe('streaming', () => {
     ac.abort();
     assert.ok(upstream.received.some((r) => r.method === 'GET' && r.headers['last-event-id'] === 'abc_1'));
   });
+
+  test("a tools/list answer the SDK's server replays on a resumed GET stream is filtered again", async () => {
+    const url = gw.url('everything');
+    const sid = await initializeRaw(url);
+    const headers = { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-session-id': sid, 'mcp-protocol-version': '2025-11-25' };
+    const listed = await (await fetch(url, { method: 'POST', headers, body: JSON.stringify({ jsonrpc: '2.0', id: 77, method: 'tools/list' }) })).text();
+    assert.ok(!listed.includes('"get-env"'), 'filtered on the POST');
+    // The stream's first event id: everything after it (the list answer) is replayed.
+    const firstId = /^id: ?(.+)$/m.exec(listed)?.[1];
+    assert.ok(firstId, `the upstream numbers its events:\n${listed}`);
+    const ac = new AbortController();
+    const res = await fetch(url, { method: 'GET', headers: { accept: 'text/event-stream', 'mcp-session-id': sid, 'mcp-protocol-version': '2025-11-25', 'last-event-id': firstId }, signal: ac.signal });
+    assert.equal(res.status, 200);
+    let replay = '';
+    const reader = res.body!.getReader();
+    const deadline = Date.now() + 3000;
+    while (!replay.includes('"id":77') && Date.now() < deadline) {
+      const { value, done } = await Promise.race([reader.read(), new Promise<{ value: undefined; done: true }>((r) => setTimeout(() => r({ value: undefined, done: true }), 500))]);
+      if (value) replay += Buffer.from(value).toString();
+      else if (done && replay.includes('"id":77')) break;
+    }
+    ac.abort();
+    assert.match(replay, /"id":77/, `the upstream replayed the list answer:\n${replay}`);
+    assert.ok(replay.includes('"echo"'), 'visible tools are replayed');
+    assert.ok(!replay.includes('"get-env"'), `a hidden tool in a replayed answer reached the client:\n${replay}`);
+    await gw.waitForAudit((e) => e.type === 'mcp.server_message' && e.rpc?.id === 77 && e.filtered !== undefined);
+  });
 });
 
 describe('bad input gets a precise error and the gateway keeps serving', () => {
