@@ -26,7 +26,7 @@ function headerMutation(edit: HeaderEdit | undefined): HeaderMutation | undefine
  * them (session sealing, the audit's upstream status, response inspection). Envoy
  * replaces the whole mode, so every field is given.
  */
-const EXCHANGE_MODE: ProcessingMode = Object.freeze({
+export const EXCHANGE_MODE: ProcessingMode = Object.freeze({
   request_header_mode: 'SEND',
   response_header_mode: 'SEND',
   request_body_mode: 'BUFFERED',

@@ -4,6 +4,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import { externalProcessorService } from '../../src/extproc/proto.js';
+import { EXCHANGE_MODE } from '../../src/extproc/builders.js';
 import { startExtProcServer, type ExtProcServer } from '../../src/extproc/server.js';
 import { GatewayRuntime } from '../../src/gateway/runtime.js';
 import { MemoryAuditSink } from '../../src/audit/sink.js';
@@ -90,14 +91,6 @@ test('a JSON tools/list is buffered and replaced with a correct content-length',
   assert.equal(Buffer.from(cl.header.raw_value).toString(), String(out.length));
 });
 
-const EXCHANGE_MODE = {
-  request_header_mode: 'SEND',
-  response_header_mode: 'SEND',
-  request_body_mode: 'BUFFERED',
-  response_body_mode: 'NONE',
-  request_trailer_mode: 'SEND',
-  response_trailer_mode: 'SKIP',
-};
 
 test('on an open server an exchange costs one plain reply per phase; the request-headers reply asks for response headers', async () => {
   const { replies } = await script([reqHeaders({ ':path': '/mcp/open' }), reqBody({ jsonrpc: '2.0', id: 9, method: 'tools/call', params: { name: 'echo' } }), respHeaders('text/event-stream')]);
