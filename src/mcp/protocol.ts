@@ -1,5 +1,6 @@
 // MCP protocol versions and method tables the gateway relies on.
 import type { ItemKind } from '../curation/curation.js';
+import { canonicalName } from '../curation/canonical.js';
 
 export const SUPPORTED_PROTOCOL_VERSIONS = ['2024-11-05', '2025-03-26', '2025-06-18', '2025-11-25', '2026-07-28'] as const;
 export type ProtocolVersion = (typeof SUPPORTED_PROTOCOL_VERSIONS)[number];
@@ -44,7 +45,9 @@ const KNOWN = new Set<string>(CLIENT_METHODS);
  */
 export function caseCollision(method: string): string | undefined {
   if (KNOWN.has(method)) return undefined;
-  return KNOWN_LOWER.get(method.toLowerCase());
+  // Also on the canonical form names get (NFKC, invisible characters removed, trimmed):
+  // "tools/call ", "tools/call\u200b" and a full-width "ｔｏｏｌｓ/ｃａｌｌ" are refused too.
+  return KNOWN_LOWER.get(method.toLowerCase()) ?? KNOWN_LOWER.get(canonicalName(method).toLowerCase());
 }
 
 export interface ListMethod {

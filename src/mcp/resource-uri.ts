@@ -59,7 +59,14 @@ export function checkResourceUri(uri: string, opts: { template?: boolean } = {})
     if (!a.ok) return a;
     rest = end === -1 ? '' : rest.slice(end);
   }
-  return checkPath(rest);
+  const p = checkPath(rest);
+  if (!p.ok) return p;
+  // Whatever else WHATWG URL (what the SDK's servers run) would rewrite: special schemes'
+  // hosts (IPv4 shorthands, IPv6 forms, "localhost" in file:), missing "//", empty paths,
+  // userinfo, default ports, characters it percent-encodes.
+  const whatwg = whatwgHref(text);
+  if (whatwg !== undefined && whatwg !== text) return fail(`is read by WHATWG URL as ${JSON.stringify(whatwg)}`);
+  return OK;
 }
 
 function checkPercentEncoding(text: string): UriCheck {
@@ -116,4 +123,12 @@ function checkPath(path: string): UriCheck {
 export function withoutQuery(uri: string): string {
   const q = uri.indexOf('?');
   return q === -1 ? uri : uri.slice(0, q);
+}
+
+function whatwgHref(text: string): string | undefined {
+  try {
+    return new URL(text).href;
+  } catch {
+    return undefined; // Not a URL to WHATWG: an SDK server cannot read it either.
+  }
 }

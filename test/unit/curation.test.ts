@@ -62,6 +62,12 @@ test('case collisions with known methods are detected', () => {
   assert.equal(caseCollision('vendor/thing'), undefined);
 });
 
+test('methods that only look like a known one (found by the fuzzer) are refused as collisions', () => {
+  for (const m of ['tools/call ', ' tools/call', 'tools/call\u200b', 'tools\u00ad/call', 'ｔｏｏｌｓ/ｃａｌｌ', 'TOOLS/CALL\ufeff', 'resources/read\u202e']) {
+    assert.ok(caseCollision(m) !== undefined, JSON.stringify(m));
+  }
+});
+
 test('redaction is case-insensitive, deep, and leaves the input alone', () => {
   const r = createRedactor({ names: ['password', 'token'] });
   const input = { user: 'a', Password: 'p', nested: [{ TOKEN: 't', ok: 1 }], __proto__x: 1 };

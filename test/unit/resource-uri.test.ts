@@ -52,6 +52,19 @@ const refused: [string, RegExp][] = [
   ['/etc/passwd', /no scheme/],
   ['secret/key', /no scheme/],
   ['', /no scheme/],
+  // Found by the fuzzer (test/fuzz): what WHATWG URL rewrites for special schemes.
+  ['http:a/b', /WHATWG/],
+  ['http:/a/b', /WHATWG/],
+  ['http://127.1/', /WHATWG/],
+  ['http://0x7f.0.0.1/', /WHATWG/],
+  ['http://2130706433/', /WHATWG/],
+  ['http://[0:0::1]/', /WHATWG/],
+  ['file://localhost/a', /WHATWG/],
+  ['ftp://a:21/x', /WHATWG/],
+  ['http://u:@h/', /WHATWG/],
+  ['http://a;b@h/', /WHATWG/],
+  ['http://a', /WHATWG/],
+  ["http://a/?'", /WHATWG/],
 ];
 
 for (const [uri, why] of refused) {
