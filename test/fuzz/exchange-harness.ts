@@ -14,6 +14,9 @@ import type { ProcessingRequest, ProcessingResponse, CommonResponse } from '../.
 
 /** The fuzz config: one curated server (`s`) and one open one. Its rules are mirrored in mcp-messages.ts. */
 export const CONFIG = `
+gateway:
+  # Small, so that SSE events over the cap (held back, then refused) are exercised too.
+  max_response_bytes: 1024
 servers:
   - name: s
     url: http://127.0.0.1:1/mcp

@@ -5,7 +5,7 @@ import { parseStrictJson } from '../../src/mcp/strict-json.js';
 import { serializeSseEvent } from '../../src/mcp/sse.js';
 import { referenceSse, jsonRpcBodyArb } from './parsers.js';
 import { scan, serialize, styleArb, lit, obj, type Style, type Tree } from './json-text.js';
-import { hidden, mcpMessageArb, serverMessageArb, wellFormedMessageArb, type ItemKind } from './mcp-messages.js';
+import { hidden, mcpMessageArb, resolveIds, serverMessageArb, wellFormedMessageArb, type ItemKind } from './mcp-messages.js';
 import { msg, runExchange, runRaw, type ClientView, type Exchange, type Harness, type Headers } from './exchange-harness.js';
 import { violated, type Target } from './target.js';
 import type { ProcessingRequest } from '../../src/extproc/messages.js';
@@ -109,7 +109,7 @@ interface ResponseSide {
 /** 'dual': two Content-Type headers (Envoy sends both; the client sees them joined with ", "). */
 const CONTENT_TYPES = ['dual', 'application/json', 'text/event-stream', 'text/event-stream; charset=utf-8', 'application/json; charset=utf-8', 'application/json; profile="text/event-stream"', 'TEXT/EVENT-STREAM', 'Application/JSON', 'application/json, text/event-stream', 'text/plain', 'application/octet-stream', ' text/event-stream', ''];
 
-function responseArb(ownId: unknown): fc.Arbitrary<ResponseSide> {
+const responseArb: fc.Arbitrary<ResponseSide> = (() => {
   return fc.record({
     status: fc.constantFrom('200', '200', '200', '200', '200', '202', '204', '299', '300', '400', '500', '200 ', 'abc', ''),
     // 'match': the type that fits the body; otherwise an odd one, or none.
@@ -117,13 +117,13 @@ function responseArb(ownId: unknown): fc.Arbitrary<ResponseSide> {
     encoding: sometimes(fc.constantFrom('gzip', 'identity', ' Identity ', 'br', 'x'), 8),
     sessionId: fc.boolean(),
     kind: fc.constantFrom('json', 'sse', 'sse', 'raw'),
-    messages: fc.array(serverMessageArb(ownId), { minLength: 1, maxLength: 4 }),
+    messages: fc.array(serverMessageArb, { minLength: 1, maxLength: 4 }),
     batch: fc.boolean(),
     style: styleArb,
     sseOptions: fc.record({ eol: fc.constantFrom('\n', '\r\n', '\r'), splitData: fc.boolean(), comments: fc.boolean(), ids: fc.boolean(), bom: fc.boolean(), junk: fc.boolean(), noFinalBlank: fc.boolean() }),
     cuts: fc.array(fc.nat(), { maxLength: 6 }),
   });
-}
+})();
 
 function responseBytes(r: ResponseSide): Buffer {
   if (r.kind === 'raw') return Buffer.from(`tools: ${serialize(r.messages[0]!)} not json`);
@@ -160,17 +160,15 @@ export interface ExchangeInput {
   localReply: string | undefined;
 }
 
-export const exchangeArb: fc.Arbitrary<ExchangeInput> = requestArb.chain((request) => {
-  const own = lenientRead(request.body)[0]?.id ?? 1;
-  return fc.record({
-    request: fc.constant(request),
-    response: responseArb(own),
-    localReply: sometimes(fc.constantFrom('400', '413', '426', '431', 'x'), 20),
-  });
+export const exchangeArb: fc.Arbitrary<ExchangeInput> = fc.record({
+  request: requestArb,
+  response: responseArb,
+  localReply: sometimes(fc.constantFrom('400', '413', '426', '431', 'x'), 20),
 });
 
 export function toExchange(x: ExchangeInput): Exchange {
-  const r = x.response;
+  const own = lenientRead(x.request.body)[0]?.id ?? 1;
+  const r = { ...x.response, messages: x.response.messages.map((m) => resolveIds(m, own)) };
   const rh: Headers = [[':status', r.status]];
   if (r.contentType === 'dual') rh.push(['content-type', 'application/json'], ['content-type', 'text/event-stream']);
   else if (r.contentType !== undefined) rh.push(['content-type', r.contentType === 'match' ? (r.kind === 'json' ? 'application/json' : 'text/event-stream') : r.contentType]);
@@ -333,6 +331,9 @@ export function checkExchange(x: ExchangeInput, ex: Exchange, view: ClientView):
       if (m && m.id !== undefined) violated('standard-headers', `Mcp-Method ${req.mcpMethod} passed for ${m.method}${ctx()}`);
     }
   }
+  // GET, DELETE and OPTIONS carry no body in the MCP transport: one that has a body is refused.
+  const served = path === '/mcp/s' || path === '/mcp/open';
+  if (served && ['GET', 'DELETE', 'OPTIONS'].includes(req.method) && body !== undefined && body.length > 0 && view.requestForwarded) violated('bodyless-methods', `a ${req.method} with a ${body.length}-byte body reached the upstream${ctx()}`);
   if (view.trailersKept) violated('trailers-removed', `request trailers kept: ${view.trailersKept.join(', ')}`);
   // 6. No hidden item reaches the client.
   if (view.immediate) {

@@ -117,16 +117,17 @@ export const mcpMessageArb: fc.Arbitrary<Tree> = clientMessage(false);
 export const wellFormedMessageArb: fc.Arbitrary<Tree> = clientMessage(true);
 
 function clientMessage(wellFormed: boolean): fc.Arbitrary<Tree> {
-  return fc
-  .constantFrom(...CLIENT_METHODS)
-  .chain((method) =>
+  // One record per method, built once (a chain would build arbitraries for every input).
+  const perMethod = CLIENT_METHODS.map((method) =>
     fc.record({
       method: wellFormed ? fc.constant(method) : methodSpelling(method),
       params: paramsArb(method),
       id: wellFormed ? idArb.map((i): unknown => i) : fc.oneof({ weight: 8, arbitrary: idArb.map((i): unknown => i) }, { weight: 1, arbitrary: badIdArb }),
       variant: fc.constantFrom(...(wellFormed ? ['ok'] : VARIANTS)),
     }),
-  )
+  );
+  return fc
+  .oneof(...perMethod)
   .map(({ method, params, id, variant }) => {
     const notification = method.startsWith('notifications/');
     const members: [string, Tree][] = [];
@@ -153,10 +154,9 @@ const LISTS = [
   { key: 'resourceTemplates', itemKey: 'uriTemplate', pool: TEMPLATE_URIS },
 ] as const;
 
-const listResultArb: fc.Arbitrary<Tree> = fc
-  .tuple(fc.constantFrom(...LISTS), fc.nat(), fc.constantFrom('ok', 'ok', 'ok', 'item-not-object', 'name-not-string', 'dup-name', 'not-array', 'two-lists'))
-  .chain(([list, _n, variant]) =>
-    fc.tuple(fc.array(fc.constantFrom(...list.pool), { maxLength: 4 }), fc.constantFrom(...LISTS)).map(([names, other]) => {
+const listResultArb: fc.Arbitrary<Tree> = fc.oneof(
+  ...LISTS.map((list) =>
+    fc.tuple(fc.constantFrom('ok', 'ok', 'ok', 'item-not-object', 'name-not-string', 'dup-name', 'not-array', 'two-lists'), fc.array(fc.constantFrom(...list.pool), { maxLength: 4 }), fc.constantFrom(...LISTS)).map(([variant, names, other]) => {
       const items: Tree[] = names.map((n) => obj([[list.itemKey, lit(n)], ['description', lit('d')]]));
       if (variant === 'item-not-object') items.push(lit(list.pool[0]!));
       if (variant === 'name-not-string') items.push(obj([[list.itemKey, lit(1)]]));
@@ -166,12 +166,28 @@ const listResultArb: fc.Arbitrary<Tree> = fc
       if (variant === 'two-lists') members.push([other.key, arr(other.pool.map((n) => obj([[other.itemKey, lit(n)]])))]);
       return obj(members);
     }),
-  );
+  ),
+);
 
-/** One server message, with an id related to the exchange's request id `own`. */
-export function serverMessageArb(own: unknown): fc.Arbitrary<Tree> {
-  const twin = typeof own === 'number' ? String(own) : typeof own === 'string' && /^-?\d+$/.test(own) ? Number(own) : own;
-  const id = fc.constantFrom<unknown>(own, own, own, twin, 12345, 'other', null);
+/** Stand-ins for ids that depend on the request: resolved by `resolveIds` once the request is known. */
+export const OWN_ID = '\u0000own-id';
+export const TWIN_ID = '\u0000twin-id';
+
+/** Replaces the OWN_ID / TWIN_ID stand-ins by the request's id and its string/number twin. */
+export function resolveIds(t: Tree, own: unknown): Tree {
+  const twin = typeof own === 'number' ? String(own) : typeof own === 'string' && /^-?\d+$/.test(own) && Number.isSafeInteger(Number(own)) ? Number(own) : own;
+  const go = (x: Tree): Tree => {
+    if (x.t === 'lit') return x.v === OWN_ID ? toTree(own) : x.v === TWIN_ID ? toTree(twin) : x;
+    if (x.t === 'arr') return { t: 'arr', items: x.items.map(go) };
+    return { t: 'obj', members: x.members.map(([k, v]) => [k, go(v)]) };
+  };
+  return go(t);
+}
+
+/** One server message; its id is the request's (OWN_ID), its twin (TWIN_ID) or another. */
+export const serverMessageArb: fc.Arbitrary<Tree> = serverMessage();
+function serverMessage(): fc.Arbitrary<Tree> {
+  const id = fc.constantFrom<unknown>(OWN_ID, OWN_ID, OWN_ID, TWIN_ID, 12345, 'other', null);
   return fc.oneof(
     { weight: 5, arbitrary: fc.tuple(id, listResultArb).map(([i, r]) => obj([['jsonrpc', lit('2.0')], ['id', toTree(i)], ['result', r]])) },
     { weight: 2, arbitrary: resourceUriArb.map((u) => obj([['jsonrpc', lit('2.0')], ['method', lit('notifications/resources/updated')], ['params', obj([['uri', lit(u)]])]])) },

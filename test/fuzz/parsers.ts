@@ -8,7 +8,7 @@ import { SseFramer, type SseEvent } from '../../src/mcp/sse.js';
 import { checkStandardHeaders, decodeHeaderValue } from '../../src/mcp/standard-headers.js';
 import { checkResourceUri } from '../../src/mcp/resource-uri.js';
 import { createRedactor, DEFAULT_SECRET_NAMES, DEFAULT_VALUE_PATTERNS, REDACTED } from '../../src/audit/redact.js';
-import { applyEdits, editArb, jsonTextArb, obj, lit, scan, serialize, styleArb, toTree, treeArb, nested, type Tree } from './json-text.js';
+import { unitString, applyEdits, editArb, jsonTextArb, obj, lit, scan, serialize, styleArb, toTree, treeArb, nested, type Tree } from './json-text.js';
 import { mcpMessageArb } from './mcp-messages.js';
 import { violated, type AnyTarget, type Target } from './target.js';
 
@@ -150,7 +150,7 @@ export const jsonRpc: Target<Buffer> = {
 
 const EOL = ['\n', '\r', '\r\n'];
 const sseLineArb: fc.Arbitrary<string> = fc.oneof(
-  { weight: 4, arbitrary: fc.tuple(fc.constantFrom('data', 'data', 'event', 'id', 'retry', 'Data', 'dat', 'id ', ''), fc.constantFrom(':', ': ', ':  ', ''), fc.oneof(fc.string({ maxLength: 10, unit: 'binary' }), fc.constantFrom('{"a":1}', '123', '1e3', '\u0000', ' x', '9007199254740993'))).map(([f, c, v]) => `${f}${c}${v.replace(/[\r\n]/g, '')}`) },
+  { weight: 4, arbitrary: fc.tuple(fc.constantFrom('data', 'data', 'event', 'id', 'retry', 'Data', 'dat', 'id ', ''), fc.constantFrom(':', ': ', ':  ', ''), fc.oneof(unitString({ maxLength: 10 }), fc.constantFrom('{"a":1}', '123', '1e3', '\u0000', ' x', '9007199254740993'))).map(([f, c, v]) => `${f}${c}${v.replace(/[\r\n]/g, '')}`) },
   { weight: 1, arbitrary: fc.string({ maxLength: 6 }).map((v) => `:${v.replace(/[\r\n]/g, '')}`) },
   { weight: 2, arbitrary: fc.constant('') },
 );
@@ -263,7 +263,7 @@ export const sse: Target<{ stream: Buffer; cuts: number[] }> = {
 const NAMED: Record<string, string> = { 'tools/call': 'name', 'prompts/get': 'name', 'resources/read': 'uri', 'resources/subscribe': 'uri', 'resources/unsubscribe': 'uri' };
 const b64 = (s: string): string => `=?base64?${Buffer.from(s, 'utf8').toString('base64')}?=`;
 const headerValueArb = fc.oneof(
-  fc.string({ maxLength: 12, unit: 'binary' }),
+  unitString({ maxLength: 12 }),
   fc.string({ maxLength: 12 }).map(b64),
   fc.string({ maxLength: 12 }).map((s) => b64(s).replace('=?base64?', '=?BASE64?')),
   fc.tuple(fc.string({ maxLength: 12 }), fc.string({ maxLength: 2 })).map(([s, junk]) => b64(s).replace('?=', `${junk}?=`)),
@@ -276,7 +276,7 @@ export const standardHeaders: Target<{ value: string; plain: string; method: str
   about: 'Mcp-Method / Mcp-Name values (plain, =?base64?…?= valid and not) against request bodies',
   arb: fc.record({
     value: headerValueArb,
-    plain: fc.string({ maxLength: 12, unit: 'binary' }),
+    plain: unitString({ maxLength: 12 }),
     method: fc.constantFrom('tools/call', 'prompts/get', 'resources/read', 'tools/list', 'ping', 'notifications/initialized'),
     name: fc.option(fc.oneof(fc.constantFrom('echo', 'secret-x', 'é', 'a b', 'test://x/y'), fc.string({ maxLength: 6 })), { nil: undefined }),
     hMethod: fc.option(fc.constantFrom('tools/call', 'prompts/get', 'resources/read', 'tools/list', 'ping', 'Tools/Call', ''), { nil: undefined }),
@@ -319,7 +319,7 @@ const QUERIES = ['', '?', '?q=1', "?'", '?%27', '?a=%41', '?#', '?x=1&y=2'];
 
 export const uriArb: fc.Arbitrary<string> = fc.oneof(
   { weight: 6, arbitrary: fc.tuple(fc.constantFrom(...SCHEMES), fc.constantFrom('://', '://', ':', ':/', ':///'), fc.constantFrom(...HOSTS), fc.constantFrom(...PORTS), fc.array(fc.constantFrom(...SEGMENTS), { maxLength: 4 }), fc.constantFrom('', '/'), fc.constantFrom(...QUERIES)).map(([s, sep, h, p, segs, trail, q]) => `${s}${sep}${h}${p}${segs.map((x) => `/${x}`).join('')}${trail}${q}`) },
-  { weight: 1, arbitrary: fc.string({ maxLength: 20, unit: 'binary' }) },
+  { weight: 1, arbitrary: unitString({ maxLength: 20 }) },
   { weight: 1, arbitrary: fc.webUrl({ withQueryParameters: true, withFragments: true }) },
 );
 

@@ -67,8 +67,9 @@ if (values.seed !== undefined) {
   process.exit(r.failure ? 1 : 0);
 }
 
-// Slices: parsers are cheap, exchanges cost a gRPC stream each. Each target gets an equal share of
-// the wall time, with slices sized to take about half a second, so the mix stays fair.
+// Slices: parsers are cheap, exchanges cost a gRPC stream each. Slices are sized by time: half a
+// second per parser target, two seconds per exchange target (the exchange is where the gateway's
+// decisions are, and it runs ~30× slower), so the mix stays the same whatever the budget.
 const sliceRuns = new Map<string, number>(targets.map((t) => [t.name, t.async ? 200 : 5000]));
 let lastProgress = 0;
 let seedBase = Number(process.env.FUZZ_SEED ?? Date.now() % 0x7fffffff);
@@ -87,9 +88,8 @@ outer: for (;;) {
       tt.failures.push(r);
       console.log(`\nFAILURE in ${t.name} (seed ${r.failure.seed}, path ${r.failure.path})\n  input: ${r.failure.counterexample.slice(0, 600)}\n  ${r.failure.error.slice(0, 1200)}\n  replay: ${replayCommand(r)}`);
     }
-    // Keep every target's slice near 0.5 s.
     const perRun = r.ms / Math.max(1, r.runs);
-    sliceRuns.set(t.name, Math.max(20, Math.min(200_000, Math.round(500 / Math.max(perRun, 1e-6)))));
+    sliceRuns.set(t.name, Math.max(20, Math.min(200_000, Math.round((t.async ? 2000 : 500) / Math.max(perRun, 1e-6)))));
     if (t.async && tt.runs % 2000 < r.runs) await sanity(harness!);
     if (performance.now() - lastProgress > 5000) {
       lastProgress = performance.now();
