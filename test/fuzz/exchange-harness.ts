@@ -5,7 +5,9 @@
 import * as grpc from '@grpc/grpc-js';
 import { externalProcessorService } from '../../src/extproc/proto.js';
 import { startExtProcServer, type ExtProcServer } from '../../src/extproc/server.js';
-import { GatewayRuntime } from '../../src/gateway/runtime.js';
+import { randomBytes } from 'node:crypto';
+import { ANONYMOUS, GatewayRuntime } from '../../src/gateway/runtime.js';
+import { SessionBinder, callerKey } from '../../src/sessions/binding.js';
 import { MemoryAuditSink } from '../../src/audit/sink.js';
 import { parseConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/telemetry/log.js';
@@ -35,12 +37,23 @@ type Client = grpc.Client & { Process: () => grpc.ClientDuplexStream<ProcessingR
 export interface Harness {
   audit: MemoryAuditSink;
   client: Client;
+  /** A session id the gateway sealed for the (anonymous) caller on server `s`, carrying UPSTREAM_SESSION. */
+  sealedSession: string;
+  /** The same, sealed for the other server (`open`): foreign on `s`. */
+  sealedOpen: string;
   close(): Promise<void>;
 }
 
+/** The session id the fuzzed upstream hands out: the client must only ever see it sealed. */
+export const UPSTREAM_SESSION = 'up-1';
+
 export async function startHarness(): Promise<Harness> {
   const audit = new MemoryAuditSink();
-  const rt = new GatewayRuntime(parseConfig(CONFIG), audit, undefined);
+  // Session ids are sealed and bound to the caller (as they are whenever a binder is configured).
+  const binder = new SessionBinder([randomBytes(32)], 3600);
+  const rt = new GatewayRuntime(parseConfig(CONFIG), audit, undefined, new Map(), new Map(), binder);
+  const sealedSession = binder.seal(UPSTREAM_SESSION, callerKey(ANONYMOUS), 's');
+  const sealedOpen = binder.seal(UPSTREAM_SESSION, callerKey(ANONYMOUS), 'open');
   // Errors the adapter logs (e.g. a phase error) are expected under fuzz: silent logger.
   const server: ExtProcServer = await startExtProcServer({ kind: 'tcp', host: '127.0.0.1', port: 0 }, () => rt, createLogger('silent'));
   const Ctor = grpc.makeGenericClientConstructor(externalProcessorService(), 'ExternalProcessor');
@@ -48,6 +61,8 @@ export async function startHarness(): Promise<Harness> {
   return {
     audit,
     client,
+    sealedSession,
+    sealedOpen,
     async close() {
       client.close();
       await server.shutdown(200);
@@ -152,6 +167,9 @@ export interface ClientView {
   events: AuditEvent[];
   /** A trailers reply that did not remove every trailer. */
   trailersKept: string[] | undefined;
+  /** The Mcp-Session-Id the upstream got (after the request-headers reply), and the one the client got. */
+  upstreamSession: string | undefined;
+  clientSession: string | undefined;
 }
 
 const PHASES = ['request_headers', 'request_body', 'request_trailers', 'response_headers', 'response_body', 'response_trailers'] as const;
@@ -188,7 +206,7 @@ function mutated(h: Headers, name: string, c: CommonResponse | undefined): strin
 export async function runExchange(h: Harness, ex: Exchange): Promise<ClientView> {
   const before = h.audit.events.length;
   const s = new Stream(h.client);
-  const view: ClientView = { immediate: undefined, requestForwarded: false, status: undefined, contentType: undefined, body: Buffer.alloc(0), replies: [], error: null, events: [], trailersKept: undefined };
+  const view: ClientView = { immediate: undefined, requestForwarded: false, status: undefined, contentType: undefined, body: Buffer.alloc(0), replies: [], error: null, events: [], trailersKept: undefined, upstreamSession: undefined, clientSession: undefined };
   const send = async (phase: string, req: ProcessingRequest): Promise<ProcessingResponse | undefined> => {
     const r = await s.send(req);
     if (r) {
@@ -208,6 +226,7 @@ export async function runExchange(h: Harness, ex: Exchange): Promise<ClientView>
   const upstreamResponse = () => {
     view.status = ex.responseHeaders.find(([k]) => k === ':status')?.[1];
     view.contentType = header(ex.responseHeaders, 'content-type');
+    view.clientSession = header(ex.responseHeaders, 'mcp-session-id');
   };
   const rawBody = () => (view.body = Buffer.concat(ex.responseChunks.map((c) => Buffer.from(c))));
 
@@ -221,6 +240,7 @@ export async function runExchange(h: Harness, ex: Exchange): Promise<ClientView>
     const bodyFollows = ex.requestBody !== undefined;
     const r1 = await send('request_headers', msg.requestHeaders(ex.requestHeaders, !bodyFollows));
     if (!r1 || r1.immediate_response) return;
+    view.upstreamSession = mutated(ex.requestHeaders, 'mcp-session-id', common(r1));
     if (r1.mode_override?.response_header_mode) responseHeaderMode = r1.mode_override.response_header_mode;
     if (r1.mode_override?.response_body_mode) responseBodyMode = r1.mode_override.response_body_mode;
     if (s.ended !== undefined) talking = false;
@@ -246,9 +266,11 @@ export async function runExchange(h: Harness, ex: Exchange): Promise<ClientView>
       const r4 = await send('response_headers', msg.responseHeaders(ex.responseHeaders, eos));
       if (!r4 || r4.immediate_response) {
         view.status = undefined;
+        view.clientSession = undefined;
         return;
       }
       c = common(r4);
+      view.clientSession = mutated(ex.responseHeaders, 'mcp-session-id', c);
       view.contentType = mutated(ex.responseHeaders, 'content-type', c);
       if (r4.mode_override?.response_body_mode) responseBodyMode = r4.mode_override.response_body_mode;
       if (s.ended !== undefined) talking = false;

@@ -6,7 +6,7 @@ import { serializeSseEvent } from '../../src/mcp/sse.js';
 import { referenceSse, jsonRpcBodyArb } from './parsers.js';
 import { scan, serialize, styleArb, lit, obj, type Style, type Tree } from './json-text.js';
 import { hidden, mcpMessageArb, resolveIds, serverMessageArb, wellFormedMessageArb, type ItemKind } from './mcp-messages.js';
-import { msg, runExchange, runRaw, type ClientView, type Exchange, type Harness, type Headers } from './exchange-harness.js';
+import { msg, runExchange, runRaw, UPSTREAM_SESSION, type ClientView, type Exchange, type Harness, type Headers } from './exchange-harness.js';
 import { violated, type Target } from './target.js';
 import type { ProcessingRequest } from '../../src/extproc/messages.js';
 
@@ -27,6 +27,8 @@ interface RequestSide {
   version: string | undefined;
   mcpMethod: 'match' | 'mismatch' | 'absent' | 'case';
   mcpName: 'match' | 'base64' | 'mismatch' | 'absent';
+  /** Mcp-Session-Id: none, the one the gateway sealed for this caller, or forged/foreign ones. */
+  session: 'none' | 'sealed' | 'raw-upstream' | 'forged' | 'other-server';
   extra: Headers;
   body: Buffer | undefined;
   trailers: Headers | undefined;
@@ -38,13 +40,13 @@ const requestArb: fc.Arbitrary<RequestSide> = fc.record({
   authority: mostly('localhost:10000', 15, fc.constantFrom('127.0.0.1:10000', 'evil.example', '')),
   version: fc.oneof({ weight: 8, arbitrary: fc.constant(undefined) }, { weight: 10, arbitrary: fc.constantFrom(...VERSIONS, '2026-07-28') }, { weight: 1, arbitrary: fc.constantFrom('2099-01-01', '') }),
   mcpMethod: mostly<RequestSide['mcpMethod']>('match', 6, fc.constantFrom('mismatch', 'absent', 'case')),
+  session: mostly<RequestSide['session']>('none', 3, fc.constantFrom('sealed', 'sealed', 'sealed', 'raw-upstream', 'forged', 'other-server')),
   mcpName: mostly<RequestSide['mcpName']>('match', 4, fc.constantFrom('base64', 'base64', 'mismatch', 'absent')),
   extra: fc
     .tuple(
       fc.subarray<[string, string]>([
         ['content-type', 'application/json'],
         ['accept', 'application/json, text/event-stream'],
-        ['mcp-session-id', 'sess-1'],
         ['x-mcp-gateway-identity', 'admin'],
         ['cookie', 'a=b'],
         ['accept-encoding', 'gzip'],
@@ -80,8 +82,12 @@ function lenientRead(body: Buffer | undefined): { id: unknown; method: string; p
   return out;
 }
 
+/** Stand-in for the sealed session id, which only the running harness knows (see toExchange). */
+const SEALED = '\u0000sealed';
+
 function requestHeaders(r: RequestSide): Headers {
   const h: Headers = [[':method', r.method], [':path', r.path], [':authority', r.authority], ['x-request-id', 'fuzz']];
+  if (r.session !== 'none') h.push(['mcp-session-id', { sealed: SEALED, 'raw-upstream': UPSTREAM_SESSION, forged: 'v1.zzzz.dXAtMQ.AAAA.BBBB', 'other-server': `${SEALED}:open` }[r.session]]);
   if (r.version !== undefined) h.push(['mcp-protocol-version', r.version]);
   const m = lenientRead(r.body)[0];
   if (m && r.mcpMethod !== 'absent') h.push(['mcp-method', r.mcpMethod === 'match' ? m.method : r.mcpMethod === 'case' ? m.method.toUpperCase() : m.method === 'ping' ? 'tools/list' : 'ping']);
@@ -166,17 +172,18 @@ export const exchangeArb: fc.Arbitrary<ExchangeInput> = fc.record({
   localReply: sometimes(fc.constantFrom('400', '413', '426', '431', 'x'), 20),
 });
 
-export function toExchange(x: ExchangeInput): Exchange {
+export function toExchange(x: ExchangeInput, h?: Harness): Exchange {
   const own = lenientRead(x.request.body)[0]?.id ?? 1;
   const r = { ...x.response, messages: x.response.messages.map((m) => resolveIds(m, own)) };
   const rh: Headers = [[':status', r.status]];
   if (r.contentType === 'dual') rh.push(['content-type', 'application/json'], ['content-type', 'text/event-stream']);
   else if (r.contentType !== undefined) rh.push(['content-type', r.contentType === 'match' ? (r.kind === 'json' ? 'application/json' : 'text/event-stream') : r.contentType]);
   if (r.encoding !== undefined) rh.push(['content-encoding', r.encoding]);
-  if (r.sessionId) rh.push(['mcp-session-id', 'up-1']);
+  if (r.sessionId) rh.push(['mcp-session-id', UPSTREAM_SESSION]);
   const body = responseBytes(r);
+  const sealed = h?.sealedSession ?? 'unsealed';
   return {
-    requestHeaders: requestHeaders(x.request),
+    requestHeaders: requestHeaders(x.request).map(([k, v]): [string, string] => [k, v === SEALED ? sealed : v === `${SEALED}:open` ? h?.sealedOpen ?? 'x' : v]),
     requestBody: x.request.body,
     requestTrailers: x.request.trailers,
     localReply: x.localReply === undefined ? undefined : [[':status', x.localReply]],
@@ -334,6 +341,13 @@ export function checkExchange(x: ExchangeInput, ex: Exchange, view: ClientView):
   // GET, DELETE and OPTIONS carry no body in the MCP transport: one that has a body is refused.
   const served = path === '/mcp/s' || path === '/mcp/open';
   if (served && ['GET', 'DELETE', 'OPTIONS'].includes(req.method) && body !== undefined && body.length > 0 && view.requestForwarded) violated('bodyless-methods', `a ${req.method} with a ${body.length}-byte body reached the upstream${ctx()}`);
+  // Sessions: the client only ever sees sealed ids; the upstream only ever gets the id it issued,
+  // and only from the caller it was sealed for (on this server).
+  if (view.clientSession === UPSTREAM_SESSION) violated('session-sealed', `the client got the upstream's raw session id${ctx()}`);
+  if (view.requestForwarded && served && req.session !== 'none') {
+    const expected = (req.session === 'sealed' && path === '/mcp/s') || (req.session === 'other-server' && path === '/mcp/open') ? UPSTREAM_SESSION : undefined;
+    if (view.upstreamSession !== expected) violated('session-bound', `${req.method} with session ${req.session} on ${path}: the upstream got ${show(view.upstreamSession)}, expected ${show(expected)}${ctx()}`, { method: req.method });
+  }
   if (view.trailersKept) violated('trailers-removed', `request trailers kept: ${view.trailersKept.join(', ')}`);
   // 6. No hidden item reaches the client.
   if (view.immediate) {
@@ -374,7 +388,7 @@ export function exchangeTarget(h: () => Harness): Target<ExchangeInput> {
     arb: exchangeArb,
     async: true,
     async check(x) {
-      const ex = toExchange(x);
+      const ex = toExchange(x, h());
       const view = await runExchange(h(), ex);
       checkExchange(x, ex, view);
     },
@@ -415,10 +429,17 @@ export function disorderTarget(h: () => Harness): Target<ProcessingRequest[]> {
 
 void parseStrictJson;
 
+/** What a replay changes in a plain POST (test/fuzz/known-bugs.ts minimal inputs). */
+export interface PlainRequest {
+  body: string;
+  method?: string;
+  session?: RequestSide['session'];
+}
+
 /** A plain POST to the curated server with this body, answered by a small JSON tool result (for replays). */
-export function plainExchange(body: string): ExchangeInput {
+export function plainExchange(r: PlainRequest): ExchangeInput {
   return {
-    request: { method: 'POST', path: '/mcp/s', authority: 'localhost:10000', version: undefined, mcpMethod: 'absent', mcpName: 'absent', extra: [], body: Buffer.from(body), trailers: undefined },
+    request: { method: r.method ?? 'POST', path: '/mcp/s', authority: 'localhost:10000', version: undefined, mcpMethod: 'absent', mcpName: 'absent', session: r.session ?? 'none', extra: [], body: Buffer.from(r.body), trailers: undefined },
     response: {
       status: '200',
       contentType: 'match',

@@ -79,7 +79,14 @@ export const KNOWN_BUGS: Record<string, KnownBug> = {
     summary:
       'a call of a hidden item under a method that only looks like tools/call (trailing space, zero-width character, full-width letters: "tools/call ", "tools/call\\u200b", "ｔｏｏｌｓ/ｃａｌｌ") is not refused: caseCollision (src/mcp/protocol.ts) compares only toLowerCase(), not the canonical form names get (canonicalName: NFKC, invisible characters removed, trimmed), so targetOf finds no target and the request goes upstream with params.name "secret-x". An upstream that trims or NFKC-folds methods runs the hidden tool.',
     matches: (v) => v.invariant === 'no-hidden-call' && v.facts.exactMethod === false,
-    minimal: '{"jsonrpc":"2.0","id":1,"method":"tools/call ","params":{"name":"secret-x"}}',
+    minimal: { body: '{"jsonrpc":"2.0","id":1,"method":"tools/call ","params":{"name":"secret-x"}}' },
+  },
+  'options-session-unchecked': {
+    target: 'exchange',
+    summary:
+      'an OPTIONS request passes its Mcp-Session-Id upstream unchecked and unsealed: the sealed id (or a forged one, or another caller\'s) reaches the upstream as is, where every other method gets it opened, checked against the caller and replaced by the upstream\'s own id (or a 404). Cause: Exchange.requestHeaders (src/gateway/exchange.ts) answers OPTIONS with stripHeaders(h) before afterAuthentication, which is where the session is opened. Low impact (a preflight has no use for a session; the upstream sees a sealed id it cannot use), but it breaks "the upstream only ever gets the id it issued"; stripping mcp-session-id on OPTIONS would do.',
+    matches: (v) => v.invariant === 'session-bound' && v.facts.method === 'OPTIONS',
+    minimal: { body: '', method: 'OPTIONS', session: 'sealed' },
   },
   'uri-special-query-apostrophe': uriBug('query', `an apostrophe in the query of a special scheme is accepted beside its encoded form: "http://a/?'" → "http://a/?%27" (WHATWG's special-query percent-encode set includes "'")`, "http://a/?'", 'http://a/?%27'),
 };
