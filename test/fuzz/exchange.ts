@@ -1,7 +1,6 @@
 // Fuzz targets over the whole exchange: generated ext_proc streams driven through the
 // real gRPC server (exchange-harness.ts), and the invariant checker run on each.
 import fc from 'fast-check';
-import { parseStrictJson } from '../../src/mcp/strict-json.js';
 import { serializeSseEvent } from '../../src/mcp/sse.js';
 import { referenceSse, jsonRpcBodyArb } from './parsers.js';
 import { scan, serialize, styleArb, lit, obj, type Style, type Tree } from './json-text.js';
@@ -427,7 +426,6 @@ export function disorderTarget(h: () => Harness): Target<ProcessingRequest[]> {
   };
 }
 
-void parseStrictJson;
 
 /** What a replay changes in a plain POST (test/fuzz/known-bugs.ts minimal inputs). */
 export interface PlainRequest {

@@ -8,7 +8,7 @@ import { SseFramer, type SseEvent } from '../../src/mcp/sse.js';
 import { checkStandardHeaders, decodeHeaderValue } from '../../src/mcp/standard-headers.js';
 import { checkResourceUri } from '../../src/mcp/resource-uri.js';
 import { createRedactor, DEFAULT_SECRET_NAMES, DEFAULT_VALUE_PATTERNS, REDACTED } from '../../src/audit/redact.js';
-import { unitString, applyEdits, editArb, jsonTextArb, obj, lit, scan, serialize, styleArb, toTree, treeArb, nested, type Tree } from './json-text.js';
+import { unitString, applyEdits, editArb, jsonTextArb, obj, lit, scan, serialize, styleArb, nested, type Tree } from './json-text.js';
 import { mcpMessageArb } from './mcp-messages.js';
 import { violated, type AnyTarget, type Target } from './target.js';
 
@@ -400,5 +400,3 @@ export const redactTarget: Target<unknown> = {
 };
 
 export const PARSER_TARGETS: AnyTarget[] = [strictJson, jsonRpc, sse, standardHeaders, resourceUri, redactTarget];
-void toTree;
-void treeArb;

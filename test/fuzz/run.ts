@@ -62,7 +62,7 @@ if (values.seed !== undefined) {
   // Replay: one target, one seed (and path), verbose.
   const t = targets[0]!;
   const r = await runTarget(t, { numRuns: Number.isFinite(budget) ? budget : 1, seed: Number(values.seed), ...(values.path !== undefined && { path: values.path }), verbose: true });
-  console.log(r.failure ? `FAILED ${r.target}\n  input: ${r.failure.counterexample}\n  ${r.failure.error}` : `${r.target}: ${r.runs} input(s) passed${Object.keys(r.known).length ? ` (known bugs: ${JSON.stringify(r.known)})` : ''}`);
+  console.log(r.failure ? `FAILED ${r.target}\n  input: ${r.failure.counterexample}\n  ${r.failure.error}` : `${r.target}: replay passed (${r.runs} check(s))${Object.keys(r.known).length ? ` (known bugs: ${JSON.stringify(r.known)})` : ''}`);
   await harness?.close();
   process.exit(r.failure ? 1 : 0);
 }
