@@ -56,7 +56,13 @@ export function uriRewrite(v: Violation): string | undefined {
 // (src/mcp/resource-uri.ts) accepts a URI, and also accepts the different text that
 // WHATWG `new URL(t).href` (what the SDK's upstreams look resources up by) turns it
 // into. So a deny rule written for one spelling does not cover the other, which
-// resolves to the same resource upstream. The file comment promises the opposite
+// resolves to the same resource upstream. E.g. with `resources: deny:
+// [https://internal.example/*, file:///etc/*, http://127.0.0.1/*]`, the URIs
+// "https:internal.example/secret", "file://localhost/etc/passwd" and "http://127.1/admin"
+// are canonical for the check and visible for curation, and an SDK upstream reads the
+// denied resource. (The fuzz config's deny rule is on test://, a non-special scheme
+// WHATWG does not rewrite, which is why the exchange target does not see it.) The file
+// comment promises the opposite
 // ("nothing that any of those resolutions would change"). The cause is the same for
 // all five: the check knows dot segments, case, percent-encoding and http(s)/ws(s)
 // default ports, but not the other rewrites WHATWG applies to special schemes
