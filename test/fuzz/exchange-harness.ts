@@ -27,7 +27,7 @@ servers:
     prompts:
       allow: [greet, summarize-*]
     resources:
-      deny: [test://secret/*]
+      deny: [test://secret/*, https://internal.example/*]
   - name: open
     url: http://127.0.0.1:1/mcp
 `;

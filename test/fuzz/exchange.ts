@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { serializeSseEvent } from '../../src/mcp/sse.js';
 import { referenceSse, jsonRpcBodyArb } from './parsers.js';
 import { scan, serialize, styleArb, lit, obj, type Style, type Tree } from './json-text.js';
-import { hidden, mcpMessageArb, resolveIds, serverMessageArb, wellFormedMessageArb, type ItemKind } from './mcp-messages.js';
+import { hidden, mcpMessageArb, resolveIds, serverMessageArb, wellFormedMessageArb, whatwgRewrites, type ItemKind } from './mcp-messages.js';
 import { msg, runExchange, runRaw, UPSTREAM_SESSION, type ClientView, type Exchange, type Harness, type Headers } from './exchange-harness.js';
 import { violated, type Target } from './target.js';
 import type { ProcessingRequest } from '../../src/extproc/messages.js';
@@ -329,7 +329,8 @@ export function checkExchange(x: ExchangeInput, ex: Exchange, view: ClientView):
   if (view.requestForwarded && path === '/mcp/s' && req.method === 'POST') {
     for (const m of lenientRead(body)) {
       const t = hiddenTarget(m);
-      if (t) violated('no-hidden-call', `${t} reached the upstream: ${show(body?.toString('utf8'))}${ctx()}`, { method: m.method, exactMethod: m.method in NAMED || m.method === 'completion/complete' });
+      const uri = m.params?.uri ?? (m.params?.ref as Record<string, unknown> | undefined)?.uri;
+      if (t) violated('no-hidden-call', `${t} reached the upstream: ${show(body?.toString('utf8'))}${ctx()}`, { method: m.method, exactMethod: m.method in NAMED || m.method === 'completion/complete', uriRewritten: typeof uri === 'string' && whatwgRewrites(uri) });
     }
     // 2026-07-28: Mcp-Method must agree with the body.
     if (body && strictlyValid(body) && req.version === '2026-07-28' && req.mcpMethod !== 'match') {
@@ -360,7 +361,7 @@ export function checkExchange(x: ExchangeInput, ex: Exchange, view: ClientView):
     const own = sent && sent.id !== undefined ? { id: sent.id, method: sent.method } : undefined;
     for (const v of clientValues(view)) {
       const l = leaks(v, own);
-      if (l.length) violated('no-hidden-item-out', `the client reads ${l.join('; ')}\n  sent: ${show(ex.responseChunks.map((c) => Buffer.from(c).toString('utf8')))}\n  client got (${view.contentType}): ${show(view.body.toString('utf8'))}${ctx()}`, { leaks: l });
+      if (l.length) violated('no-hidden-item-out', `the client reads ${l.join('; ')}\n  sent: ${show(ex.responseChunks.map((c) => Buffer.from(c).toString('utf8')))}\n  client got (${view.contentType}): ${show(view.body.toString('utf8'))}${ctx()}`, { leaks: l, uriRewritten: l.every((x) => whatwgRewrites(x.slice(x.indexOf(' ') + 1))) });
     }
   }
 }

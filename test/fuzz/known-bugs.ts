@@ -94,6 +94,13 @@ export const KNOWN_BUGS: Record<string, KnownBug> = {
     matches: (v) => v.invariant === 'session-bound' && v.facts.method === 'OPTIONS',
     minimal: { body: '', method: 'OPTIONS', session: 'sealed' },
   },
+  'uri-special-curation-bypass': {
+    target: 'exchange',
+    summary:
+      'the uri-special-* gaps, end to end: with resources deny [https://internal.example/*], resources/read (or subscribe, or a completion ref) of "https:internal.example/a" is let through to the upstream, and a resources/list answer listing it reaches the client; both resolve to https://internal.example/a for an SDK upstream. Same cause as uri-special-missing-slashes (src/mcp/resource-uri.ts); fixing those fixes this.',
+    matches: (v) => (v.invariant === 'no-hidden-call' || v.invariant === 'no-hidden-item-out') && v.facts.uriRewritten === true,
+    minimal: { body: '{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"https:internal.example/a"}}' },
+  },
   'uri-special-query-apostrophe': uriBug('query', `an apostrophe in the query of a special scheme is accepted beside its encoded form: "http://a/?'" → "http://a/?%27" (WHATWG's special-query percent-encode set includes "'")`, "http://a/?'", 'http://a/?%27'),
 };
 

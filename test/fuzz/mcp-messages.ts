@@ -14,7 +14,18 @@ const norm = (s: string): string => s.normalize('NFKC').replace(INVISIBLE, '').t
 export const toolHidden = (name: string): boolean => /^secret-/i.test(name) || /^secret-/i.test(norm(name));
 /** prompts: allow [greet, summarize-*]: anything else is hidden. */
 export const promptHidden = (name: string): boolean => !(name === 'greet' || name.startsWith('summarize-'));
-/** resources: deny [test://secret/*]: under it as written, or as any lenient upstream could resolve it. */
+/** A special-scheme URI WHATWG rewrites (known bug family uri-special-*: see known-bugs.ts). */
+export function whatwgRewrites(uri: string): boolean {
+  try {
+    return /^(https?|wss?|ftp|file):/i.test(uri) && new URL(uri).href !== uri;
+  } catch {
+    return false;
+  }
+}
+
+const DENIED_PREFIXES = ['test://secret/', 'https://internal.example/'];
+
+/** resources: deny [test://secret/*, https://internal.example/*]: under one as written, or as any lenient upstream could resolve it. */
 export function resourceHidden(uri: string): boolean {
   const candidates = [uri, uri.split('?')[0]!, uri.split('#')[0]!];
   try {
@@ -36,7 +47,7 @@ export function resourceHidden(uri: string): boolean {
       // not a URL
     }
   }
-  return candidates.some((c) => c.toLowerCase().replace(/\\/g, '/').startsWith('test://secret/'));
+  return candidates.some((c) => DENIED_PREFIXES.some((p) => c.toLowerCase().replace(/\\/g, '/').startsWith(p)));
 }
 
 export type ItemKind = 'tool' | 'prompt' | 'resource';
@@ -48,7 +59,7 @@ const fullWidth = (s: string): string => s.replace(/[!-~]/g, (c) => String.fromC
 
 export const TOOL_NAMES = ['echo', 'add', 'secret', 'my-secret-x', 'secret-x', 'SECRET-X', 'Secret-Key', 'secret-', fullWidth('secret-x'), 'secret\u200b-x', '\u00adsecret-x', ' secret-x ', 'secret-x\u0000', 'ﬁ', 'secret\u2010x'];
 export const PROMPT_NAMES = ['greet', 'summarize-doc', 'admin', 'Greet', 'greet ', fullWidth('greet'), 'summarize', 'greet\u200b'];
-export const RESOURCE_URIS = ['test://public/a', 'test://public/b%20c', 'test://secret/a', 'test://secret/', 'TEST://secret/a', 'test://SECRET/a', 'test://public/../secret/a', 'test://public/%2E%2E/secret/a', 'test://secret/a?x=1', 'test://secret', 'test://secret%2Fa', 'test:/secret/a', 'test://public/x?y=test://secret/a', 'test://public/\\..\\secret'];
+export const RESOURCE_URIS = ['test://public/a', 'test://public/b%20c', 'test://secret/a', 'test://secret/', 'TEST://secret/a', 'test://SECRET/a', 'test://public/../secret/a', 'test://public/%2E%2E/secret/a', 'test://secret/a?x=1', 'test://secret', 'test://secret%2Fa', 'test:/secret/a', 'test://public/x?y=test://secret/a', 'test://public/\\..\\secret', 'https://internal.example/a', 'https:internal.example/a', 'https://INTERNAL.example/a', 'https://public.example/a', 'https://internal.example:443/a'];
 export const TEMPLATE_URIS = ['test://public/{id}', 'test://secret/{id}', 'test://{+path}', 'test://public/{a}/../x'];
 
 export const toolNameArb = fc.constantFrom(...TOOL_NAMES);
