@@ -315,7 +315,7 @@ export function checkExchange(x: ExchangeInput, ex: Exchange, view: ClientView):
     if (view.immediate.contentType !== 'application/json') violated('refusal-is-jsonrpc-error', `immediate response content-type ${show(view.immediate.contentType)}`);
   }
   const body = req.body;
-  const posted = req.method === 'POST' && body !== undefined && body.length > 0 && path === '/mcp/s';
+  const posted = req.method === 'POST' && body !== undefined && body.length > 0 && (path === '/mcp/s' || path === '/mcp/open');
   // 4. An invalid body is refused with a JSON-RPC error, with its id when that is known.
   if (posted && !strictlyValid(body) && view.requestForwarded) violated('invalid-body-refused', `an invalid body reached the upstream: ${show(body.toString('latin1'))}${ctx()}`);
   if (posted && view.immediate?.phase === 'request_body') {
