@@ -10,4 +10,4 @@ export ENVOY_BIN OPA_BIN NODE24_BIN
 # One runner, one summary line. E2E files each start their own gateway on free ports;
 # run files one at a time so that load from one does not skew another's timing assertions.
 exec node --import tsx --test --test-concurrency=1 --test-reporter=spec \
-  test/unit/*.test.ts test/e2e/*.test.ts
+  test/unit/*.test.ts test/fuzz/*.test.ts test/e2e/*.test.ts
