@@ -112,7 +112,8 @@ export class Exchange {
         this.audited = true;
         this.phase = 'response_headers';
       } else this.expectEmptyBody();
-      return this.stripHeaders(h);
+      // Nor a session: an id no one verified (sealed, forged, another caller's) must not reach the upstream.
+      return this.stripHeaders(h, h['mcp-session-id'] !== undefined ? ['mcp-session-id'] : undefined);
     }
     const auth = this.rt.authenticator;
     if (!auth) return this.afterAuthentication(h, endOfStream);
@@ -209,8 +210,8 @@ export class Exchange {
   private standardHeaders: { method: string | undefined; name: string | undefined } = { method: undefined, name: undefined };
 
   /** Removes the gateway's internal headers a caller may have sent, and the caller's credentials (never passed upstream). */
-  private stripHeaders(h: HeaderBag): Verdict {
-    let remove: string[] | undefined;
+  private stripHeaders(h: HeaderBag, also?: readonly string[]): Verdict {
+    let remove: string[] | undefined = also ? [...also] : undefined;
     for (const k in h) if (k.startsWith(INTERNAL_HEADER_PREFIX)) (remove ??= []).push(k);
     for (const k of this.server!.stripHeaders) if (h[k] !== undefined) (remove ??= []).push(k);
     // Responses of a governed server are inspected: the upstream must not compress them.

@@ -345,7 +345,9 @@ export function checkExchange(x: ExchangeInput, ex: Exchange, view: ClientView):
   // and only from the caller it was sealed for (on this server).
   if (view.clientSession === UPSTREAM_SESSION) violated('session-sealed', `the client got the upstream's raw session id${ctx()}`);
   if (view.requestForwarded && served && req.session !== 'none') {
-    const expected = (req.session === 'sealed' && path === '/mcp/s') || (req.session === 'other-server' && path === '/mcp/open') ? UPSTREAM_SESSION : undefined;
+    // A CORS preflight has no session: the gateway removes whatever id it carries.
+    const opened = req.method !== 'OPTIONS' && ((req.session === 'sealed' && path === '/mcp/s') || (req.session === 'other-server' && path === '/mcp/open'));
+    const expected = opened ? UPSTREAM_SESSION : undefined;
     if (view.upstreamSession !== expected) violated('session-bound', `${req.method} with session ${req.session} on ${path}: the upstream got ${show(view.upstreamSession)}, expected ${show(expected)}${ctx()}`, { method: req.method });
   }
   if (view.trailersKept) violated('trailers-removed', `request trailers kept: ${view.trailersKept.join(', ')}`);
