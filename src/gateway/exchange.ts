@@ -6,7 +6,8 @@ import { parseJsonRpcMessage, type JsonRpcId, type JsonRpcMessage } from '../mcp
 import { checkStandardHeaders } from '../mcp/standard-headers.js';
 import { checkResourceUri } from '../mcp/resource-uri.js';
 import { JsonRpcErrorCode } from '../mcp/errors.js';
-import { LIST_METHODS, STANDARD_HEADERS_VERSION, caseCollision, isSupportedProtocolVersion, targetOf, type ListMethod } from '../mcp/protocol.js';
+import { LIST_METHODS, STANDARD_HEADERS_VERSION, caseCollision, targetOf, type ListMethod } from '../mcp/protocol.js';
+import { headerVersionRefusal, messageVersion, removedMethodRefusal } from './protocol-version.js';
 import { emptyAuditEvent, type AuditEvent } from '../audit/event.js';
 import { ANONYMOUS, type GatewayRuntime, type ServerRuntime } from './runtime.js';
 import type { AuthResult, Identity } from '../identity/types.js';
@@ -99,10 +100,11 @@ export class Exchange {
       ev.type = 'http.reject';
       return this.refuse({ reason: 'origin_forbidden', httpStatus: 403, rpcCode: JsonRpcErrorCode.InvalidRequest, rpcId: null, message: `Origin "${origin}" is not allowed (gateway.allowed_origins)` });
     }
-    const version = ev.protocol_version;
-    if (version !== undefined && !isSupportedProtocolVersion(version)) {
+    // A POST's version is decided with its body (messageVersion), where the request's id is known.
+    const unsupported = method === 'POST' ? undefined : headerVersionRefusal(ev.protocol_version);
+    if (unsupported) {
       ev.type = 'http.reject';
-      return this.refuse({ reason: 'unsupported_protocol_version', httpStatus: 400, rpcCode: JsonRpcErrorCode.InvalidRequest, rpcId: null, message: `Unsupported MCP-Protocol-Version "${version}"` });
+      return this.refuse(unsupported);
     }
 
     if (method === 'OPTIONS') {
@@ -257,7 +259,8 @@ export class Exchange {
       // The client answering a server request (sampling, elicitation, roots).
       ev.type = 'mcp.response';
       ev.rpc = { kind: 'response', id: msg.id, method: undefined };
-      return CONTINUE;
+      const v = messageVersion(this.headers['mcp-protocol-version'], msg);
+      return v.ok ? CONTINUE : this.refuse(v.refusal);
     }
     const isRequest = msg.kind === 'request';
     ev.type = isRequest ? 'mcp.request' : 'mcp.notification';
@@ -266,6 +269,14 @@ export class Exchange {
     // A refused request gets its JSON-RPC error in a 200 (the client matches it to the
     // request by id); a refused notification can only get an HTTP error status.
     const refuseStatus = isRequest ? 200 : 400;
+
+    // The revision first (header and _meta), then a method that revision removed: both before
+    // any header or parameter of the method is looked at.
+    const version = messageVersion(this.headers['mcp-protocol-version'], msg);
+    if (!version.ok) return this.refuse(version.refusal);
+    ev.protocol_version = version.version;
+    const removed = removedMethodRefusal(version.version, msg);
+    if (removed) return this.refuse(removed);
 
     if (msg.method === 'initialize' && ev.protocol_version === undefined) {
       const v = msg.params?.protocolVersion;
@@ -282,7 +293,9 @@ export class Exchange {
 
     const collision = caseCollision(msg.method);
     if (collision !== undefined) {
-      return this.refuse({ reason: 'method_case_mismatch', httpStatus: refuseStatus, rpcCode: JsonRpcErrorCode.MethodNotFound, rpcId: this.rpcId, message: `Method not found: "${msg.method}" (methods are case-sensitive; did you mean "${collision}"?)` });
+      // 2026-07-28 answers an unknown method with 404.
+      const status = version.version === STANDARD_HEADERS_VERSION ? 404 : refuseStatus;
+      return this.refuse({ reason: 'method_case_mismatch', httpStatus: status, rpcCode: JsonRpcErrorCode.MethodNotFound, rpcId: this.rpcId, message: `Method not found: "${msg.method}" (methods are case-sensitive; did you mean "${collision}"?)` });
     }
 
     const target = targetOf(msg.method, msg.params);

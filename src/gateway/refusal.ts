@@ -21,6 +21,7 @@ export type RefusalReason =
   | 'unsupported_protocol_version'
   | 'header_mismatch'
   | 'method_case_mismatch'
+  | 'method_removed'
   | 'invalid_params'
   | 'not_curated'
   | 'uri_not_canonical'
@@ -43,9 +44,11 @@ export interface Refusal {
   /** The id of the refused request, when known; null otherwise. */
   rpcId: JsonRpcId | null;
   headers?: readonly [string, string][];
+  /** Members the error's `data` carries besides `reason` (e.g. `supported`/`requested` for -32022). */
+  data?: Readonly<Record<string, unknown>>;
 }
 
 /** The HTTP body of a refusal: always a JSON-RPC error object, which MCP clients understand. */
 export function refusalBody(r: Refusal): string {
-  return jsonRpcErrorBody(r.rpcId, r.rpcCode, r.message, { reason: r.reason });
+  return jsonRpcErrorBody(r.rpcId, r.rpcCode, r.message, r.data ? { ...r.data, reason: r.reason } : { reason: r.reason });
 }

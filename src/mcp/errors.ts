@@ -11,5 +11,7 @@ export const JsonRpcErrorCode = {
   Forbidden: -32003,
   /** MCP 2026-07-28: Mcp-* request headers missing or disagreeing with the body. */
   HeaderMismatch: -32020,
+  /** MCP 2026-07-28: the request's protocol version is not one the server supports (HTTP 400; data `{ supported, requested }`). */
+  UnsupportedProtocolVersion: -32022,
 } as const;
 export type JsonRpcErrorCode = (typeof JsonRpcErrorCode)[keyof typeof JsonRpcErrorCode];

@@ -10,6 +10,45 @@ export const isSupportedProtocolVersion = (v: string): v is ProtocolVersion => S
 /** The stateless revision that requires Mcp-Method / Mcp-Name headers (SEP-2243). */
 export const STANDARD_HEADERS_VERSION = '2026-07-28';
 
+/**
+ * Revisions whose requests carry their protocol version in `_meta` (2026-07-28, SEP-2575):
+ * a client refused one of them retries the same request at another of them, with no
+ * `initialize` in between, so these are what an UnsupportedProtocolVersionError lists
+ * for a request that came with a `_meta` version.
+ */
+export const STATELESS_PROTOCOL_VERSIONS: readonly ProtocolVersion[] = ['2026-07-28'];
+
+/** Where a 2026-07-28 request carries its protocol version: `params._meta[META_PROTOCOL_VERSION]`. */
+export const META_PROTOCOL_VERSION = 'io.modelcontextprotocol/protocolVersion';
+
+/**
+ * The request's `_meta` protocol version: the string, `undefined` when there is none
+ * (no params, no `_meta`, or no such key), or `null` when the key holds something else.
+ */
+export function metaProtocolVersion(params: Record<string, unknown> | undefined): string | undefined | null {
+  const meta = params?._meta;
+  if (meta === null || typeof meta !== 'object' || Array.isArray(meta)) return undefined;
+  if (!Object.hasOwn(meta, META_PROTOCOL_VERSION)) return undefined;
+  const v = (meta as Record<string, unknown>)[META_PROTOCOL_VERSION];
+  return typeof v === 'string' ? v : null;
+}
+
+/**
+ * Requests a revision removed (its changelog, and the ClientRequest union of its schema):
+ * 2026-07-28 dropped the initialize handshake, ping, logging/setLevel and
+ * resources/(un)subscribe (replaced by subscriptions/listen). A server answers them with
+ * 404 and -32601 Method not found. (tasks/* moved to the io.modelcontextprotocol/tasks
+ * extension, so they are not removed: an upstream may implement the extension.)
+ */
+const REMOVED_METHODS: ReadonlyMap<string, ReadonlySet<string>> = new Map([
+  ['2026-07-28', new Set(['initialize', 'ping', 'logging/setLevel', 'resources/subscribe', 'resources/unsubscribe'])],
+]);
+
+/** Whether `method` does not exist at protocol `version` (false for versions the gateway does not know). */
+export function isRemovedMethod(version: string | undefined, method: string): boolean {
+  return version !== undefined && (REMOVED_METHODS.get(version)?.has(method) ?? false);
+}
+
 /** Methods a client may send (requests and notifications), all revisions. */
 const CLIENT_METHODS = [
   'initialize',
@@ -30,6 +69,7 @@ const CLIENT_METHODS = [
   'tasks/result',
   'tasks/cancel',
   'server/discover',
+  'subscriptions/listen',
   'notifications/initialized',
   'notifications/cancelled',
   'notifications/progress',

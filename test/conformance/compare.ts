@@ -189,8 +189,13 @@ export interface Baseline {
   description?: string;
   suite: string;
   conformanceVersion: string;
+  /** The version of the SDK the leg's server is built on (`@modelcontextprotocol/sdk` for the stable leg, `@modelcontextprotocol/server` for the revision legs). */
   sdkVersion: string;
   recordedAt: string;
+  /** The `--spec-version` the run used (conformance-next legs); absent for the stable suite. */
+  specVersion?: string;
+  /** Why a scenario's entry is what it is (e.g. a failure that is the reference server's, not the gateway's). Kept across rewrites. */
+  notes?: Record<string, string>;
   scenarios: Record<string, BaselineEntry>;
 }
 
@@ -270,7 +275,7 @@ export function buildBaseline(
     const gateway = viaGateway ? (viaGateway.get(scenario)?.passed ?? false) : (previous?.scenarios[scenario]?.gateway ?? null);
     scenarios[scenario] = { direct: result.passed, gateway };
   }
-  return { ...meta, scenarios };
+  return { ...meta, ...(previous?.notes && { notes: previous.notes }), scenarios };
 }
 
 /** Validates parsed JSON as a {@link Baseline}; throws with the offending path. */
@@ -282,6 +287,12 @@ export function parseBaseline(data: unknown, source: string): Baseline {
   const b = data as Record<string, unknown>;
   for (const key of ['suite', 'conformanceVersion', 'sdkVersion', 'recordedAt'] as const) {
     if (typeof b[key] !== 'string') fail(`"${key}" must be a string`);
+  }
+  if (b['specVersion'] !== undefined && typeof b['specVersion'] !== 'string') fail('"specVersion" must be a string');
+  const notes = b['notes'];
+  if (notes !== undefined) {
+    if (typeof notes !== 'object' || notes === null || Array.isArray(notes)) fail('"notes" must be an object');
+    else for (const [name, n] of Object.entries(notes)) if (typeof n !== 'string') fail(`notes.${name} must be a string`);
   }
   const scenarios = b['scenarios'];
   if (typeof scenarios !== 'object' || scenarios === null || Array.isArray(scenarios)) return fail('"scenarios" must be an object');

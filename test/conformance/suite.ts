@@ -40,6 +40,14 @@ export interface ScenarioResult {
 
 export type SuiteName = 'active' | 'all' | 'pending';
 
+/**
+ * Which installed release of the suite: `stable` is `@modelcontextprotocol/conformance`
+ * (0.1.x, the registry's `latest`, 2025 revisions only); `next` is the 0.2.0 pre-release
+ * installed under the alias `@modelcontextprotocol/conformance-next`, the first to score
+ * 2026-07-28 and to take `--spec-version`. Both report in the format described above.
+ */
+export type SuitePackage = 'stable' | 'next';
+
 export interface SuiteOptions {
   /** Where the CLI writes its per-scenario results; must be absent or empty. Default: a temporary directory, removed afterwards. */
   outDir?: string;
@@ -49,10 +57,17 @@ export interface SuiteOptions {
   suite?: SuiteName;
   /** Node >= 22 binary to run the CLI with. Default: see {@link resolveNode24}. */
   nodeBin?: string;
+  /** Which release of the suite. Default `stable`. */
+  pkg?: SuitePackage;
+  /** `--spec-version`: run the scenarios of that revision, at its wire (`next` only). */
+  specVersion?: string;
 }
 
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const CONFORMANCE_PKG = path.join(PROJECT_ROOT, 'node_modules', '@modelcontextprotocol', 'conformance');
+const PACKAGE_DIRS: Record<SuitePackage, string> = {
+  stable: path.join(PROJECT_ROOT, 'node_modules', '@modelcontextprotocol', 'conformance'),
+  next: path.join(PROJECT_ROOT, 'node_modules', '@modelcontextprotocol', 'conformance-next'),
+};
 const DEFAULT_TIMEOUT_MS = 180_000;
 const KNOWN_STATUSES = new Set(['SUCCESS', 'FAILURE', 'WARNING', 'INFO', 'SKIPPED']);
 
@@ -96,19 +111,20 @@ export function resolveNode24(): string {
 }
 
 /** Absolute path of the conformance CLI script. */
-export function conformanceCliPath(): string {
-  const pkgFile = path.join(CONFORMANCE_PKG, 'package.json');
+export function conformanceCliPath(which: SuitePackage = 'stable'): string {
+  const dir = PACKAGE_DIRS[which];
+  const pkgFile = path.join(dir, 'package.json');
   if (!existsSync(pkgFile)) {
-    throw new Error(`@modelcontextprotocol/conformance is not installed (${pkgFile} missing); run npm ci`);
+    throw new Error(`${path.relative(PROJECT_ROOT, dir)} is not installed (${pkgFile} missing); run npm ci`);
   }
   const pkg = JSON.parse(readFileSync(pkgFile, 'utf8')) as { bin?: string | Record<string, string> };
   const bin = typeof pkg.bin === 'string' ? pkg.bin : pkg.bin?.['conformance'];
   if (!bin) throw new Error(`${pkgFile} declares no "conformance" bin`);
-  return path.join(CONFORMANCE_PKG, bin);
+  return path.join(dir, bin);
 }
 
-export function conformanceVersion(): string {
-  const pkg = JSON.parse(readFileSync(path.join(CONFORMANCE_PKG, 'package.json'), 'utf8')) as { version?: string };
+export function conformanceVersion(which: SuitePackage = 'stable'): string {
+  const pkg = JSON.parse(readFileSync(path.join(PACKAGE_DIRS[which], 'package.json'), 'utf8')) as { version?: string };
   return pkg.version ?? 'unknown';
 }
 
@@ -292,14 +308,17 @@ export async function runConformanceSuite(url: string, opts: SuiteOptions = {}):
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const suite = opts.suite ?? 'active';
   const nodeBin = opts.nodeBin ?? resolveNode24();
-  const cli = conformanceCliPath();
+  const cli = conformanceCliPath(opts.pkg ?? 'stable');
+  if (opts.specVersion !== undefined && opts.pkg !== 'next') throw new Error('--spec-version needs the next release of the suite (pkg: next)');
 
   const ownTemp = opts.outDir === undefined;
   const outDir = path.resolve(opts.outDir ?? (await mkdtemp(path.join(os.tmpdir(), 'mcp-conformance-'))));
   await mkdir(outDir, { recursive: true });
   if ((await readdir(outDir)).length > 0) throw new Error(`output directory ${outDir} is not empty`);
 
-  const run = await runCli(nodeBin, [cli, 'server', '--url', url, '--suite', suite, '-o', outDir], timeoutMs);
+  const args = [cli, 'server', '--url', url, '--suite', suite, '-o', outDir];
+  if (opts.specVersion !== undefined) args.push('--spec-version', opts.specVersion);
+  const run = await runCli(nodeBin, args, timeoutMs);
   const context = `\n--- stdout (tail) ---\n${tail(run.stdout)}\n--- stderr (tail) ---\n${tail(run.stderr)}`;
   if (run.timedOut) {
     throw new ConformanceOutputError(`the conformance CLI did not finish within ${timeoutMs} ms${context}`, run.stdout, run.stderr);

@@ -285,7 +285,7 @@ describe('bad input gets a precise error and the gateway keeps serving', () => {
     { name: 'Mcp-Method disagreeing with the body (2026-07-28)', body: '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"message":"x"}}}', headers: { 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/list' }, status: 400, code: -32020 },
     { name: 'Mcp-Name disagreeing with the body (2026-07-28)', body: '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"message":"x"}}}', headers: { 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', 'mcp-name': 'get-sum' }, status: 400, code: -32020 },
     { name: 'Mcp-Method missing (2026-07-28)', body: '{"jsonrpc":"2.0","id":1,"method":"tools/list"}', headers: { 'mcp-protocol-version': '2026-07-28' }, status: 400, code: -32020 },
-    { name: 'an unsupported protocol version', body: '{"jsonrpc":"2.0","id":1,"method":"ping"}', headers: { 'mcp-protocol-version': '1999-01-01' }, status: 400, code: -32600 },
+    { name: 'an unsupported protocol version', body: '{"jsonrpc":"2.0","id":1,"method":"ping"}', headers: { 'mcp-protocol-version': '1999-01-01' }, status: 400, code: -32022 },
     { name: 'a foreign Origin', body: '{"jsonrpc":"2.0","id":1,"method":"ping"}', headers: { origin: 'https://evil.example' }, status: 403, code: -32600 },
   ];
   for (const c of cases) {

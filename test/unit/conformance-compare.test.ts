@@ -331,8 +331,19 @@ describe('buildBaseline / parseBaseline', () => {
     assert.deepEqual(parseBaseline(JSON.parse(JSON.stringify(b)), 'b.json'), b);
   });
 
+  it('keeps the previous notes and records the spec version', () => {
+    const previous = { ...buildBaseline(undefined, run(ok('ping')), run(ok('ping')), meta), notes: { ping: 'why' } };
+    const b = buildBaseline(previous, run(ok('ping')), run(ok('ping')), { ...meta, specVersion: '2026-07-28' });
+    assert.deepEqual(b.notes, { ping: 'why' });
+    assert.equal(b.specVersion, '2026-07-28');
+    assert.deepEqual(parseBaseline(JSON.parse(JSON.stringify(b)), 'b.json'), b);
+  });
+
   const invalid: { name: string; data: unknown }[] = [
     { name: 'not an object', data: [] },
+    { name: 'specVersion not a string', data: { ...meta, specVersion: 20260728, scenarios: {} } },
+    { name: 'notes not an object', data: { ...meta, notes: 'x', scenarios: {} } },
+    { name: 'a note not a string', data: { ...meta, notes: { ping: 1 }, scenarios: {} } },
     { name: 'missing suite', data: { conformanceVersion: '1', sdkVersion: '1', recordedAt: 'x', scenarios: {} } },
     { name: 'direct not boolean', data: { ...meta, scenarios: { ping: { direct: 'yes', gateway: null } } } },
     { name: 'gateway neither boolean nor null', data: { ...meta, scenarios: { ping: { direct: true } } } },
