@@ -69,12 +69,14 @@ export async function startSetup(def: SetupDef, shared: Shared, opts: { sidecarN
   }
   const [listen, admin, sidecarPort] = [await freePort(), await freePort(), await freePort()];
   const curated = { allow: CURATED_TOOL_GLOBS };
+  // BENCH_INSPECT_RESPONSES=lists measures the cheaper setting (only list answers read).
+  const inspect = process.env.BENCH_INSPECT_RESPONSES === 'lists' ? { inspect_responses: 'lists' } : {};
   const raw: Record<string, unknown> = {
     gateway: { listen: `127.0.0.1:${listen}`, admin: `127.0.0.1:${admin}` },
     sidecar: { listen: `127.0.0.1:${sidecarPort}` },
     servers: [
-      { name: 'json', url: shared.upstream.json, tools: curated },
-      { name: 'sse', url: shared.upstream.sse, tools: curated },
+      { name: 'json', url: shared.upstream.json, tools: curated, ...inspect },
+      { name: 'sse', url: shared.upstream.sse, tools: curated, ...inspect },
     ],
     audit: { sink: 'stdout' },
     log: { level: 'warn' },

@@ -184,6 +184,7 @@ function normalize(raw: RawConfig, source: string): GatewayConfig {
     policyBundle: s.policy?.bundle !== undefined ? abs(s.policy.bundle) : globalBundle,
     dryRun: s.policy?.dry_run ?? raw.policy?.dry_run ?? false,
     forwardCookies: s.forward_cookies ?? false,
+    inspectResponses: s.inspect_responses ?? 'all',
   };
   });
   return {

@@ -94,6 +94,7 @@ const server = z
     policy: policyRef.optional(),
     oauth: oauthServer.optional(),
     forward_cookies: z.boolean().optional(),
+    inspect_responses: z.enum(['all', 'lists']).optional(),
   })
   .strict();
 

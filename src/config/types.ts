@@ -40,6 +40,12 @@ export interface ServerConfig {
   oauth: ServerOAuth | undefined;
   /** Pass the caller's `Cookie` header to the upstream (default: stripped, it is a credential). */
   forwardCookies: boolean;
+  /**
+   * On a governed server, which upstream answers the sidecar reads: `all` (every 2xx POST
+   * and GET body: lists under any id, replays, resource notifications) or `lists` (only the
+   * answer to a list request, cheaper, and blind to replays and answers under other ids).
+   */
+  inspectResponses: 'all' | 'lists';
 }
 
 export interface ServerOAuth {

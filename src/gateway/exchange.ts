@@ -366,7 +366,9 @@ export class Exchange {
     }
     const method = this.event.http.method;
     // Clients read JSON-RPC only from a 2xx body (the SDK throws on anything else).
-    const inspect = this.server!.governed && !endOfStream && status >= 200 && status < 300 && (method === 'POST' || method === 'GET');
+    const server = this.server!;
+    const wanted = server.config.inspectResponses === 'all' ? method === 'POST' || method === 'GET' : this.list !== undefined;
+    const inspect = server.governed && wanted && !endOfStream && status >= 200 && status < 300;
     if (!inspect) {
       this.phase = 'done';
       this.emit();

@@ -21,7 +21,10 @@ before(async () => {
   up = await startScriptedUpstream();
   gw = await startGateway({
     config: {
-      servers: [{ name: 'hostile', url: up.url, tools: { deny: ['secret-*'] }, resources: { deny: ['test://secret/*'] } }],
+      servers: [
+        { name: 'hostile', url: up.url, tools: { deny: ['secret-*'] }, resources: { deny: ['test://secret/*'] } },
+        { name: 'lists-only', url: up.url, tools: { deny: ['secret-*'] }, inspect_responses: 'lists' },
+      ],
       audit: { sink: 'stdout' },
     },
   });
@@ -269,5 +272,19 @@ describe('resource URIs are decided on as the upstream will read them', () => {
     assert.deepEqual((messages(read.text)[0] as any).result, { contents: [] });
     const list = await call({ jsonrpc: '2.0', id: 25, method: 'resources/list' });
     assert.deepEqual((messages(list.text)[0] as any).result.resources.map((r: any) => r.uri), ['test://public/readme']);
+  });
+});
+
+describe('inspect_responses: lists (the cheaper, weaker setting)', () => {
+  test("only the answer to a list request is read: it is still filtered, other answers pass as sent", async () => {
+    const lists = gw.url('lists-only');
+    const post = async (body: unknown) =>
+      (await fetch(lists, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body: JSON.stringify(body) })).text();
+    up.answer = (req) => ({ headers: { 'content-type': 'application/json' }, chunks: [JSON.stringify({ jsonrpc: '2.0', id: safeId(req.body), result: toolsResult })] });
+    const listed = await post({ jsonrpc: '2.0', id: 30, method: 'tools/list' });
+    assert.ok(!listed.includes(HIDDEN_TOOL), listed);
+    up.answer = () => ({ headers: { 'content-type': 'application/json' }, chunks: [JSON.stringify({ jsonrpc: '2.0', id: 'other', result: toolsResult })] });
+    const other = await post({ jsonrpc: '2.0', id: 31, method: 'tools/call', params: { name: 'echo' } });
+    assert.ok(other.includes(HIDDEN_TOOL), 'documented trade-off: an answer under another id is not read in this mode');
   });
 });
