@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import { startGateway, type RunningGateway } from '../support/gateway.js';
+import { splitAt } from '../support/chunks.js';
 import { startScriptedUpstream, safeId, sse, type ScriptedUpstream } from '../support/scripted-upstream.js';
 
 let up: ScriptedUpstream;
@@ -159,14 +160,7 @@ describe('streams and replays', () => {
     await fc.assert(
       fc.asyncProperty(fc.uniqueArray(fc.integer({ min: 1, max: bytes.length - 1 }), { maxLength: 12 }), fc.constantFrom('\n', '\r\n', '\r'), async (cuts, eol) => {
         const b = Buffer.from(stream.replace(/\n/g, eol));
-        const points = [...new Set(cuts.map((c) => Math.min(c, b.length - 1)))].sort((x, y) => x - y);
-        const chunks: Buffer[] = [];
-        let from = 0;
-        for (const p of points) {
-          chunks.push(b.subarray(from, p));
-          from = p;
-        }
-        chunks.push(b.subarray(from));
+        const chunks = splitAt(b, cuts).filter((c) => c.length > 0);
         up.answer = () => ({ headers: { 'content-type': 'text/event-stream' }, chunks });
         const r = await call({ jsonrpc: '2.0', id: 8, method: 'resources/list' });
         noHidden(r.text);

@@ -1,5 +1,6 @@
 // Fuzz targets over the whole exchange: generated ext_proc streams driven through the
 // real gRPC server (exchange-harness.ts), and the invariant checker run on each.
+import { splitAt } from '../support/chunks.js';
 import fc from 'fast-check';
 import { serializeSseEvent } from '../../src/mcp/sse.js';
 import { referenceSse, jsonRpcBodyArb } from './parsers.js';
@@ -147,15 +148,9 @@ function responseBytes(r: ResponseSide): Buffer {
   return Buffer.from(out);
 }
 
+/** Chunks as Envoy may send them; an empty chunk only as the last one (end of stream). */
 function cut(b: Buffer, cuts: readonly number[]): Buffer[] {
-  const at = [...new Set(cuts.map((c) => c % (b.length + 1)))].sort((x, y) => x - y);
-  const out: Buffer[] = [];
-  let prev = 0;
-  for (const c of at) {
-    out.push(b.subarray(prev, c));
-    prev = c;
-  }
-  out.push(b.subarray(prev));
+  const out = splitAt(b, cuts);
   return out.filter((c, i) => c.length > 0 || i === out.length - 1);
 }
 

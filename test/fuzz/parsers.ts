@@ -1,5 +1,6 @@
 // Fuzz targets over the sidecar's parsers: each is an input generator and the
 // invariants every input must keep (see test/fuzz/README section in README.md).
+import { splitAt } from '../support/chunks.js';
 import fc from 'fast-check';
 import { isDeepStrictEqual } from 'node:util';
 import { parseStrictJson, StrictJsonError, DEFAULT_MAX_DEPTH } from '../../src/mcp/strict-json.js';
@@ -176,17 +177,6 @@ const sseStreamArb: fc.Arbitrary<Buffer> = fc
 /** Cut points: a sorted list of offsets, some at the nastiest places (inside CRLF, inside a character). */
 const cutsArb = fc.array(fc.nat(), { maxLength: 8 });
 
-function chunk(b: Buffer, cuts: readonly number[]): Buffer[] {
-  const at = [...new Set(cuts.map((c) => c % (b.length + 1)))].sort((x, y) => x - y);
-  const out: Buffer[] = [];
-  let prev = 0;
-  for (const c of at) {
-    out.push(b.subarray(prev, c));
-    prev = c;
-  }
-  out.push(b.subarray(prev));
-  return out;
-}
 
 /** The WHATWG event-stream interpretation, written plainly: one effective-field block per blank line. */
 export function referenceSse(bytes: Uint8Array): SseEvent[] {
@@ -249,7 +239,7 @@ export const sse: Target<{ stream: Buffer; cuts: number[] }> = {
   arb: fc.record({ stream: sseStreamArb, cuts: cutsArb }),
   check({ stream, cuts }) {
     const whole = frameAll([stream]);
-    const parts = frameAll(chunk(stream, cuts));
+    const parts = frameAll(splitAt(stream, cuts));
     if (!whole.bytes.equals(stream)) violated('byte-for-byte', `whole stream not given back: ${show(stream.toString('latin1'))}`);
     if (!parts.bytes.equals(stream)) violated('byte-for-byte', `chunked stream not given back: ${show(stream.toString('latin1'))} cut at ${show(cuts)}`);
     if (!isDeepStrictEqual(parts.events, whole.events)) violated('chunking-invariance', `events differ when chunked: ${show(stream.toString('latin1'))} cut at ${show(cuts)}`);
