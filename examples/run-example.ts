@@ -15,6 +15,7 @@ mcp-gateway example is running.
   upstream (server-everything):  ${upstream.url}
   through the gateway:           ${url}
   Envoy admin:                   ${gw.envoy.adminUrl}
+  sidecar metrics and health:    ${gw.sidecar.telemetryUrl ?? '(telemetry.listen not set)'}/metrics, /healthz, /readyz
   audit events:                  this terminal's stdout (JSON lines)
 
 Try it:

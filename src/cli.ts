@@ -72,7 +72,7 @@ async function main(argv: string[]): Promise<number> {
       const log = createLogger(c.log.level);
       const gw = await launchGateway(c, { log, envoy: { logLevel: values['envoy-log-level'] ?? 'warn' } });
       if (gw.envoy.parentDeath === 'none') log.warn({ envoyPid: gw.envoy.pid }, 'setpriv (util-linux) not found: if this process is SIGKILLed, Envoy keeps running and must be stopped by hand');
-      printEndpoints(endpointsOf(c), gw.envoy.adminUrl, gw.envoy.pid);
+      printEndpoints(endpointsOf(c), gw.envoy.adminUrl, gw.envoy.pid, gw.sidecar.telemetryUrl);
       // SIGHUP: look for changed policy bundles now (they are also watched and polled).
       process.on('SIGHUP', () => void gw.sidecar.runtime.checkPolicies());
       const exit = await Promise.race([untilSignal().then(() => 0), gw.envoy.exited.then((code) => (log.error({ code }, 'envoy exited'), 1))]);
@@ -101,10 +101,11 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-export function printEndpoints(endpoints: ReadonlyMap<string, string>, adminUrl: string, envoyPid?: number): void {
+export function printEndpoints(endpoints: ReadonlyMap<string, string>, adminUrl: string, envoyPid?: number, telemetryUrl?: string): void {
   const lines = [...endpoints].map(([name, url]) => `  ${name.padEnd(16)} ${url}`);
   const pid = envoyPid === undefined ? '' : ` (Envoy pid ${envoyPid})`;
-  process.stderr.write(`\nmcp-gateway is up.\nMCP endpoints:\n${lines.join('\n')}\nEnvoy admin:      ${adminUrl}${pid}\n\n`);
+  const telemetry = telemetryUrl === undefined ? '' : `Sidecar metrics:  ${telemetryUrl}/metrics (health: /healthz, /readyz)\n`;
+  process.stderr.write(`\nmcp-gateway is up.\nMCP endpoints:\n${lines.join('\n')}\nEnvoy admin:      ${adminUrl}${pid}\n${telemetry}\n`);
 }
 
 function untilSignal(): Promise<NodeJS.Signals> {

@@ -229,6 +229,7 @@ function normalize(raw: RawConfig, source: string): GatewayConfig {
       includeArguments: audit.include_arguments ?? true,
       durability: audit.durability ?? 'buffered',
     },
+    telemetry: { listen: raw.telemetry?.listen === undefined ? undefined : parseHostPort(raw.telemetry.listen) },
     log: { level: raw.log?.level ?? 'info' },
     source,
   };

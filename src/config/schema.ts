@@ -167,6 +167,13 @@ export const configSchema = z
       })
       .strict()
       .optional(),
+    telemetry: z
+      .object({
+        // The sidecar's HTTP endpoint: /metrics (Prometheus), /healthz, /readyz. Off when unset.
+        listen: hostPort.optional(),
+      })
+      .strict()
+      .optional(),
     log: z
       .object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).optional() })
       .strict()

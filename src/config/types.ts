@@ -136,6 +136,8 @@ export interface GatewayConfig {
   sessions: SessionsSection;
   policy: PolicySection;
   audit: AuditSection;
+  /** The sidecar's HTTP endpoint (/metrics, /healthz, /readyz); undefined: none. */
+  telemetry: { listen: HostPort | undefined };
   log: { level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent' };
   /** Where the config was loaded from, for messages. */
   source: string;

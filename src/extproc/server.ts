@@ -7,23 +7,43 @@ import type { GatewayRuntime } from '../gateway/runtime.js';
 import type { Logger } from '../telemetry/log.js';
 import { externalProcessorService } from './proto.js';
 import { handleProcessStream, type ProcessCall } from './stream.js';
+import { HealthImplementation } from 'grpc-health-check';
+
+/** The name grpc.health.v1 reports the ext_proc service under ("" is the whole server). */
+export const EXT_PROC_SERVICE = 'envoy.service.ext_proc.v3.ExternalProcessor';
+
+export interface StreamObserver {
+  streamOpened(): void;
+  streamClosed(): void;
+}
 
 export interface ExtProcServer {
   /** The address bound (`127.0.0.1:9000` or `unix:/path`). */
   readonly address: string;
   /** Stops accepting streams and waits for open ones, up to `graceMs`, then cancels the rest. */
   shutdown(graceMs: number): Promise<void>;
+  /** grpc.health.v1 status of the server and of the ext_proc service (NOT_SERVING while draining). */
+  setServing(serving: boolean): void;
 }
 
-export async function startExtProcServer(listen: SidecarSection['listen'], runtime: () => GatewayRuntime, log: Logger): Promise<ExtProcServer> {
+export async function startExtProcServer(listen: SidecarSection['listen'], runtime: () => GatewayRuntime, log: Logger, observer?: StreamObserver): Promise<ExtProcServer> {
   const server = new grpc.Server({
     'grpc.max_receive_message_length': 256 * 1024 * 1024,
     'grpc.max_send_message_length': 256 * 1024 * 1024,
     'grpc.keepalive_permit_without_calls': 1,
   });
   server.addService(externalProcessorService(), {
-    Process: (call: ProcessCall) => handleProcessStream(call, runtime, log),
+    Process: (call: ProcessCall) => {
+      if (observer) {
+        observer.streamOpened();
+        call.once('close', () => observer.streamClosed());
+      }
+      handleProcessStream(call, runtime, log);
+    },
   });
+  // grpc.health.v1 on the same port: Envoy's cluster health check and Kubernetes gRPC probes.
+  const health = new HealthImplementation({ '': 'SERVING', [EXT_PROC_SERVICE]: 'SERVING' });
+  health.addToServer(server);
   let address: string;
   if (listen.kind === 'unix') {
     await removeStaleSocket(listen.path);
@@ -35,8 +55,14 @@ export async function startExtProcServer(listen: SidecarSection['listen'], runti
     server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(new Error(`cannot listen on ${address}: ${err.message}`)) : resolve(p))),
   );
   if (listen.kind === 'tcp' && listen.port === 0) address = `${listen.host}:${port}`;
+  const setServing = (serving: boolean) => {
+    const status = serving ? 'SERVING' : 'NOT_SERVING';
+    health.setStatus('', status);
+    health.setStatus(EXT_PROC_SERVICE, status);
+  };
   return {
     address,
+    setServing,
     shutdown: (graceMs) =>
       new Promise<void>((resolve) => {
         const timer = setTimeout(() => {

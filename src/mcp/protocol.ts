@@ -78,6 +78,8 @@ const CLIENT_METHODS = [
 ] as const;
 const KNOWN_LOWER = new Map(CLIENT_METHODS.map((m) => [m.toLowerCase(), m]));
 const KNOWN = new Set<string>(CLIENT_METHODS);
+/** A method the gateway knows by name (any revision): what a metric label may be. */
+export const isKnownMethod = (m: string): boolean => KNOWN.has(m);
 
 /**
  * A method that differs from a known one only by case ("Tools/Call") is refused:
