@@ -76,7 +76,7 @@ export function handleProcessStream(call: ProcessCall, runtime: () => GatewayRun
           break;
         case 'request_body':
           phase = 'request_body';
-          verdict = exchange.requestBody(req.request_body?.body ?? EMPTY, req.request_body?.end_of_stream === true);
+          verdict = exchange.requestBody(req.request_body?.body ?? EMPTY);
           break;
         case 'response_headers':
           phase = 'response_headers';

@@ -4,9 +4,8 @@
 import { performance } from 'node:perf_hooks';
 import { parseJsonRpcMessage, type JsonRpcId, type JsonRpcMessage } from '../mcp/jsonrpc.js';
 import { checkStandardHeaders } from '../mcp/standard-headers.js';
-import { checkResourceUri } from '../mcp/resource-uri.js';
 import { JsonRpcErrorCode } from '../mcp/errors.js';
-import { LIST_METHODS, STANDARD_HEADERS_VERSION, caseCollision, targetOf, type ListMethod } from '../mcp/protocol.js';
+import { LIST_METHODS, STANDARD_HEADERS_VERSION, caseCollision, type ListMethod } from '../mcp/protocol.js';
 import { headerVersionRefusal, messageVersion, removedMethodRefusal } from './protocol-version.js';
 import { emptyAuditEvent, type AuditEvent } from '../audit/event.js';
 import { ANONYMOUS, type GatewayRuntime, type ServerRuntime } from './runtime.js';
@@ -16,8 +15,10 @@ import { authFailure, checkAudience, scopeFailure } from './auth-refusals.js';
 import { callerKey } from '../sessions/binding.js';
 import type { BrokerResult } from '../credentials/broker.js';
 import type { PolicyInput } from '../policy/input.js';
-import { ResponseFilter, type ServerMessageReport } from './response-filter.js';
+import { ResponseFilter, bodyModeOf, type ServerMessageReport } from './response-filter.js';
+import { serverMessageEvent } from './server-message-event.js';
 import { applyPolicy } from './policy-step.js';
+import { applyCuration } from './curation-step.js';
 import { INTERNAL_HEADER_PREFIX } from './internal-headers.js';
 import { refusalBody, type Refusal } from './refusal.js';
 import { CONTINUE, JSON_CONTENT_TYPE, withHeaders, type Verdict } from './verdict.js';
@@ -217,13 +218,13 @@ export class Exchange {
     for (const k in h) if (k.startsWith(INTERNAL_HEADER_PREFIX)) (remove ??= []).push(k);
     for (const k of this.server!.stripHeaders) if (h[k] !== undefined) (remove ??= []).push(k);
     // Responses of a governed server are inspected: the upstream must not compress them.
-    if (this.server?.governed && h['accept-encoding'] !== undefined) (remove ??= []).push('accept-encoding');
+    if (this.server!.governed && h['accept-encoding'] !== undefined) (remove ??= []).push('accept-encoding');
     return remove ? { kind: 'continue', headers: { remove } } : CONTINUE;
   }
 
   // ---- request body ---------------------------------------------------------
 
-  requestBody(body: Uint8Array, endOfStream: boolean): Verdict {
+  requestBody(body: Uint8Array): Verdict {
     this.expect('request_body');
     if (this.bodyless) {
       if (body.length === 0) {
@@ -235,8 +236,7 @@ export class Exchange {
       return this.refuse({ reason: 'body_not_allowed', httpStatus: 400, rpcCode: JsonRpcErrorCode.InvalidRequest, rpcId: null, message: `An HTTP ${method} request must not carry a body in the MCP transport` });
     }
     // The body is BUFFERED: Envoy sends it once it is whole (or answers 413 itself), so
-    // end_of_stream is false only when trailers follow (they are handled on their own).
-    void endOfStream;
+    // end_of_stream is false only when trailers follow (handled on their own): not checked.
     if (body.length > this.rt.maxRequestBytes) {
       return this.refuse({ reason: 'body_too_large', httpStatus: 413, rpcCode: JsonRpcErrorCode.InvalidRequest, rpcId: null, message: `Request body exceeds the limit of ${this.rt.maxRequestBytes} bytes` });
     }
@@ -298,33 +298,12 @@ export class Exchange {
       return this.refuse({ reason: 'method_case_mismatch', httpStatus: status, rpcCode: JsonRpcErrorCode.MethodNotFound, rpcId: this.rpcId, message: `Method not found: "${msg.method}" (methods are case-sensitive; did you mean "${collision}"?)` });
     }
 
-    const target = targetOf(msg.method, msg.params);
-    if (!target.ok) {
-      return this.refuse({ reason: 'invalid_params', httpStatus: refuseStatus, rpcCode: JsonRpcErrorCode.InvalidParams, rpcId: this.rpcId, message: target.message });
-    }
-    if (target.target) {
-      const t = target.target;
-      ev.target = { kind: t.kind, name: t.name };
-      if (t.kind === 'resource' && server.governsResources) {
-        // Decided on the URI as every upstream will read it (src/mcp/resource-uri.ts).
-        const check = checkResourceUri(t.name, { template: t.template === true });
-        if (!check.ok) {
-          return this.refuse({ reason: 'uri_not_canonical', httpStatus: refuseStatus, rpcCode: JsonRpcErrorCode.InvalidParams, rpcId: this.rpcId, message: `Resource URI ${JSON.stringify(t.name)} ${check.problem}: send it in canonical form (RFC 3986: no dot segments, lower-case scheme and host, percent-encoding only where needed and in upper case)` });
-        }
-      }
-      if (this.rt.includeArguments) {
-        const args = msg.params?.arguments ?? (msg.method === 'completion/complete' ? msg.params?.argument : undefined);
-        if (args !== undefined) ev.arguments = this.rt.redact(args);
-      }
-      if (!server.curation.visible(target.target.kind, target.target.name)) {
-        const noun = target.target.kind === 'tool' ? 'Tool' : target.target.kind === 'prompt' ? 'Prompt' : 'Resource';
-        return this.refuse({ reason: 'not_curated', httpStatus: refuseStatus, rpcCode: JsonRpcErrorCode.InvalidParams, rpcId: this.rpcId, message: `${noun} "${target.target.name}" is not available on server "${server.config.name}"` });
-      }
-    }
+    const curation = applyCuration(msg, { server, rpcId: this.rpcId, refuseStatus, redact: this.rt.includeArguments ? this.rt.redact : undefined }, ev);
+    if (curation.refusal) return this.refuse(curation.refusal);
 
     if (isRequest) this.list = LIST_METHODS.get(msg.method);
     if (!server.policy) return CONTINUE;
-    const step = applyPolicy(server, this.input(), target.target, this.rpcId, ev);
+    const step = applyPolicy(server, this.input(), curation.target, this.rpcId, ev);
     if (step.refusal) return this.refuse(step.refusal);
     return step.headers.length ? { kind: 'continue', headers: { set: step.headers } } : CONTINUE;
   }
@@ -349,7 +328,7 @@ export class Exchange {
 
   responseHeaders(h: HeaderBag, endOfStream: boolean): Verdict {
     // Before the request was decided: Envoy answered on its own (see localReply).
-    if (this.phase === 'request_headers' || this.phase === 'request_body') return this.localReply(h);
+    if (this.undecided) return this.localReply(h);
     this.expect('response_headers');
     const status = Number(h[':status']);
     this.event.upstream_status = status;
@@ -374,7 +353,7 @@ export class Exchange {
       this.emit();
       return sealed;
     }
-    const mode = inspectableBody(h);
+    const mode = bodyModeOf(h);
     if (typeof mode !== 'string') return this.uninspectable(mode.problem);
     this.phase = 'response_body';
     this.responseFilter = new ResponseFilter(
@@ -413,22 +392,10 @@ export class Exchange {
     return CONTINUE;
   }
 
-  /** A 2xx body the gateway cannot read (compressed, or neither JSON nor SSE): refused, never passed. */
+  /** A 2xx body the gateway cannot read (compressed): refused, never passed. */
   private uninspectable(problem: string): Verdict {
-    const ev = this.event;
-    ev.decision = 'deny';
-    ev.reason = 'response_uninspectable';
-    ev.message = `Upstream response could not be inspected: ${problem}`;
-    ev.http.status = 502;
-    this.phase = 'done';
-    this.emit();
-    return {
-      kind: 'respond',
-      status: 502,
-      headers: [JSON_CONTENT_TYPE],
-      body: refusalBody({ reason: 'invalid_request', httpStatus: 502, rpcCode: JsonRpcErrorCode.InternalError, rpcId: this.rpcId, message: ev.message }),
-      details: 'mcp_gateway_response_uninspectable',
-    };
+    this.event.http.status = 502;
+    return this.refuse({ reason: 'response_uninspectable', httpStatus: 502, rpcCode: JsonRpcErrorCode.InternalError, rpcId: this.rpcId, message: `Upstream response could not be inspected: ${problem}` });
   }
 
   // ---- response body --------------------------------------------------------
@@ -468,26 +435,7 @@ export class Exchange {
 
   /** One audit event for a message the response filter changed or dropped (not the exchange's own answer). */
   private auditServerMessage(m: ServerMessageReport): void {
-    const base = this.event;
-    const ev = emptyAuditEvent();
-    ev.type = 'mcp.server_message';
-    ev.request_id = base.request_id;
-    ev.trace_id = base.trace_id;
-    ev.session_id = base.session_id;
-    ev.server = base.server;
-    ev.http = { method: base.http.method, path: base.http.path, status: base.http.status };
-    ev.protocol_version = base.protocol_version;
-    ev.identity = base.identity;
-    ev.client_address = base.client_address;
-    ev.rpc = m.kind === 'unknown' ? undefined : { kind: m.kind, id: m.id ?? undefined, method: m.method };
-    ev.target = m.target;
-    ev.filtered = m.filtered;
-    ev.decision = m.action === 'dropped' ? 'deny' : 'allow';
-    ev.reason = m.reason;
-    ev.message = m.message;
-    ev.upstream_status = base.upstream_status;
-    ev.latency_ms = Math.round((performance.now() - this.started) * 1000) / 1000;
-    this.rt.audit.write(ev);
+    this.rt.audit.write(serverMessageEvent(this.event, m, this.elapsedMs()));
   }
 
   // ---- end ------------------------------------------------------------------
@@ -495,7 +443,7 @@ export class Exchange {
   /** The ext_proc stream ended (normally, cancelled or broken): the audit event is owed regardless. */
   close(cause: 'complete' | 'cancelled' | 'error'): void {
     if (this.audited) return;
-    if (this.phase === 'request_headers' || this.phase === 'request_body') {
+    if (this.undecided) {
       // Never decided, so nothing went upstream: the client went away, or Envoy gave up on
       // the request (a malformed body; Envoy's own reply is in its access log).
       const ev = this.event;
@@ -506,6 +454,11 @@ export class Exchange {
       this.event.message ??= cause === 'cancelled' ? 'the exchange ended before the upstream answered' : 'the ext_proc stream failed';
     }
     this.emit();
+  }
+
+  /** Nothing has been let through yet: the request is still being read or decided. */
+  private get undecided(): boolean {
+    return this.phase === 'request_headers' || this.phase === 'request_body';
   }
 
   get finished(): boolean {
@@ -530,28 +483,17 @@ export class Exchange {
   private emit(): void {
     if (this.audited) return;
     this.audited = true;
-    this.event.latency_ms = Math.round((performance.now() - this.started) * 1000) / 1000;
+    this.event.latency_ms = this.elapsedMs();
     this.rt.audit.write(this.event);
+  }
+
+  private elapsedMs(): number {
+    return Math.round((performance.now() - this.started) * 1000) / 1000;
   }
 
   private expect(phase: Phase): void {
     if (this.phase !== phase) throw new PhaseError(`unexpected ${phase} message while in phase ${this.phase}`);
   }
-}
-
-/** How a 2xx response body can be read, or why it cannot (then it is refused). */
-function inspectableBody(h: HeaderBag): 'json' | 'sse' | 'opaque' | { problem: string } {
-  const encoding = (h['content-encoding'] ?? '').trim().toLowerCase();
-  if (encoding !== '' && encoding !== 'identity') return { problem: `it is ${encoding}-encoded` };
-  const type = h['content-type'] ?? '';
-  const media = type.split(';', 1)[0]!.trim().toLowerCase();
-  // Clients differ in how they read Content-Type (the SDK looks for "text/event-stream"
-  // anywhere in it): an ambiguous one is refused rather than read one way.
-  const mentionsSse = type.toLowerCase().includes('text/event-stream');
-  if (media === 'text/event-stream') return 'sse';
-  if (media === 'application/json' && !mentionsSse) return 'json';
-  // Anything else (a 202 without a type, say) is looked at: it may be empty; if not, it is replaced.
-  return 'opaque';
 }
 
 export class PhaseError extends Error {

@@ -25,6 +25,7 @@ export type RefusalReason =
   | 'invalid_params'
   | 'not_curated'
   | 'uri_not_canonical'
+  | 'response_uninspectable'
   | 'body_not_allowed'
   | AuthFailureReason
   | 'insufficient_scope'

@@ -52,6 +52,24 @@ export interface ServerMessageReport {
   filtered: { returned: number; visible: number } | undefined;
 }
 
+/** The body modes of ResponseFilter. */
+export type BodyMode = 'json' | 'sse' | 'opaque';
+
+/** How a 2xx response body can be read, or why it cannot (then it is refused). */
+export function bodyModeOf(h: Readonly<Record<string, string>>): BodyMode | { problem: string } {
+  const encoding = (h['content-encoding'] ?? '').trim().toLowerCase();
+  if (encoding !== '' && encoding !== 'identity') return { problem: `it is ${encoding}-encoded` };
+  const type = h['content-type'] ?? '';
+  const media = type.split(';', 1)[0]!.trim().toLowerCase();
+  // Clients differ in how they read Content-Type (the SDK looks for "text/event-stream"
+  // anywhere in it): an ambiguous one is refused rather than read one way.
+  const mentionsSse = type.toLowerCase().includes('text/event-stream');
+  if (media === 'text/event-stream') return 'sse';
+  if (media === 'application/json' && !mentionsSse) return 'json';
+  // Anything else (a 202 without a type, say) is looked at: it may be empty; if not, it is replaced.
+  return 'opaque';
+}
+
 export type FailureReason = 'response_uninspectable' | 'response_too_large';
 
 /** What the filter found about the exchange's own answer, for its audit event. */
@@ -84,7 +102,7 @@ export class ResponseFilter {
   constructor(
     private readonly ctx: ResponseFilterContext,
     /** opaque: a 2xx body that is neither JSON nor SSE; it passes only when empty. */
-    readonly mode: 'json' | 'sse' | 'opaque',
+    readonly mode: BodyMode,
   ) {
     this.framer = mode === 'sse' ? new SseFramer() : undefined;
   }

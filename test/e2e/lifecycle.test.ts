@@ -12,6 +12,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { startUpstream, everythingServerFactory, type RunningUpstream } from '../../examples/upstream.js';
 import { startGateway, freePort } from '../support/gateway.js';
 import { findEnvoy } from '../../src/envoy/binary.js';
+import { writeCliConfig } from '../support/cli-config.js';
 
 const run = promisify(execFile);
 const CLI = ['--import', 'tsx', 'src/cli.ts'];
@@ -25,22 +26,7 @@ before(async () => {
 after(async () => upstream?.close());
 
 async function configFile(extra = ''): Promise<string> {
-  const file = join(dir, `gateway-${Math.random().toString(36).slice(2)}.yaml`);
-  await writeFile(
-    file,
-    `gateway:
-  listen: 127.0.0.1:${await freePort()}
-  admin: 127.0.0.1:${await freePort()}
-sidecar:
-  listen: 127.0.0.1:${await freePort()}
-servers:
-  - name: everything
-    url: ${upstream.url}
-    tools:
-      allow: ["echo"]
-${extra}`,
-  );
-  return file;
+  return writeCliConfig(dir, upstream.url, { listen: `127.0.0.1:${await freePort()}`, admin: `127.0.0.1:${await freePort()}`, sidecar: `127.0.0.1:${await freePort()}` }, extra);
 }
 
 test('validate reports every error with its line, column and key path', async () => {

@@ -1,6 +1,7 @@
 // Processes that die without cleaning up: `kill -9` of `mcp-gateway up` takes its
 // Envoy with it and a restart comes up cleanly on the same ports; a port someone
 // else holds stops the start with a clear error; a SIGKILLed sidecar fails closed.
+import { writeCliConfig } from '../support/cli-config.js';
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -36,23 +37,8 @@ interface Ports {
   admin: number;
 }
 
-async function configFile(ports: Ports, sidecarListen: string, extra = ''): Promise<string> {
-  const file = join(dir, `gateway-${Math.random().toString(36).slice(2)}.yaml`);
-  await writeFile(
-    file,
-    `gateway:
-  listen: 127.0.0.1:${ports.listen}
-  admin: 127.0.0.1:${ports.admin}
-sidecar:
-  listen: ${sidecarListen}
-servers:
-  - name: everything
-    url: ${upstream.url}
-    tools:
-      allow: ["echo"]
-${extra}`,
-  );
-  return file;
+function configFile(ports: Ports, sidecarListen: string, extra = ''): Promise<string> {
+  return writeCliConfig(dir, upstream.url, { listen: `127.0.0.1:${ports.listen}`, admin: `127.0.0.1:${ports.admin}`, sidecar: sidecarListen }, extra);
 }
 
 interface Cli {
@@ -188,7 +174,9 @@ test('the documented gap: an exchange in flight at kill -9 reached the upstream 
     }
     up.child.kill('SIGKILL');
     await up.exited;
-    assert.equal(await answer, 'connection error', 'the client gets no result');
+    // Envoy may still answer the fail-closed 5xx (the sidecar died first) before it dies itself.
+    const got = await answer;
+    assert.ok(got === 'connection error' || (typeof got === 'number' && got >= 500), `the client gets no result, got ${got}`);
     assert.match(arrived[0]!, /"transfer"/, 'the upstream got the call');
     const audit = await readFile(auditFile, 'utf8').catch(() => '');
     assert.doesNotMatch(audit, /transfer/, 'its event was due at the response headers, which never came');
