@@ -1,10 +1,13 @@
 // Starts the whole gateway: the sidecar first (Envoy fails closed without it),
 // then Envoy; stops in the reverse order so no request is left without a sidecar.
+// While running, Envoy's readiness (admin /ready, and its exit) is watched beside the
+// sidecar's: each transition is logged once and shown as mcp_gateway_component_ready.
 import type { GatewayConfig } from './config/types.js';
-import { startSidecar, type Sidecar } from './sidecar.js';
+import { READINESS_INTERVAL_MS, startSidecar, type Sidecar } from './sidecar.js';
 import { startEnvoy, type EnvoyProcess, type EnvoyOptions } from './envoy/process.js';
 import type { AuditSink } from './audit/event.js';
-import type { Logger } from './telemetry/log.js';
+import { createLogger, type Logger } from './telemetry/log.js';
+import { watchEnvoy } from './telemetry/readiness-envoy.js';
 
 export interface RunningGateway {
   readonly sidecar: Sidecar;
@@ -18,6 +21,8 @@ export interface LaunchOptions {
   audit?: AuditSink;
   log?: Logger;
   envoy?: EnvoyOptions;
+  /** How often both components' readiness is checked (default: the sidecar's READINESS_INTERVAL_MS). */
+  readinessIntervalMs?: number;
 }
 
 /** `<gateway.public_url><path>` per server (public_url defaults to the listener's address). */
@@ -26,7 +31,8 @@ export function endpointsOf(config: GatewayConfig): Map<string, string> {
 }
 
 export async function launchGateway(config: GatewayConfig, opts: LaunchOptions = {}): Promise<RunningGateway> {
-  const sidecar = await startSidecar(config, { ...(opts.audit && { audit: opts.audit }), ...(opts.log && { log: opts.log }) });
+  const log = opts.log ?? createLogger(config.log.level);
+  const sidecar = await startSidecar(config, { ...(opts.audit && { audit: opts.audit }), log, ...(opts.readinessIntervalMs && { readinessIntervalMs: opts.readinessIntervalMs }) });
   let envoy: EnvoyProcess;
   try {
     envoy = await startEnvoy(config, opts.envoy);
@@ -34,6 +40,7 @@ export async function launchGateway(config: GatewayConfig, opts: LaunchOptions =
     await sidecar.stop(0);
     throw err;
   }
+  const watch = watchEnvoy(envoy.adminUrl, envoy.exited, (reason) => sidecar.components.set('envoy', reason), opts.readinessIntervalMs ?? READINESS_INTERVAL_MS);
   let stopping: Promise<void> | undefined;
   return {
     sidecar,
@@ -41,6 +48,8 @@ export async function launchGateway(config: GatewayConfig, opts: LaunchOptions =
     endpoints: endpointsOf(config),
     stop() {
       stopping ??= (async () => {
+        // An orderly stop is not a readiness failure to report.
+        watch.stop();
         await envoy.stop();
         await sidecar.stop();
       })();

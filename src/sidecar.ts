@@ -9,6 +9,12 @@ import { startExtProcServer } from './extproc/server.js';
 import { createLogger, type Logger } from './telemetry/log.js';
 import { GatewayMetrics, meteredAuditSink } from './telemetry/metrics.js';
 import { startTelemetryEndpoint, type TelemetryEndpoint } from './telemetry/http-endpoint.js';
+import { ReadinessState } from './telemetry/readiness.js';
+import { sidecarChecks } from './telemetry/readiness-checks.js';
+import { ComponentReadiness } from './telemetry/readiness-monitor.js';
+
+/** How often readiness is re-evaluated (the gRPC health status and the gauge follow). */
+export const READINESS_INTERVAL_MS = 2000;
 
 export interface Sidecar {
   readonly address: string;
@@ -16,29 +22,59 @@ export interface Sidecar {
   readonly metrics: GatewayMetrics;
   /** `http://host:port` of /metrics, /healthz, /readyz (undefined without `telemetry.listen`). */
   readonly telemetryUrl: string | undefined;
+  /** What /readyz and grpc.health.v1 report. */
+  readonly readiness: ReadinessState;
+  /** `mcp_gateway_component_ready` and the transition log (the launcher adds Envoy). */
+  readonly components: ComponentReadiness;
   /** Drains open streams (up to graceMs), then flushes and closes the audit sink. */
   stop(graceMs?: number): Promise<void>;
 }
 
-export async function startSidecar(config: GatewayConfig, opts: { audit?: AuditSink; log?: Logger; metrics?: GatewayMetrics } = {}): Promise<Sidecar> {
+export async function startSidecar(config: GatewayConfig, opts: { audit?: AuditSink; log?: Logger; metrics?: GatewayMetrics; readinessIntervalMs?: number } = {}): Promise<Sidecar> {
   const log = opts.log ?? createLogger(config.log.level);
   const metrics = opts.metrics ?? new GatewayMetrics();
   const audit = meteredAuditSink(opts.audit ?? createAuditSink(config.audit), metrics);
-  const runtime = await createRuntime(config, audit, log);
-  const server = await startExtProcServer(config.sidecar.listen, () => runtime, log, metrics);
   let draining = false;
+  let loaded: GatewayRuntime | undefined;
+  // The audit file check applies to the sink built here from the config, not to one passed in.
+  const readiness = new ReadinessState(sidecarChecks(config, { runtime: () => loaded, draining: () => draining, auditFile: opts.audit ? undefined : config.audit.file }));
+  const components = new ComponentReadiness(metrics.registry, log);
+  // The endpoint first: /healthz answers and /readyz says what is still loading while
+  // policy bundles compile and keys are fetched.
   let endpoint: TelemetryEndpoint | undefined;
   if (config.telemetry.listen) {
     try {
-      endpoint = await startTelemetryEndpoint(config.telemetry.listen, metrics, { notReady: () => (draining ? 'draining: the sidecar is shutting down' : undefined) });
+      endpoint = await startTelemetryEndpoint(config.telemetry.listen, metrics, readiness);
     } catch (err) {
-      await server.shutdown(0);
-      runtime.close();
       await audit.close();
       throw err;
     }
     log.info({ url: endpoint.url }, 'telemetry endpoint listening (/metrics, /healthz, /readyz)');
   }
+  const abandon = async (err: unknown): Promise<never> => {
+    await endpoint?.close();
+    await audit.close();
+    throw err;
+  };
+  const runtime = await createRuntime(config, audit, log).catch(abandon);
+  const server = await startExtProcServer(config.sidecar.listen, () => runtime, log, metrics).catch((err: unknown) => (runtime.close(), abandon(err)));
+  // NOT_SERVING until the checks say otherwise (no health request is answered before this line runs).
+  server.setServing(false);
+  loaded = runtime;
+  const apply = (reason: string | undefined) => {
+    if (!draining) server.setServing(reason === undefined);
+    components.set('sidecar', reason);
+  };
+  // A moment to settle (the audit file is opened asynchronously, the first JWKS fetch is in flight)
+  // before the first verdict is reported.
+  let first = await readiness.evaluate();
+  for (const settle = Date.now() + 1000; first !== undefined && Date.now() < settle; ) {
+    await new Promise((r) => setTimeout(r, 50));
+    first = await readiness.evaluate();
+  }
+  readiness.onChange(apply);
+  apply(first);
+  readiness.start(opts.readinessIntervalMs ?? READINESS_INTERVAL_MS);
   log.info({ address: server.address, servers: config.servers.map((s) => s.name) }, 'ext_proc sidecar listening');
   let stopping: Promise<void> | undefined;
   return {
@@ -46,11 +82,15 @@ export async function startSidecar(config: GatewayConfig, opts: { audit?: AuditS
     runtime,
     metrics,
     telemetryUrl: endpoint?.url,
+    readiness,
+    components,
     stop(graceMs = 5000) {
       stopping ??= (async () => {
         // Not ready (and NOT_SERVING to gRPC health checks) first, so nothing new is sent here.
         draining = true;
         server.setServing(false);
+        readiness.stop();
+        void readiness.evaluate();
         await server.shutdown(graceMs);
         runtime.close();
         // Cancelled streams write their audit events as the server closes them.

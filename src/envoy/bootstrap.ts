@@ -2,6 +2,7 @@
 // cluster per virtual server, the ext_proc filter (fail closed) pointing at the sidecar.
 import { stringify } from 'yaml';
 import type { GatewayConfig, ServerConfig } from '../config/types.js';
+import { EXT_PROC_SERVICE } from '../extproc/server.js';
 
 export const SIDECAR_CLUSTER = 'mcp_gateway_sidecar';
 export const clusterName = (s: ServerConfig) => `mcp_upstream_${s.name}`;
@@ -198,6 +199,34 @@ function localReplyAccessLog(c: GatewayConfig): Json {
   };
 }
 
+/**
+ * Envoy asks the sidecar's grpc.health.v1 for the ext_proc service, which is SERVING
+ * only while the sidecar is ready (readiness-checks.ts). /clusters then shows the host
+ * `healthy` or `/failed_active_hc`, and the cluster's health_check stats count it.
+ *
+ * With a single sidecar host, an unhealthy host still gets the ext_proc streams: a
+ * cluster whose hosts are all unhealthy is in panic mode (healthy_panic_threshold) and
+ * routes to all of them. That is wanted: the sidecar still answers each request
+ * precisely (e.g. jwks_unavailable), and while it drains it finishes what it has; with
+ * failure_mode_allow false nothing bypasses it either way. With several sidecar hosts
+ * (your own Envoy), the unhealthy ones are skipped.
+ */
+function sidecarHealthCheck(): Json {
+  return {
+    health_checks: [
+      {
+        timeout: '1s',
+        interval: '2s',
+        // Also while no MCP traffic flows (Envoy's default is 60 s then).
+        no_traffic_interval: '2s',
+        unhealthy_threshold: 2,
+        healthy_threshold: 1,
+        grpc_health_check: { service_name: EXT_PROC_SERVICE },
+      },
+    ],
+  };
+}
+
 /** Node metadata key carrying the id of one `up` launch, so readiness checks find their own Envoy. */
 export const LAUNCH_ID_KEY = 'mcp_gateway.launch_id';
 
@@ -301,6 +330,7 @@ export function envoyBootstrap(c: GatewayConfig, opts: BootstrapOptions = {}): J
           name: SIDECAR_CLUSTER,
           type: 'STATIC',
           connect_timeout: '1s',
+          ...sidecarHealthCheck(),
           typed_extension_protocol_options: {
             'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
               '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',

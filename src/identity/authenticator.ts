@@ -94,6 +94,7 @@ export async function createAuthenticator(cfg: AuthConfig): Promise<Authenticato
     close(): void {
       jwt?.close();
     },
+    keysUnavailable: async () => jwt?.keysUnavailable(),
   };
 }
 

@@ -25,6 +25,11 @@ export interface JwtVerifier {
   verify(token: string): Promise<AuthResult>;
   /** Stops the background JWKS refresh. */
   close(): void;
+  /**
+   * Undefined once signing keys are in hand (a JWKS file; a JWKS URL fetched at least
+   * once); otherwise why not, after one more fetch attempt. For readiness.
+   */
+  keysUnavailable(): Promise<string | undefined>;
 }
 
 /** The JWKS could not be fetched or used: not the token's fault. */
@@ -38,7 +43,7 @@ const VERIFIED_TTL_MS = 60_000;
 const VERIFIED_MAX = 10_000;
 
 export async function createJwtVerifier(cfg: JwtConfig, claims: ClaimMapping): Promise<JwtVerifier> {
-  const keys = cfg.jwks.kind === 'file' ? { getKey: await fileKeySet(cfg.jwks.path), close() {} } : remoteKeySet(cfg.jwks);
+  const keys = cfg.jwks.kind === 'file' ? { getKey: await fileKeySet(cfg.jwks.path), close() {}, unavailable: async () => undefined } : remoteKeySet(cfg.jwks);
   const options: JWTVerifyOptions = {
     issuer: cfg.issuer,
     audience: [...cfg.audiences],
@@ -140,6 +145,7 @@ export async function createJwtVerifier(cfg: JwtConfig, claims: ClaimMapping): P
       return result;
     },
     close: keys.close,
+    keysUnavailable: keys.unavailable,
   };
 }
 
@@ -150,14 +156,19 @@ export async function createJwtVerifier(cfg: JwtConfig, claims: ClaimMapping): P
  * with it. An unknown `kid` refetches at once unless one was fetched within
  * the cooldown.
  */
-function remoteKeySet(src: Extract<JwksSource, { kind: 'url' }>): { getKey: JWTVerifyGetKey; close(): void } {
+function remoteKeySet(src: Extract<JwksSource, { kind: 'url' }>): { getKey: JWTVerifyGetKey; close(): void; unavailable(): Promise<string | undefined> } {
   const set = createRemoteJWKSet(src.url, { timeoutDuration: src.timeoutMs, cooldownDuration: src.cooldownMs, cacheMaxAge: Infinity });
-  const refresh = () => {
-    set.reload().catch(() => {
-      // Keep the keys we have; a request that needs a key we lack reports jwks_unavailable.
-    });
-  };
-  refresh(); // Warm the cache so the first request need not wait for the IdP.
+  // Until the first successful fetch, why the last one failed (readiness reports it).
+  let missing: string | undefined = `JWKS ${src.url.href} not fetched yet`;
+  const refresh = () =>
+    set.reload().then(
+      () => void (missing = undefined),
+      (err: Error) => {
+        // Keep the keys we have; a request that needs a key we lack reports jwks_unavailable.
+        if (missing !== undefined) missing = `JWKS ${src.url.href} not fetched yet: ${err.message}`;
+      },
+    );
+  void refresh(); // Warm the cache so the first request need not wait for the IdP.
   const timer = setInterval(refresh, src.refreshMs);
   timer.unref();
   const getKey: JWTVerifyGetKey = async (header, token) => {
@@ -170,7 +181,11 @@ function remoteKeySet(src: Extract<JwksSource, { kind: 'url' }>): { getKey: JWTV
       throw new KeySetUnavailable(`JWKS ${src.url.href} unavailable`, { cause: err });
     }
   };
-  return { getKey, close: () => clearInterval(timer) };
+  const unavailable = async () => {
+    if (missing !== undefined) await refresh(); // jose shares one fetch between concurrent reloads
+    return missing;
+  };
+  return { getKey, close: () => clearInterval(timer), unavailable };
 }
 
 /** A JWKS file, read and checked once. */

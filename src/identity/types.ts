@@ -46,4 +46,6 @@ export interface Authenticator {
   authenticate(req: AuthRequest): Promise<AuthResult>;
   /** Stops background work (JWKS refresh). Requests still in flight complete. */
   close(): void;
+  /** Undefined when the keys it needs are in hand (JWKS fetched); otherwise why not. For readiness. */
+  keysUnavailable(): Promise<string | undefined>;
 }

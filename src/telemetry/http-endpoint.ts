@@ -1,7 +1,7 @@
 // The sidecar's own HTTP endpoint, beside Envoy's admin: Prometheus `/metrics`,
 // `/healthz` (the process is alive and its event loop turns) and `/readyz` (it can take
-// traffic: the ext_proc server is bound, config and policy bundles are loaded, and it is
-// not draining). Loopback by default; it serves nothing else.
+// traffic: see readiness-checks.ts for what that takes; 503 with the reason otherwise).
+// Loopback by default; it serves nothing else.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { HostPort } from '../config/types.js';
@@ -9,7 +9,7 @@ import type { GatewayMetrics } from './metrics.js';
 
 export interface Readiness {
   /** Undefined when ready; otherwise why not (shown by /readyz). */
-  notReady(): string | undefined;
+  notReady(): string | undefined | Promise<string | undefined>;
 }
 
 export interface TelemetryEndpoint {
@@ -37,11 +37,14 @@ export async function startTelemetryEndpoint(listen: HostPort, metrics: GatewayM
       case '/healthz':
         res.writeHead(200, JSON_HEADERS).end('{"status":"ok"}');
         return;
-      case '/readyz': {
-        const why = readiness.notReady();
-        res.writeHead(why === undefined ? 200 : 503, JSON_HEADERS).end(JSON.stringify(why === undefined ? { status: 'ready' } : { status: 'not_ready', reason: why }));
+      case '/readyz':
+        Promise.resolve()
+          .then(() => readiness.notReady())
+          .then(
+            (why) => res.writeHead(why === undefined ? 200 : 503, JSON_HEADERS).end(JSON.stringify(why === undefined ? { status: 'ready' } : { status: 'not_ready', reason: why })),
+            (err: Error) => res.writeHead(503, JSON_HEADERS).end(JSON.stringify({ status: 'not_ready', reason: err.message })),
+          );
         return;
-      }
       default:
         res.writeHead(404, JSON_HEADERS).end('{"error":"not found: /metrics, /healthz and /readyz are served here"}');
     }
