@@ -23,6 +23,9 @@ Usage:
                                           compile Rego (default policies/) to a WASM bundle with \`opa build -t wasm\`
                                           (default output policies/build/bundle.tar.gz)
   mcp-gateway policy test [DIR]           run \`opa test\` on the policies (default policies/)
+  mcp-gateway usage --audit FILE [--by caller|server|tool|method ...] [--since T] [--until T] [--format table|json|csv]
+                                          usage per caller/server/tool from the audit trail; T is an ISO time or a
+                                          duration back from now (30m, 24h, 7d); --by repeats or takes a comma list
   mcp-gateway example                     run the bundled example: the "everything" MCP server behind the gateway
 `;
 
@@ -35,6 +38,11 @@ async function main(argv: string[]): Promise<number> {
       output: { type: 'string', short: 'o' },
       src: { type: 'string' },
       'envoy-log-level': { type: 'string' },
+      audit: { type: 'string' },
+      by: { type: 'string', multiple: true },
+      since: { type: 'string' },
+      until: { type: 'string' },
+      format: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     allowPositionals: command === 'policy',
@@ -93,6 +101,10 @@ async function main(argv: string[]): Promise<number> {
         return r.passed ? 0 : 1;
       }
       throw new UsageError('policy needs "build" or "test"');
+    }
+    case 'usage': {
+      if (!values.audit) throw new UsageError('usage needs --audit FILE (the JSON-lines audit trail)');
+      return (await import('./usage/command.js')).usageCommand({ audit: values.audit, by: values.by, since: values.since, until: values.until, format: values.format }, UsageError);
     }
     case 'example':
       return (await import('../examples/run-example.js')).runExample(resolve(projectRoot(), 'examples/gateway.yaml'));

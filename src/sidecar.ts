@@ -32,8 +32,8 @@ export interface Sidecar {
 
 export async function startSidecar(config: GatewayConfig, opts: { audit?: AuditSink; log?: Logger; metrics?: GatewayMetrics; readinessIntervalMs?: number } = {}): Promise<Sidecar> {
   const log = opts.log ?? createLogger(config.log.level);
-  const metrics = opts.metrics ?? new GatewayMetrics();
-  const audit = meteredAuditSink(opts.audit ?? createAuditSink(config.audit), metrics);
+  const metrics = opts.metrics ?? new GatewayMetrics({ usage: config.telemetry.usage });
+  const audit = meteredAuditSink(opts.audit ?? createAuditSink(config.audit, metrics), metrics);
   let draining = false;
   let loaded: GatewayRuntime | undefined;
   // The audit file check applies to the sink built here from the config, not to one passed in.
@@ -56,7 +56,7 @@ export async function startSidecar(config: GatewayConfig, opts: { audit?: AuditS
     await audit.close();
     throw err;
   };
-  const runtime = await createRuntime(config, audit, log).catch(abandon);
+  const runtime = await createRuntime(config, audit, log, metrics).catch(abandon);
   const server = await startExtProcServer(config.sidecar.listen, () => runtime, log, metrics).catch((err: unknown) => (runtime.close(), abandon(err)));
   // NOT_SERVING until the checks say otherwise (no health request is answered before this line runs).
   server.setServing(false);

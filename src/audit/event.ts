@@ -17,6 +17,8 @@ export interface AuditEvent {
   protocol_version: string | undefined;
   /** Who the caller is (absent when the request was refused before authentication). */
   identity: { subject: string; method: string; issuer: string | undefined } | undefined;
+  /** Who usage is attributed to (telemetry.usage.caller_label: the subject, first group or a claim); absent unless configured. */
+  caller: string | undefined;
   /** The JSON-RPC message, when there was one. */
   rpc: { kind: 'request' | 'notification' | 'response'; id: string | number | null | undefined; method: string | undefined } | undefined;
   /** The tool, prompt or resource addressed. */
@@ -36,6 +38,12 @@ export interface AuditEvent {
   filtered: { returned: number; visible: number } | undefined;
   /** Upstream HTTP status (undefined when no response came back). */
   upstream_status: number | undefined;
+  /** Bytes of the request body the gateway read (POST). */
+  request_bytes: number | undefined;
+  /** Bytes of the upstream's answer: its Content-Length, or what the gateway read of an inspected body (absent when neither is known). */
+  response_bytes: number | undefined;
+  /** Cost units of a tools/call that passed (servers[].tool_costs); absent when the tool has no cost. */
+  cost_units: number | undefined;
   /** Gateway-side duration from request headers to the decision being complete (ms). */
   latency_ms: number;
   client_address: string | undefined;
@@ -57,6 +65,7 @@ export function emptyAuditEvent(): AuditEvent {
     session_id: undefined,
     server: undefined,
     identity: undefined,
+    caller: undefined,
     http: { method: '', path: '', status: undefined },
     protocol_version: undefined,
     rpc: undefined,
@@ -68,6 +77,9 @@ export function emptyAuditEvent(): AuditEvent {
     message: undefined,
     filtered: undefined,
     upstream_status: undefined,
+    request_bytes: undefined,
+    response_bytes: undefined,
+    cost_units: undefined,
     latency_ms: 0,
     client_address: undefined,
   };

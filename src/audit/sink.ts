@@ -21,13 +21,28 @@ export const FLUSH_MS = 250;
 /** In buffered mode: the batch size that triggers a write before the timer does. */
 const BUFFER_BYTES = 4096;
 
-export function createAuditSink(cfg: Pick<AuditSection, 'sink' | 'file' | 'durability'>): AuditSink {
+/** Told what becomes of each event and of each write error (for metrics). */
+export interface AuditSinkObserver {
+  /** `written`: handed to the destination (in buffered mode, to its buffer); `dropped`: lost (the sink was closed, or the write threw). */
+  auditEvent(result: 'written' | 'dropped'): void;
+  /** The destination reported an I/O error (a full disk, a closed stdout). */
+  auditSinkError(): void;
+}
+
+export function createAuditSink(cfg: Pick<AuditSection, 'sink' | 'file' | 'durability'>, observer?: AuditSinkObserver): AuditSink {
   const buffered = cfg.durability === 'buffered';
   const target = cfg.sink === 'file' ? { dest: cfg.file!, append: true, mkdir: true } : { dest: 1 };
   // sync: the file is opened, and every line written, with the *Sync fs calls.
   const dest = buffered
     ? pino.destination({ ...target, sync: false, minLength: BUFFER_BYTES })
     : pino.destination({ ...target, sync: true, minLength: 0, fsync: cfg.durability === 'fsync' });
+  if (observer) {
+    dest.on('error', (err: Error) => {
+      observer.auditSinkError();
+      // Counting must not turn an error nobody handles (which ends the process: fail closed) into one ignored.
+      if (dest.listenerCount('error') === 1) throw err;
+    });
+  }
   let timer: NodeJS.Timeout | undefined;
   if (buffered) {
     timer = setInterval(() => {
@@ -60,7 +75,23 @@ export function createAuditSink(cfg: Pick<AuditSection, 'sink' | 'file' | 'durab
     });
   return {
     write(event) {
-      if (!closed) logger.info(event);
+      if (closed) {
+        observer?.auditEvent('dropped');
+        return;
+      }
+      if (!observer) {
+        logger.info(event);
+        return;
+      }
+      try {
+        logger.info(event);
+      } catch (err) {
+        // A synchronous write that failed (write_through/fsync): counted (the error itself by the
+        // 'error' listener), then the caller sees it as before.
+        observer.auditEvent('dropped');
+        throw err;
+      }
+      observer.auditEvent('written');
     },
     flush,
     async close() {

@@ -185,6 +185,7 @@ function normalize(raw: RawConfig, source: string): GatewayConfig {
     dryRun: s.policy?.dry_run ?? raw.policy?.dry_run ?? false,
     forwardCookies: s.forward_cookies ?? false,
     inspectResponses: s.inspect_responses ?? 'all',
+    toolCosts: Object.entries(s.tool_costs ?? {}).map(([pattern, units]) => ({ pattern, units })),
   };
   });
   return {
@@ -229,9 +230,20 @@ function normalize(raw: RawConfig, source: string): GatewayConfig {
       includeArguments: audit.include_arguments ?? true,
       durability: audit.durability ?? 'buffered',
     },
-    telemetry: { listen: raw.telemetry?.listen === undefined ? undefined : parseHostPort(raw.telemetry.listen) },
+    telemetry: {
+      listen: raw.telemetry?.listen === undefined ? undefined : parseHostPort(raw.telemetry.listen),
+      usage: usageOf(raw.telemetry?.usage),
+    },
     log: { level: raw.log?.level ?? 'info' },
     source,
+  };
+}
+
+function usageOf(u: NonNullable<RawConfig['telemetry']>['usage']): GatewayConfig['telemetry']['usage'] {
+  const label = u?.caller_label;
+  return {
+    callerLabel: label === undefined ? undefined : label === 'subject' || label === 'group' ? { kind: label } : { kind: 'claim', name: label.slice('claim:'.length) },
+    maxCallers: u?.max_callers ?? DEFAULTS.usageMaxCallers,
   };
 }
 

@@ -18,6 +18,7 @@ export const DEFAULTS = {
   sessionTtlS: 24 * 3600,
   tokenExchangeTimeoutMs: 2000,
   policyReloadIntervalMs: 2000,
+  usageMaxCallers: 100,
   redact: DEFAULT_SECRET_NAMES,
   redactValues: Object.values(DEFAULT_VALUE_PATTERNS),
   loopbackOrigins: ['http://localhost', 'http://localhost:*', 'http://127.0.0.1', 'http://127.0.0.1:*', 'http://[::1]', 'http://[::1]:*'],
@@ -95,6 +96,8 @@ const server = z
     oauth: oauthServer.optional(),
     forward_cookies: z.boolean().optional(),
     inspect_responses: z.enum(['all', 'lists']).optional(),
+    // Cost units per tools/call that passed, by tool name or glob (first match in the order written).
+    tool_costs: z.record(glob, z.number().min(0)).optional(),
   })
   .strict();
 
@@ -171,6 +174,13 @@ export const configSchema = z
       .object({
         // The sidecar's HTTP endpoint: /metrics (Prometheus), /healthz, /readyz. Off when unset.
         listen: hostPort.optional(),
+        usage: z
+          .object({
+            caller_label: z.string().regex(/^(subject|group|claim:[A-Za-z0-9_.:\/-]+)$/, 'expected subject, group or claim:<name>').optional(),
+            max_callers: z.number().int().min(1).max(10_000).optional(),
+          })
+          .strict()
+          .optional(),
       })
       .strict()
       .optional(),

@@ -46,6 +46,8 @@ export interface ServerConfig {
    * answer to a list request, cheaper, and blind to replays and answers under other ids).
    */
   inspectResponses: 'all' | 'lists';
+  /** `tool_costs`: cost units of a tools/call that passed, first matching pattern wins (empty: no cost). */
+  toolCosts: readonly { pattern: string; units: number }[];
 }
 
 export interface ServerOAuth {
@@ -128,6 +130,14 @@ export interface AuditSection {
 
 export type AuditDurability = 'buffered' | 'write_through' | 'fsync';
 
+/** Who usage is attributed to (`telemetry.usage`). */
+export interface UsageSection {
+  /** The caller key: in the audit event's `caller` and as the usage metrics' `caller` label; undefined: no caller label. */
+  callerLabel: { kind: 'subject' } | { kind: 'group' } | { kind: 'claim'; name: string } | undefined;
+  /** Distinct caller label values before the rest count as `_other`. */
+  maxCallers: number;
+}
+
 export interface GatewayConfig {
   gateway: GatewaySection;
   sidecar: SidecarSection;
@@ -137,7 +147,7 @@ export interface GatewayConfig {
   policy: PolicySection;
   audit: AuditSection;
   /** The sidecar's HTTP endpoint (/metrics, /healthz, /readyz); undefined: none. */
-  telemetry: { listen: HostPort | undefined };
+  telemetry: { listen: HostPort | undefined; usage: UsageSection };
   log: { level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent' };
   /** Where the config was loaded from, for messages. */
   source: string;

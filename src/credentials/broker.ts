@@ -2,7 +2,7 @@
 // secret of its own, or a per-caller token from RFC 8693 token exchange.
 import type { UpstreamAuthConfig } from '../config/types.js';
 import { readSecret } from './secret.js';
-import { TokenExchanger, TokenExchangeError } from './token-exchange.js';
+import { TokenExchanger, TokenExchangeError, type TokenExchangeObserver } from './token-exchange.js';
 
 export type BrokerResult = { ok: true; headers: readonly [string, string][] } | { ok: false; status: number; reason: 'credential_unavailable' | 'token_exchange_failed'; message: string };
 
@@ -11,7 +11,7 @@ export interface CredentialBroker {
   headersFor(callerToken: string | undefined): BrokerResult | Promise<BrokerResult>;
 }
 
-export async function createBroker(cfg: UpstreamAuthConfig, server: string): Promise<CredentialBroker | undefined> {
+export async function createBroker(cfg: UpstreamAuthConfig, server: string, observer?: TokenExchangeObserver): Promise<CredentialBroker | undefined> {
   if (cfg.kind === 'none') return undefined;
   if (cfg.kind === 'static') {
     const value = await readSecret(cfg.secret, `servers "${server}" upstream_auth.static`);
@@ -19,7 +19,7 @@ export async function createBroker(cfg: UpstreamAuthConfig, server: string): Pro
     return { headersFor: () => fixed };
   }
   const secret = await readSecret(cfg.clientSecret, `servers "${server}" upstream_auth.token_exchange client secret`);
-  const exchanger = new TokenExchanger({ tokenEndpoint: cfg.tokenEndpoint, clientId: cfg.clientId, clientSecret: secret, audience: cfg.audience, scope: cfg.scope, timeoutMs: cfg.timeoutMs });
+  const exchanger = new TokenExchanger({ tokenEndpoint: cfg.tokenEndpoint, clientId: cfg.clientId, clientSecret: secret, audience: cfg.audience, scope: cfg.scope, timeoutMs: cfg.timeoutMs }, Date.now, observer);
   return {
     headersFor(callerToken) {
       if (!callerToken) {

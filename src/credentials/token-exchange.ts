@@ -25,6 +25,14 @@ export class TokenExchangeError extends Error {
   }
 }
 
+/** Told about every cache lookup and every exchange with the authorization server (for metrics). */
+export interface TokenExchangeObserver {
+  /** `miss` includes a lookup that joins an exchange already in flight for the same token. */
+  cacheLookup(result: 'hit' | 'miss'): void;
+  /** `refused`: the authorization server refused this caller's token; `error`: anything else went wrong. */
+  exchanged(result: 'success' | 'refused' | 'error'): void;
+}
+
 const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const ACCESS_TOKEN = 'urn:ietf:params:oauth:token-type:access_token';
 const EXPIRY_MARGIN_MS = 30_000;
@@ -43,6 +51,7 @@ export class TokenExchanger {
   constructor(
     private readonly cfg: TokenExchangeConfig,
     private readonly now: () => number = Date.now,
+    private readonly observer?: TokenExchangeObserver,
   ) {
     // RFC 6749 §2.3.1: form-encode, then base64 the pair.
     this.basic = `Basic ${Buffer.from(`${encodeURIComponent(cfg.clientId)}:${encodeURIComponent(cfg.clientSecret)}`).toString('base64')}`;
@@ -53,17 +62,24 @@ export class TokenExchanger {
     // Keyed by a hash: the cache never holds callers' tokens themselves.
     const key = createHash('sha256').update(subjectToken).digest('base64url');
     const hit = this.cache.get(key);
-    if (hit && hit.expiresAt > this.now()) return Promise.resolve(hit.token);
+    const obs = this.observer;
+    if (hit && hit.expiresAt > this.now()) {
+      obs?.cacheLookup('hit');
+      return Promise.resolve(hit.token);
+    }
+    obs?.cacheLookup('miss');
     let p = this.inflight.get(key);
     if (!p) {
       p = this.fetchToken(subjectToken).then(
         (e) => {
+          obs?.exchanged('success');
           this.inflight.delete(key);
           if (this.cache.size >= MAX_ENTRIES) this.cache.delete(this.cache.keys().next().value!);
           this.cache.set(key, e);
           return e.token;
         },
         (err: unknown) => {
+          obs?.exchanged(err instanceof TokenExchangeError && err.refused ? 'refused' : 'error');
           this.inflight.delete(key);
           throw err;
         },

@@ -6,13 +6,13 @@ import type { SidecarSection } from '../config/types.js';
 import type { GatewayRuntime } from '../gateway/runtime.js';
 import type { Logger } from '../telemetry/log.js';
 import { externalProcessorService } from './proto.js';
-import { handleProcessStream, type ProcessCall } from './stream.js';
+import { handleProcessStream, type PhaseTimer, type ProcessCall } from './stream.js';
 import { HealthImplementation } from 'grpc-health-check';
 
 /** The name grpc.health.v1 reports the ext_proc service under ("" is the whole server). */
 export const EXT_PROC_SERVICE = 'envoy.service.ext_proc.v3.ExternalProcessor';
 
-export interface StreamObserver {
+export interface StreamObserver extends Partial<PhaseTimer> {
   streamOpened(): void;
   streamClosed(): void;
 }
@@ -38,7 +38,7 @@ export async function startExtProcServer(listen: SidecarSection['listen'], runti
         observer.streamOpened();
         call.once('close', () => observer.streamClosed());
       }
-      handleProcessStream(call, runtime, log);
+      handleProcessStream(call, runtime, log, observer?.phaseDecided ? (observer as PhaseTimer) : undefined);
     },
   });
   // grpc.health.v1 on the same port: Envoy's cluster health check and Kubernetes gRPC probes.

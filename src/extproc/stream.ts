@@ -1,6 +1,7 @@
 // One ext_proc gRPC stream = one HTTP exchange. Decodes each ProcessingRequest
 // into plain values, asks the Exchange for a verdict, sends exactly one reply.
 import * as grpc from '@grpc/grpc-js';
+import { performance } from 'node:perf_hooks';
 import { Exchange, type HeaderBag, type ConnectionFacts } from '../gateway/exchange.js';
 import type { GatewayRuntime } from '../gateway/runtime.js';
 import type { Logger } from '../telemetry/log.js';
@@ -38,7 +39,12 @@ function connectionFacts(req: ProcessingRequest): ConnectionFacts {
   };
 }
 
-export function handleProcessStream(call: ProcessCall, runtime: () => GatewayRuntime, log: Logger): void {
+/** Told how long the sidecar took to answer each phase message (seconds, from decoding it to the reply). */
+export interface PhaseTimer {
+  phaseDecided(phase: Phase, seconds: number): void;
+}
+
+export function handleProcessStream(call: ProcessCall, runtime: () => GatewayRuntime, log: Logger, timer?: PhaseTimer): void {
   // The runtime is read once per stream: a reload mid-exchange does not change the rules under it.
   const exchange = new Exchange(runtime());
   let closed = false;
@@ -55,9 +61,10 @@ export function handleProcessStream(call: ProcessCall, runtime: () => GatewayRun
     // grpc-js turns an 'error' event on a server stream into the stream's final status.
     call.emit('error', { code: grpc.status.INTERNAL, details: `mcp-gateway: ${(err as Error).message}` });
   };
-  const reply = (phase: Phase, verdict: Verdict) => {
+  const reply = (phase: Phase, verdict: Verdict, started: number) => {
     if (closed) return;
     call.write(toProcessingResponse(phase, verdict));
+    timer?.phaseDecided(phase, (performance.now() - started) / 1000);
     if (exchange.finished) {
       // Nothing more to decide: close the stream ourselves. Envoy carries on without the
       // sidecar, instead of resetting the stream later (which costs an Error per request).
@@ -68,6 +75,7 @@ export function handleProcessStream(call: ProcessCall, runtime: () => GatewayRun
   const handle = (req: ProcessingRequest): Promise<void> | undefined => {
     let phase: Phase;
     let verdict: Verdict | Promise<Verdict>;
+    const started = timer ? performance.now() : 0;
     try {
       switch (req.request) {
         case 'request_headers':
@@ -103,11 +111,11 @@ export function handleProcessStream(call: ProcessCall, runtime: () => GatewayRun
       return undefined;
     }
     if (!(verdict instanceof Promise)) {
-      reply(phase, verdict);
+      reply(phase, verdict, started);
       return undefined;
     }
     const p = phase;
-    return verdict.then((v) => reply(p, v), fail);
+    return verdict.then((v) => reply(p, v, started), fail);
   };
 
   // Messages are handled strictly in order. Most verdicts are synchronous; only while

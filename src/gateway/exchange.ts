@@ -54,6 +54,7 @@ export class Exchange {
   /** The caller's sealed session id and the upstream id inside it. */
   private session: { sealed: string; upstreamId: string } | undefined;
   private readonly event: AuditEvent;
+  private responseBytesRead = 0;
 
   constructor(private readonly rt: GatewayRuntime) {
     this.event = emptyAuditEvent();
@@ -133,7 +134,7 @@ export class Exchange {
     this.identity = r.identity;
     const scope = scopeFailure(r.identity, oauth);
     if (scope) {
-      this.event.identity = { subject: r.identity.subject, method: r.identity.method, issuer: r.identity.issuer };
+      this.recordIdentity(r.identity);
       this.event.type = 'http.reject';
       return this.refuse(scope);
     }
@@ -148,7 +149,7 @@ export class Exchange {
   private afterAuthentication(h: HeaderBag, endOfStream: boolean): Verdict | Promise<Verdict> {
     const ev = this.event;
     const id = this.identity;
-    ev.identity = { subject: id.subject, method: id.method, issuer: id.issuer };
+    this.recordIdentity(id);
     const verdict = this.methodRules(h, endOfStream);
     if (verdict.kind !== 'continue') return verdict;
     const set: [string, string][] = [];
@@ -170,6 +171,11 @@ export class Exchange {
     const finish = (r: BrokerResult): Verdict =>
       r.ok ? withHeaders(verdict, [...set, ...r.headers]) : this.refuse({ reason: r.reason, httpStatus: r.status, rpcCode: JsonRpcErrorCode.InternalError, rpcId: null, message: r.message });
     return brokered instanceof Promise ? brokered.then(finish) : finish(brokered);
+  }
+
+  private recordIdentity(id: Identity): void {
+    this.event.identity = { subject: id.subject, method: id.method, issuer: id.issuer };
+    this.event.caller = this.rt.callerOf?.(id);
   }
 
   private methodRules(h: HeaderBag, endOfStream: boolean): Verdict {
@@ -235,6 +241,7 @@ export class Exchange {
       const method = this.event.http.method;
       return this.refuse({ reason: 'body_not_allowed', httpStatus: 400, rpcCode: JsonRpcErrorCode.InvalidRequest, rpcId: null, message: `An HTTP ${method} request must not carry a body in the MCP transport` });
     }
+    this.event.request_bytes = body.length;
     // The body is BUFFERED: Envoy sends it once it is whole (or answers 413 itself), so
     // end_of_stream is false only when trailers follow (handled on their own): not checked.
     if (body.length > this.rt.maxRequestBytes) {
@@ -333,6 +340,8 @@ export class Exchange {
     const status = Number(h[':status']);
     this.event.upstream_status = status;
     this.event.http.status = status;
+    const length = h['content-length'];
+    if (length !== undefined && /^\d+$/.test(length)) this.event.response_bytes = Number(length);
     let sealed: Extract<Verdict, { kind: 'continue' }> = CONTINUE;
     const upstreamSession = h['mcp-session-id'];
     if (upstreamSession !== undefined) {
@@ -403,6 +412,7 @@ export class Exchange {
   responseBody(chunk: Uint8Array, endOfStream: boolean): Verdict {
     this.expect('response_body');
     const f = this.responseFilter!;
+    this.event.response_bytes = (this.responseBytesRead += chunk.length);
     const failedBefore = f.report.failure !== undefined;
     const verdict = f.chunk(chunk, endOfStream);
     const failure = f.report.failure;
@@ -483,8 +493,12 @@ export class Exchange {
   private emit(): void {
     if (this.audited) return;
     this.audited = true;
-    this.event.latency_ms = this.elapsedMs();
-    this.rt.audit.write(this.event);
+    const ev = this.event;
+    ev.latency_ms = this.elapsedMs();
+    // A tool's cost is owed for a call that passed and was answered.
+    const cost = this.server?.toolCost;
+    if (cost && ev.target?.kind === 'tool' && ev.decision === 'allow' && ev.upstream_status !== undefined && ev.upstream_status < 300) ev.cost_units = cost(ev.target.name);
+    this.rt.audit.write(ev);
   }
 
   private elapsedMs(): number {

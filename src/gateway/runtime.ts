@@ -10,11 +10,13 @@ import { createAuthenticator } from '../identity/authenticator.js';
 import { watchPolicyBundle, type PolicyWatcher } from '../policy/reloader.js';
 import { createPolicyInputBuilder, type PolicyInputBuilder } from '../policy/input.js';
 import type { Logger } from '../telemetry/log.js';
+import type { Instruments } from '../telemetry/instruments.js';
 import { protectedResourceMetadata } from '../oauth/metadata.js';
 import { createBroker, type CredentialBroker } from '../credentials/broker.js';
 import { readSecret } from '../credentials/secret.js';
 import { SessionBinder } from '../sessions/binding.js';
 import { randomBytes } from 'node:crypto';
+import { callerAttribution, compileToolCosts, type CallerOf, type ToolCost } from '../usage/attribution.js';
 
 export interface ServerRuntime {
   config: ServerConfig;
@@ -29,13 +31,15 @@ export interface ServerRuntime {
   governed: boolean;
   /** Resources are curated or under a policy: resource URIs must be canonical. */
   governsResources: boolean;
+  /** Cost units of a tool (servers[].tool_costs); undefined: no costs configured. */
+  toolCost: ToolCost | undefined;
 }
 
 function serverRuntime(s: ServerConfig, policy: PolicyWatcher | undefined, broker: CredentialBroker | undefined, stripHeaders: readonly string[]): ServerRuntime {
   const curation = compileCuration(s);
   const governsResources = policy !== undefined || !curation.isOpen('resource');
   const governed = governsResources || !curation.isOpen('tool') || !curation.isOpen('prompt');
-  return { config: s, curation, policy, broker, governed, governsResources, stripHeaders };
+  return { config: s, curation, policy, broker, governed, governsResources, stripHeaders, toolCost: compileToolCosts(s.toolCosts) };
 }
 
 export class GatewayRuntime {
@@ -74,7 +78,11 @@ export class GatewayRuntime {
     this.includeArguments = config.audit.includeArguments;
     this.policyInput = createPolicyInputBuilder({ credentialHeaders: this.credentialHeaders });
     this.resourceMetadata = protectedResourceMetadata(config);
+    this.callerOf = callerAttribution(config.telemetry.usage.callerLabel);
   }
+
+  /** Who usage is attributed to (telemetry.usage.caller_label); undefined: not configured. */
+  readonly callerOf: CallerOf | undefined;
 
   readonly policyInput: PolicyInputBuilder;
   /** RFC 9728 documents by well-known path (empty without an oauth section). */
@@ -112,15 +120,15 @@ export const ANONYMOUS: Identity = Object.freeze({ subject: 'anonymous', issuer:
  * Compiles a config into a runtime, loading what needs I/O (JWKS and API key files,
  * policy bundles, which are then watched and swapped atomically when they change).
  */
-export async function createRuntime(config: GatewayConfig, audit: AuditSink, log: Logger): Promise<GatewayRuntime> {
+export async function createRuntime(config: GatewayConfig, audit: AuditSink, log: Logger, instruments?: Instruments): Promise<GatewayRuntime> {
   const hasAuth = config.auth.jwt !== undefined || config.auth.apiKeys !== undefined || config.auth.envoyJwtAuthn || !config.auth.anonymous;
-  const authenticator = hasAuth ? await createAuthenticator(config.auth) : undefined;
+  const authenticator = hasAuth ? await createAuthenticator(config.auth, instruments) : undefined;
   const policies = new Map<string, PolicyWatcher>();
   const brokers = new Map<string, CredentialBroker>();
   let sessions: SessionBinder | undefined;
   try {
     for (const s of config.servers) {
-      const b = await createBroker(s.upstreamAuth, s.name);
+      const b = await createBroker(s.upstreamAuth, s.name, instruments?.tokenExchangeObserver(s.name));
       if (b) brokers.set(s.name, b);
     }
     if (config.sessions.key) {
@@ -134,9 +142,20 @@ export async function createRuntime(config: GatewayConfig, audit: AuditSink, log
     for (const path of new Set(config.servers.map((s) => s.policyBundle).filter((p): p is string => p !== undefined))) {
       const watcher = await watchPolicyBundle(
         path,
-        (b) => log.info({ bundle: path, revision: b.revision }, 'policy bundle in force'),
-        (err) => log.error({ bundle: path, err: err.message }, 'policy bundle not loaded; the last good one stays in force'),
-        { timeoutMs: config.policy.timeoutMs, pollMs: config.policy.reloadIntervalMs, onEvalError: (entrypoint, message) => log.warn({ entrypoint, message }, 'policy evaluation failed (denied)') },
+        (b, reload) => {
+          instruments?.policyBundleLoaded(path, b.revision, reload);
+          log.info({ bundle: path, revision: b.revision }, 'policy bundle in force');
+        },
+        (err) => {
+          instruments?.policyBundleFailed(path);
+          log.error({ bundle: path, err: err.message }, 'policy bundle not loaded; the last good one stays in force');
+        },
+        {
+          timeoutMs: config.policy.timeoutMs,
+          pollMs: config.policy.reloadIntervalMs,
+          onEvalError: (entrypoint, message) => log.warn({ entrypoint, message }, 'policy evaluation failed (denied)'),
+          observer: instruments?.policyObserver(path),
+        },
       );
       policies.set(path, watcher);
     }

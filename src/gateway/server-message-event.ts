@@ -14,6 +14,7 @@ export function serverMessageEvent(exchange: Readonly<AuditEvent>, m: ServerMess
   ev.http = { ...exchange.http };
   ev.protocol_version = exchange.protocol_version;
   ev.identity = exchange.identity;
+  ev.caller = exchange.caller;
   ev.client_address = exchange.client_address;
   ev.upstream_status = exchange.upstream_status;
   ev.rpc = m.kind === 'unknown' ? undefined : { kind: m.kind, id: m.id ?? undefined, method: m.method };

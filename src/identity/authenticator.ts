@@ -11,7 +11,7 @@
 import { loadApiKeys, type ApiKeyStore } from './api-keys.js';
 import { identityFromClaims } from './claims.js';
 import type { AuthConfig } from './config.js';
-import { createJwtVerifier, type JwtVerifier } from './jwt.js';
+import { createJwtVerifier, type JwksObserver, type JwtVerifier } from './jwt.js';
 import type { AuthFailureReason, AuthRequest, AuthResult, Authenticator, Identity } from './types.js';
 import { parseXfcc } from './xfcc.js';
 
@@ -38,9 +38,9 @@ const ANONYMOUS: AuthResult = Object.freeze({
  * the JWKS cache (and starts its background refresh). Throws AuthSetupError
  * when a file cannot be used.
  */
-export async function createAuthenticator(cfg: AuthConfig): Promise<Authenticator> {
+export async function createAuthenticator(cfg: AuthConfig, jwksObserver?: JwksObserver): Promise<Authenticator> {
   const apiKeys: ApiKeyStore | undefined = cfg.apiKeys ? await loadApiKeys(cfg.apiKeys) : undefined;
-  const jwt: JwtVerifier | undefined = cfg.jwt ? await createJwtVerifier(cfg.jwt, cfg.claims) : undefined;
+  const jwt: JwtVerifier | undefined = cfg.jwt ? await createJwtVerifier(cfg.jwt, cfg.claims, jwksObserver) : undefined;
   const { envoyJwtAuthn, claims } = cfg;
 
   const noCredentials = cfg.anonymous ? ANONYMOUS : fail('missing_credentials', apiKeys ? `no credentials: send "Authorization: Bearer <token>" or an API key in ${apiKeys.header}` : jwt || envoyJwtAuthn ? 'no credentials: send "Authorization: Bearer <token>"' : 'no credentials');

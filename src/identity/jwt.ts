@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import {
   createLocalJWKSet,
   createRemoteJWKSet,
+  customFetch,
   decodeProtectedHeader,
   errors,
   jwtVerify,
@@ -32,6 +33,11 @@ export interface JwtVerifier {
   keysUnavailable(): Promise<string | undefined>;
 }
 
+/** Told about every JWKS fetch (for metrics): `success` is an HTTP 200; anything else, a network error or a timeout is `failure`. */
+export interface JwksObserver {
+  jwksFetched(result: 'success' | 'failure'): void;
+}
+
 /** The JWKS could not be fetched or used: not the token's fault. */
 class KeySetUnavailable extends Error {
   override name = 'KeySetUnavailable';
@@ -42,8 +48,8 @@ const BAD_SIGNATURE = fail('invalid_token', 'the token signature is invalid');
 const VERIFIED_TTL_MS = 60_000;
 const VERIFIED_MAX = 10_000;
 
-export async function createJwtVerifier(cfg: JwtConfig, claims: ClaimMapping): Promise<JwtVerifier> {
-  const keys = cfg.jwks.kind === 'file' ? { getKey: await fileKeySet(cfg.jwks.path), close() {}, unavailable: async () => undefined } : remoteKeySet(cfg.jwks);
+export async function createJwtVerifier(cfg: JwtConfig, claims: ClaimMapping, observer?: JwksObserver): Promise<JwtVerifier> {
+  const keys = cfg.jwks.kind === 'file' ? { getKey: await fileKeySet(cfg.jwks.path), close() {}, unavailable: async () => undefined } : remoteKeySet(cfg.jwks, observer);
   const options: JWTVerifyOptions = {
     issuer: cfg.issuer,
     audience: [...cfg.audiences],
@@ -156,8 +162,14 @@ export async function createJwtVerifier(cfg: JwtConfig, claims: ClaimMapping): P
  * with it. An unknown `kid` refetches at once unless one was fetched within
  * the cooldown.
  */
-function remoteKeySet(src: Extract<JwksSource, { kind: 'url' }>): { getKey: JWTVerifyGetKey; close(): void; unavailable(): Promise<string | undefined> } {
-  const set = createRemoteJWKSet(src.url, { timeoutDuration: src.timeoutMs, cooldownDuration: src.cooldownMs, cacheMaxAge: Infinity });
+function remoteKeySet(src: Extract<JwksSource, { kind: 'url' }>, observer: JwksObserver | undefined): { getKey: JWTVerifyGetKey; close(): void; unavailable(): Promise<string | undefined> } {
+  const set = createRemoteJWKSet(src.url, {
+    timeoutDuration: src.timeoutMs,
+    cooldownDuration: src.cooldownMs,
+    cacheMaxAge: Infinity,
+    // jose's own fetch, counted: the one place every JWKS request (refresh or unknown kid) passes.
+    ...(observer && { [customFetch]: countedFetch(observer) }),
+  });
   // Until the first successful fetch, why the last one failed (readiness reports it).
   let missing: string | undefined = `JWKS ${src.url.href} not fetched yet`;
   const refresh = () =>
@@ -186,6 +198,26 @@ function remoteKeySet(src: Extract<JwksSource, { kind: 'url' }>): { getKey: JWTV
     return missing;
   };
   return { getKey, close: () => clearInterval(timer), unavailable };
+}
+
+function countedFetch(observer: JwksObserver): (url: string, init: RequestInit) => Promise<Response> {
+  const tell = (result: 'success' | 'failure') => {
+    try {
+      observer.jwksFetched(result);
+    } catch {
+      // Metrics never change what the key set does.
+    }
+  };
+  return async (url, init) => {
+    try {
+      const res = await fetch(url, init);
+      tell(res.status === 200 ? 'success' : 'failure');
+      return res;
+    } catch (err) {
+      tell('failure');
+      throw err;
+    }
+  };
 }
 
 /** A JWKS file, read and checked once. */

@@ -39,6 +39,13 @@ export interface PolicyEngineOptions {
    * answer with a plain "not visible"). decide() reports its failures in Decision.error.
    */
   onEvalError?: (entrypoint: string, message: string) => void;
+  /** Told how long each decide() and visibleSet() took (for metrics); absent: nothing is timed. */
+  observer?: PolicyObserver;
+}
+
+export interface PolicyObserver {
+  /** `decision` outcomes: allow, deny, error (failed, fails closed); `visible` (a list or resource): ok, error. */
+  evaluated(entrypoint: 'decision' | 'visible', outcome: 'allow' | 'deny' | 'error' | 'ok', seconds: number): void;
 }
 
 export const DEFAULT_TIMEOUT_MS = 100;
@@ -205,7 +212,7 @@ export async function loadPolicyBundleFiles(files: BundleFiles, source: string, 
   hash.update(`${files.wasm.length}:`).update(files.wasm).update(dataText);
   const revision = hash.digest('hex').slice(0, 12);
   const ids = { decision: decisionId!, visible: visibleId!, visibleNames: namesId };
-  return new WasmPolicyBundle(policy, builtins.beginEvaluation, ids, revision, source, hostBuiltins, timeoutMs, options.onEvalError);
+  return new WasmPolicyBundle(policy, builtins.beginEvaluation, ids, revision, source, hostBuiltins, timeoutMs, options.onEvalError, options.observer);
 }
 
 class EvaluationError extends Error {}
@@ -236,12 +243,22 @@ class WasmPolicyBundle implements PolicyBundle {
     readonly hostBuiltins: readonly string[],
     private readonly timeoutMs: number,
     private readonly onEvalError: ((entrypoint: string, message: string) => void) | undefined,
+    private readonly observer: PolicyObserver | undefined,
   ) {
     this.hasVisibleNames = ids.visibleNames !== undefined;
     this.abi = evalAbiOf(policy);
   }
 
   decide(input: PolicyInput): Decision {
+    const obs = this.observer;
+    if (!obs) return this.decideOnce(input);
+    const started = performance.now();
+    const d = this.decideOnce(input);
+    obs.evaluated('decision', d.error !== undefined ? 'error' : d.allowed ? 'allow' : 'deny', (performance.now() - started) / 1000);
+    return d;
+  }
+
+  private decideOnce(input: PolicyInput): Decision {
     const json = serialize(input);
     if (json === undefined) return failedDecision('policy input could not be serialized to JSON');
     let rs: unknown;
@@ -259,6 +276,19 @@ class WasmPolicyBundle implements PolicyBundle {
   }
 
   visibleSet(input: PolicyInput, items: readonly ListItem[]): Set<string> {
+    const obs = this.observer;
+    if (!obs) return this.visibleSetOnce(input, items);
+    const failures = this.failures;
+    const started = performance.now();
+    const names = this.visibleSetOnce(input, items);
+    obs.evaluated('visible', this.failures === failures ? 'ok' : 'error', (performance.now() - started) / 1000);
+    return names;
+  }
+
+  /** Failed visibility evaluations so far (report() counts them), for the observer's outcome. */
+  private failures = 0;
+
+  private visibleSetOnce(input: PolicyInput, items: readonly ListItem[]): Set<string> {
     const names = new Set<string>();
     if (items.length === 0) return names;
     const { list_item: _one, list_items: _many, ...rest } = input;
@@ -344,6 +374,7 @@ class WasmPolicyBundle implements PolicyBundle {
   }
 
   private report<T>(entrypoint: string, message: string, answer: T): T {
+    this.failures++;
     try {
       this.onEvalError?.(entrypoint, message);
     } catch {

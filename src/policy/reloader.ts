@@ -29,12 +29,12 @@ export interface PolicyWatcher {
 /**
  * Loads the bundle at `path` (failing if it cannot: there is nothing to fall back on
  * at start-up), calls onLoad with it, then watches for changes. onLoad is called for
- * every bundle put in force (a rebuilt bundle with the same revision is not swapped);
- * onError for every change that could not be loaded.
+ * every bundle put in force (a rebuilt bundle with the same revision is not swapped),
+ * with `reload` false for the first; onError for every change that could not be loaded.
  */
 export async function watchPolicyBundle(
   path: string,
-  onLoad: (bundle: PolicyBundle) => void,
+  onLoad: (bundle: PolicyBundle, reload: boolean) => void,
   onError: (err: Error) => void,
   options: PolicyWatchOptions = {},
 ): Promise<PolicyWatcher> {
@@ -54,7 +54,7 @@ export async function watchPolicyBundle(
       // A throwing callback must not stop the watcher.
     }
   };
-  safely(() => onLoad(active));
+  safely(() => onLoad(active, false));
 
   const attempt = async (): Promise<void> => {
     const sig = await signature(path);
@@ -74,7 +74,7 @@ export async function watchPolicyBundle(
     lastSignature = sig;
     if (next.revision === active.revision) return;
     active = next;
-    safely(() => onLoad(next));
+    safely(() => onLoad(next, true));
   };
 
   const check = (): Promise<void> => {
