@@ -71,10 +71,31 @@ function cli(...args: string[]): Cli {
   };
 }
 
-/** Gone, or a zombie nobody has reaped yet (it holds no ports and runs no code). */
+/**
+ * Gone, or a zombie nobody has reaped yet with no thread still exiting. A SIGKILLed
+ * thread-group leader can turn zombie while its other threads are still in exit and
+ * hold its sockets, so every task of the group counts, not just the leader.
+ */
 async function processGone(pid: number): Promise<boolean> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
-  return stat === undefined || /^\d+ \(.*\) [ZX] /s.test(stat);
+  const tasks = await readdir(`/proc/${pid}/task`).catch(() => [] as string[]);
+  for (const tid of tasks) {
+    const stat = await readFile(`/proc/${pid}/task/${tid}/stat`, 'utf8').catch(() => undefined);
+    if (stat !== undefined && !/^\d+ \(.*\) [ZX] /s.test(stat)) return false;
+  }
+  return true;
+}
+
+/** The kernel closes a dead process's sockets as its last thread exits: allow it a moment. */
+async function portFreedWithin(what: string, port: number, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    try {
+      return await assertPortFree(what, { host: '127.0.0.1', port });
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
 }
 
 async function childrenOf(pid: number): Promise<number[]> {
@@ -121,8 +142,8 @@ test('kill -9 of `up`: Envoy dies with it, the ports are freed, and a restart se
     }
     await new Promise((r) => setTimeout(r, 20));
   }
-  await assertPortFree('gateway.listen', { host: '127.0.0.1', port: ports.listen });
-  await assertPortFree('gateway.admin', { host: '127.0.0.1', port: ports.admin });
+  await portFreedWithin('gateway.listen', ports.listen, 2000);
+  await portFreedWithin('gateway.admin', ports.admin, 2000);
   assert.ok((await stat(sock)).isSocket(), 'the dead sidecar left its socket file behind');
 
   // write_through: every call that was answered has its audit event on disk.
