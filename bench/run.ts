@@ -18,7 +18,7 @@ import { cpuMs, machine, memory } from './lib/procstat.js';
 import { holds, failedPct, summarize, type CpuPerUnit, type MaxRateRecord, type MemoryRecord, type PointRecord, type Probe, type Results } from './lib/results.js';
 import { markdown } from './lib/report.js';
 import { latencySvg } from './lib/svg.js';
-import { label, startSetup, SETUPS, type Shared, type Stack } from './lib/setups.js';
+import { label, startSetup, SETUPS, usesPolicy, type Shared, type Stack } from './lib/setups.js';
 import { buildSidecar } from './lib/sidecar-proc.js';
 import type { PointResult, Workload } from './lib/types.js';
 import { summarizeProfileFile } from './profile-summary.js';
@@ -87,7 +87,7 @@ async function sharedSetup(opts: Options, dir: string, upstream: UpstreamChild):
     sidecarNote = built.note;
     say(`[bench] sidecar: ${built.note}`);
   }
-  if (opts.setups.some((s) => s.key === 'full')) {
+  if (opts.setups.some(usesPolicy)) {
     // Setup 5: one RS256 key, a JWKS file, one token per caller (4 callers in the "admin" group,
     // which the example policy lets see and call every tool), and the example policy built by the real OPA CLI.
     const issuer = 'https://idp.bench.test';

@@ -32,8 +32,14 @@ export interface Sidecar {
 
 export async function startSidecar(config: GatewayConfig, opts: { audit?: AuditSink; log?: Logger; metrics?: GatewayMetrics; readinessIntervalMs?: number } = {}): Promise<Sidecar> {
   const log = opts.log ?? createLogger(config.log.level);
-  const metrics = opts.metrics ?? new GatewayMetrics({ usage: config.telemetry.usage });
-  const audit = meteredAuditSink(opts.audit ?? createAuditSink(config.audit, metrics), metrics);
+  // Nobody can read the metrics without the endpoint (or a caller's own registry): then
+  // the request path does not feed them, and no process collectors run, which saves their
+  // cost per call.
+  const readable = config.telemetry.listen !== undefined || opts.metrics !== undefined;
+  const metrics = opts.metrics ?? new GatewayMetrics({ usage: config.telemetry.usage, processMetrics: readable });
+  const metered = readable ? metrics : undefined;
+  const sink = opts.audit ?? createAuditSink(config.audit, metered);
+  const audit = metered ? meteredAuditSink(sink, metered) : sink;
   let draining = false;
   let loaded: GatewayRuntime | undefined;
   // The audit file check applies to the sink built here from the config, not to one passed in.
@@ -56,8 +62,8 @@ export async function startSidecar(config: GatewayConfig, opts: { audit?: AuditS
     await audit.close();
     throw err;
   };
-  const runtime = await createRuntime(config, audit, log, metrics).catch(abandon);
-  const server = await startExtProcServer(config.sidecar.listen, () => runtime, log, metrics).catch((err: unknown) => (runtime.close(), abandon(err)));
+  const runtime = await createRuntime(config, audit, log, metered).catch(abandon);
+  const server = await startExtProcServer(config.sidecar.listen, () => runtime, log, metered).catch((err: unknown) => (runtime.close(), abandon(err)));
   // NOT_SERVING until the checks say otherwise (no health request is answered before this line runs).
   server.setServing(false);
   loaded = runtime;
