@@ -4,9 +4,52 @@ import { readFile } from 'node:fs/promises';
 import { isAbsolute, resolve, dirname } from 'node:path';
 import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
 import { configSchema, DEFAULTS, type RawConfig } from './schema.js';
-import type { GatewayConfig, HostPort, ServerConfig, ServerOAuth, CurationRules, UpstreamAuthConfig } from './types.js';
+import type { GatewayConfig, HostPort, ServerConfig, ServerOAuth, CurationRules, UpstreamAuthConfig, UpstreamTraffic } from './types.js';
 import { normalizeAuth } from '../identity/config.js';
 import { compileNamePattern, valuePatternProblem } from '../audit/redact.js';
+
+/** A server's traffic settings with their defaults (see the README's table). */
+function trafficOf(s: RawConfig['servers'][number], url: URL, abs: (p: string) => string): UpstreamTraffic {
+  const hc = s.health_check;
+  const od = s.outlier_detection;
+  return {
+    healthCheck: hc && {
+      kind: hc.kind ?? 'mcp',
+      path: hc.path ?? (url.pathname || '/'),
+      intervalMs: hc.interval_ms ?? 5000,
+      timeoutMs: hc.timeout_ms ?? Math.min(1000, Math.floor((hc.interval_ms ?? 5000) / 2)),
+      unhealthyThreshold: hc.unhealthy_threshold ?? 2,
+      healthyThreshold: hc.healthy_threshold ?? 1,
+      panicThresholdPercent: hc.panic_threshold_percent ?? 50,
+    },
+    outlierDetection: od && {
+      // Neither named: gateway errors (502/503/504 and connect failures), Envoy's gentlest signal.
+      consecutiveGatewayErrors: od.consecutive_gateway_errors ?? (od.consecutive_5xx === undefined ? 5 : undefined),
+      consecutive5xx: od.consecutive_5xx,
+      intervalMs: od.interval_ms ?? 10_000,
+      baseEjectionMs: od.base_ejection_ms ?? 30_000,
+      maxEjectionPercent: od.max_ejection_percent ?? 50,
+    },
+    circuitBreakers: s.circuit_breakers && {
+      maxConnections: s.circuit_breakers.max_connections,
+      maxPendingRequests: s.circuit_breakers.max_pending_requests,
+      maxRequests: s.circuit_breakers.max_requests,
+      maxRetries: s.circuit_breakers.max_retries,
+    },
+    retries: s.retries ?? 0,
+    maxCallDurationMs: s.max_call_duration_ms,
+    tls: {
+      caFile: s.tls?.ca_file === undefined ? SYSTEM_CA_BUNDLE : abs(s.tls.ca_file),
+      sni: s.tls?.sni,
+      subjectAltNames: s.tls?.subject_alt_names,
+      clientCertFile: s.tls?.client_cert_file === undefined ? undefined : abs(s.tls.client_cert_file),
+      clientKeyFile: s.tls?.client_key_file === undefined ? undefined : abs(s.tls.client_key_file),
+    },
+  };
+}
+
+/** Debian/Ubuntu's CA bundle, what Envoy verifies https: upstreams against unless tls.ca_file says otherwise. */
+export const SYSTEM_CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
 
 export interface ConfigProblem {
   /** Key path such as `servers[0].tools.allow[1]`. */
@@ -181,6 +224,7 @@ function normalize(raw: RawConfig, source: string): GatewayConfig {
     prompts: rulesOf(s.prompts),
     resources: rulesOf(s.resources),
     connectTimeoutMs: s.connect_timeout_ms ?? DEFAULTS.connectTimeoutMs,
+    traffic: trafficOf(s, replicas[0]!, abs),
     policyBundle: s.policy?.bundle !== undefined ? abs(s.policy.bundle) : globalBundle,
     dryRun: s.policy?.dry_run ?? raw.policy?.dry_run ?? false,
     forwardCookies: s.forward_cookies ?? false,
@@ -283,6 +327,12 @@ function checkSemantics(c: GatewayConfig, raw: RawConfig): { path: (string | num
       out.push({ path: ['servers', i, 'upstream_auth', 'token_exchange'], message: 'token exchange needs authenticated callers: configure auth' });
     }
     if (s.path.startsWith('/.well-known/')) out.push({ path: ['servers', i, 'path'], message: '/.well-known/ is reserved' });
+    const tls = raw.servers[i]?.tls;
+    if (tls && s.url.protocol !== 'https:') out.push({ path: ['servers', i, 'tls'], message: 'tls applies to https: upstreams only' });
+    if (tls && (tls.client_cert_file === undefined) !== (tls.client_key_file === undefined)) out.push({ path: ['servers', i, 'tls'], message: 'a client certificate needs both client_cert_file and client_key_file' });
+    const hc = s.traffic.healthCheck;
+    if (hc && hc.timeoutMs >= hc.intervalMs) out.push({ path: ['servers', i, 'health_check', 'timeout_ms'], message: `must be shorter than interval_ms (${hc.intervalMs})` });
+    if (raw.servers[i]?.health_check?.path !== undefined && hc?.kind === 'tcp') out.push({ path: ['servers', i, 'health_check', 'path'], message: 'a tcp health check has no path' });
   });
   if (c.auth.jwt && c.auth.jwt.audiences.length === 0) {
     out.push({ path: ['auth', 'jwt', 'audiences'], message: 'required unless an oauth section is configured (then each server\'s canonical URI is its audience)' });

@@ -81,6 +81,47 @@ const upstreamAuth = z
 
 const upstreamUrl = z.string().url('expected an absolute http(s) URL such as http://127.0.0.1:3001/mcp');
 
+// How Envoy treats one server's replicas (src/envoy/upstream-cluster.ts): all optional, Envoy's
+// own behaviour where a field is absent.
+const healthCheck = z
+  .object({
+    kind: z.enum(['mcp', 'http', 'tcp']).optional(),
+    path: z.string().regex(/^\/[A-Za-z0-9._~\/?=&%-]*$/, 'expected an absolute URL path such as /healthz').optional(),
+    interval_ms: z.number().int().min(100).max(3_600_000).optional(),
+    timeout_ms: z.number().int().min(50).max(60_000).optional(),
+    unhealthy_threshold: z.number().int().min(1).max(100).optional(),
+    healthy_threshold: z.number().int().min(1).max(100).optional(),
+    // Below this share of healthy replicas Envoy ignores health (panic mode); 0: never.
+    panic_threshold_percent: z.number().min(0).max(100).optional(),
+  })
+  .strict();
+const outlierDetection = z
+  .object({
+    consecutive_gateway_errors: z.number().int().min(1).max(1000).optional(),
+    consecutive_5xx: z.number().int().min(1).max(1000).optional(),
+    interval_ms: z.number().int().min(100).max(3_600_000).optional(),
+    base_ejection_ms: z.number().int().min(100).max(3_600_000).optional(),
+    max_ejection_percent: z.number().int().min(1).max(100).optional(),
+  })
+  .strict();
+const circuitBreakers = z
+  .object({
+    max_connections: z.number().int().min(1).optional(),
+    max_pending_requests: z.number().int().min(1).optional(),
+    max_requests: z.number().int().min(1).optional(),
+    max_retries: z.number().int().min(0).optional(),
+  })
+  .strict();
+const upstreamTls = z
+  .object({
+    ca_file: z.string().min(1).optional(),
+    sni: z.string().min(1).optional(),
+    subject_alt_names: z.array(z.string().min(1)).min(1).optional(),
+    client_cert_file: z.string().min(1).optional(),
+    client_key_file: z.string().min(1).optional(),
+  })
+  .strict();
+
 const server = z
   .object({
     name: serverName,
@@ -92,6 +133,13 @@ const server = z
     prompts: rules.optional(),
     resources: rules.optional(),
     connect_timeout_ms: z.number().int().positive().optional(),
+    health_check: healthCheck.optional(),
+    outlier_detection: outlierDetection.optional(),
+    circuit_breakers: circuitBreakers.optional(),
+    // Retries of requests that never reached an upstream (connect failure, refused stream).
+    retries: z.number().int().min(0).max(10).optional(),
+    max_call_duration_ms: z.number().int().min(1).optional(),
+    tls: upstreamTls.optional(),
     policy: policyRef.optional(),
     oauth: oauthServer.optional(),
     forward_cookies: z.boolean().optional(),

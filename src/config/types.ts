@@ -32,6 +32,8 @@ export interface ServerConfig {
   resources: CurationRules;
   /** Upstream connect timeout (Envoy cluster). */
   connectTimeoutMs: number;
+  /** How Envoy treats the replicas: health checks, ejection, limits, retries, call duration, TLS. */
+  traffic: UpstreamTraffic;
   /** The Rego bundle governing this server (absolute path), or undefined for curation only. */
   policyBundle: string | undefined;
   /** Evaluate and audit the policy, but let denied traffic pass ("would deny"). */
@@ -48,6 +50,23 @@ export interface ServerConfig {
   inspectResponses: 'all' | 'lists';
   /** `tool_costs`: cost units of a tools/call that passed, first matching pattern wins (empty: no cost). */
   toolCosts: readonly { pattern: string; units: number }[];
+}
+
+export interface UpstreamTraffic {
+  /** Active health checks of every replica; undefined: none (Envoy's default). */
+  healthCheck:
+    | { kind: 'mcp' | 'http' | 'tcp'; path: string; intervalMs: number; timeoutMs: number; unhealthyThreshold: number; healthyThreshold: number; panicThresholdPercent: number }
+    | undefined;
+  /** Passive ejection of a failing replica; undefined: none. */
+  outlierDetection: { consecutiveGatewayErrors: number | undefined; consecutive5xx: number | undefined; intervalMs: number; baseEjectionMs: number; maxEjectionPercent: number } | undefined;
+  /** Envoy's circuit-breaker thresholds (undefined fields keep Envoy's 1024 / 3 defaults). */
+  circuitBreakers: { maxConnections?: number; maxPendingRequests?: number; maxRequests?: number; maxRetries?: number } | undefined;
+  /** Retries of requests that never reached an upstream (0: none). */
+  retries: number;
+  /** Longest a POST may take to be answered in full (SSE answers included); undefined: no limit. */
+  maxCallDurationMs: number | undefined;
+  /** TLS to an https: upstream (absolute paths). */
+  tls: { caFile: string; sni: string | undefined; subjectAltNames: readonly string[] | undefined; clientCertFile: string | undefined; clientKeyFile: string | undefined };
 }
 
 export interface ServerOAuth {

@@ -1,70 +1,14 @@
 // Generates the Envoy bootstrap for a gateway config: one listener, one route and
 // cluster per virtual server, the ext_proc filter (fail closed) pointing at the sidecar.
 import { stringify } from 'yaml';
-import type { GatewayConfig, ServerConfig } from '../config/types.js';
+import type { GatewayConfig } from '../config/types.js';
 import { EXT_PROC_SERVICE } from '../extproc/server.js';
+import { clusterName, serverRoutes, socketAddress, upstreamCluster } from './upstream-cluster.js';
 
 export const SIDECAR_CLUSTER = 'mcp_gateway_sidecar';
-export const clusterName = (s: ServerConfig) => `mcp_upstream_${s.name}`;
+export { clusterName };
 
 type Json = Record<string, unknown>;
-
-function socketAddress(host: string, port: number): Json {
-  return { socket_address: { address: host, port_value: port } };
-}
-
-const isIp = (host: string) => /^\d{1,3}(\.\d{1,3}){3}$/.test(host) || host.includes(':');
-
-function upstreamCluster(s: Pick<ServerConfig, 'url' | 'connectTimeoutMs'> & { name: string; replicas?: readonly URL[] }, name = `mcp_upstream_${s.name}`): Json {
-  const host = s.url.hostname.replace(/^\[|\]$/g, '');
-  const tls = s.url.protocol === 'https:';
-  const endpointOf = (u: URL) => {
-    const h = u.hostname.replace(/^\[|\]$/g, '');
-    return { endpoint: { address: socketAddress(h, Number(u.port || (tls ? 443 : 80))) } };
-  };
-  const replicas = s.replicas ?? [s.url];
-  const cluster: Json = {
-    name,
-    type: replicas.every((u) => isIp(u.hostname.replace(/^\[|\]$/g, ''))) ? 'STATIC' : 'STRICT_DNS',
-    connect_timeout: `${s.connectTimeoutMs / 1000}s`,
-    lb_policy: 'ROUND_ROBIN',
-    load_assignment: {
-      cluster_name: name,
-      endpoints: [{ lb_endpoints: replicas.map(endpointOf) }],
-    },
-  };
-  if (tls) {
-    cluster.transport_socket = {
-      name: 'envoy.transport_sockets.tls',
-      typed_config: {
-        '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext',
-        sni: host,
-        common_tls_context: {
-          validation_context: {
-            trusted_ca: { filename: '/etc/ssl/certs/ca-certificates.crt' },
-            match_typed_subject_alt_names: [{ san_type: 'DNS', matcher: { exact: host } }],
-          },
-        },
-      },
-    };
-  }
-  return cluster;
-}
-
-function route(s: ServerConfig): Json {
-  const upstreamPath = s.url.pathname || '/';
-  return {
-    name: `mcp_${s.name}`,
-    match: { path: s.path },
-    route: {
-      cluster: clusterName(s),
-      prefix_rewrite: upstreamPath,
-      host_rewrite_literal: s.url.host,
-      // SSE streams live as long as the session: no route timeout; idle is bounded by the HCM.
-      timeout: '0s',
-    },
-  };
-}
 
 export const JWT_AUTHN_NAMESPACE = 'envoy.filters.http.jwt_authn';
 const JWKS_CLUSTER = 'mcp_gateway_jwks';
@@ -150,7 +94,7 @@ function jwksCluster(c: GatewayConfig): Json | undefined {
   const jwt = c.auth.jwt;
   if (!c.auth.envoyJwtAuthn || jwt?.jwks.kind !== 'url') return undefined;
   const u = jwt.jwks.url;
-  return upstreamCluster({ name: 'jwks', url: u, connectTimeoutMs: 2000 } as ServerConfig, JWKS_CLUSTER);
+  return upstreamCluster(JWKS_CLUSTER, u, [u], 2000);
 }
 
 /**
@@ -275,7 +219,7 @@ export function envoyBootstrap(c: GatewayConfig, opts: BootstrapOptions = {}): J
                           name: 'mcp',
                           domains: ['*'],
                           routes: [
-                            ...c.servers.map(route),
+                            ...c.servers.flatMap(serverRoutes),
                             {
                               // Never reached while the sidecar is up (it answers unknown paths itself).
                               name: 'unknown',
@@ -353,7 +297,7 @@ export function envoyBootstrap(c: GatewayConfig, opts: BootstrapOptions = {}): J
             ],
           },
         },
-        ...c.servers.map((s) => upstreamCluster({ ...s, replicas: s.replicas })),
+        ...c.servers.map((s) => upstreamCluster(clusterName(s), s.url, s.replicas, s.connectTimeoutMs, s.traffic)),
         ...[jwksCluster(c)].filter((x) => x !== undefined),
       ],
     },
