@@ -38,6 +38,8 @@ export interface AuditEvent {
   filtered: { returned: number; visible: number } | undefined;
   /** Upstream HTTP status (undefined when no response came back). */
   upstream_status: number | undefined;
+  /** servers[].versions: the version whose replica answered. */
+  upstream_version: string | undefined;
   /** Bytes of the request body the gateway read (POST). */
   request_bytes: number | undefined;
   /** Bytes of the upstream's answer: its Content-Length, or what the gateway read of an inspected body (absent when neither is known). */
@@ -77,6 +79,7 @@ export function emptyAuditEvent(): AuditEvent {
     message: undefined,
     filtered: undefined,
     upstream_status: undefined,
+    upstream_version: undefined,
     request_bytes: undefined,
     response_bytes: undefined,
     cost_units: undefined,

@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { isAbsolute, resolve, dirname } from 'node:path';
 import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
 import { configSchema, DEFAULTS, type RawConfig } from './schema.js';
-import type { GatewayConfig, HostPort, ServerConfig, ServerOAuth, CurationRules, UpstreamAuthConfig, UpstreamTraffic } from './types.js';
+import type { GatewayConfig, HostPort, ServerConfig, ServerOAuth, CurationRules, UpstreamAuthConfig, UpstreamTraffic, UpstreamVersion } from './types.js';
 import { normalizeAuth } from '../identity/config.js';
 import { compileNamePattern, valuePatternProblem } from '../audit/redact.js';
 
@@ -193,7 +193,9 @@ function normalize(raw: RawConfig, source: string): GatewayConfig {
     };
   };
   const servers: ServerConfig[] = raw.servers.map((s) => {
-    const replicas = (Array.isArray(s.url) ? s.url : [s.url]).map((u) => new URL(u));
+    const urls = (u: string | string[]) => (Array.isArray(u) ? u : [u]).map((x) => new URL(x));
+    const versions: UpstreamVersion[] = (s.versions ?? []).map((v) => ({ name: v.name, replicas: urls(v.url), weight: v.weight ?? 1, matchHeader: v.match_header }));
+    const replicas = s.versions ? versions.flatMap((v) => v.replicas) : urls(s.url!);
     const ua = s.upstream_auth;
     const upstreamAuth: UpstreamAuthConfig = ua?.static
       ? {
@@ -216,6 +218,7 @@ function normalize(raw: RawConfig, source: string): GatewayConfig {
     return {
     name: s.name,
     replicas,
+    versions,
     upstreamAuth,
     path: s.path ?? `${pathPrefix}/${s.name}`,
     oauth: oauthFor(s.path ?? `${pathPrefix}/${s.name}`, s.oauth),
@@ -330,6 +333,16 @@ function checkSemantics(c: GatewayConfig, raw: RawConfig): { path: (string | num
     const tls = raw.servers[i]?.tls;
     if (tls && s.url.protocol !== 'https:') out.push({ path: ['servers', i, 'tls'], message: 'tls applies to https: upstreams only' });
     if (tls && (tls.client_cert_file === undefined) !== (tls.client_key_file === undefined)) out.push({ path: ['servers', i, 'tls'], message: 'a client certificate needs both client_cert_file and client_key_file' });
+    if (s.versions.length) {
+      const seen = new Set<string>();
+      s.versions.forEach((v, j) => {
+        if (seen.has(v.name)) out.push({ path: ['servers', i, 'versions', j, 'name'], message: `duplicate version "${v.name}"` });
+        seen.add(v.name);
+        if (v.weight === 0 && !v.matchHeader) out.push({ path: ['servers', i, 'versions', j], message: 'weight 0 and no match_header: nothing would ever reach this version' });
+        if (v.matchHeader?.name.startsWith('x-mcp-gateway-')) out.push({ path: ['servers', i, 'versions', j, 'match_header', 'name'], message: 'x-mcp-gateway- headers are the gateway\'s own' });
+      });
+      if (s.versions.every((v) => v.weight === 0)) out.push({ path: ['servers', i, 'versions'], message: 'at least one version needs a weight above 0 (requests without a matching header go by weight)' });
+    }
     const hc = s.traffic.healthCheck;
     if (hc && hc.timeoutMs >= hc.intervalMs) out.push({ path: ['servers', i, 'health_check', 'timeout_ms'], message: `must be shorter than interval_ms (${hc.intervalMs})` });
     if (raw.servers[i]?.health_check?.path !== undefined && hc?.kind === 'tcp') out.push({ path: ['servers', i, 'health_check', 'path'], message: 'a tcp health check has no path' });

@@ -122,11 +122,31 @@ const upstreamTls = z
   })
   .strict();
 
+const upstreamUrls = z.union([upstreamUrl, z.array(upstreamUrl).min(1)]);
+
+// Versions of one upstream (stable, canary, staging…): new sessions by weight, or a version
+// by a request header; each session stays on the replica (and so the version) that created it.
+const upstreamVersion = z
+  .object({
+    name: serverName,
+    url: upstreamUrls,
+    weight: z.number().int().min(0).max(1000).optional(),
+    match_header: z
+      .object({
+        name: z.string().regex(/^[a-z0-9!#$%&'*+.^_`|~-]+$/, 'a lower-case header name'),
+        value: z.string().min(1),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
 const server = z
   .object({
     name: serverName,
     // Several URLs: replicas of one upstream (same scheme and path), load-balanced with sticky sessions.
-    url: z.union([upstreamUrl, z.array(upstreamUrl).min(1)]),
+    url: upstreamUrls.optional(),
+    versions: z.array(upstreamVersion).min(1).optional(),
     upstream_auth: upstreamAuth.optional(),
     path: z.string().regex(/^\/[A-Za-z0-9._~\/-]*$/, 'expected an absolute URL path such as /mcp/tools').optional(),
     tools: rules.optional(),
@@ -147,7 +167,8 @@ const server = z
     // Cost units per tools/call that passed, by tool name or glob (first match in the order written).
     tool_costs: z.record(glob, z.number().min(0)).optional(),
   })
-  .strict();
+  .strict()
+  .refine((s) => (s.url === undefined) !== (s.versions === undefined), { message: 'set exactly one of url or versions', path: ['url'] });
 
 export const configSchema = z
   .object({

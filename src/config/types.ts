@@ -22,8 +22,10 @@ export interface ServerConfig {
   path: string;
   /** The upstream MCP endpoint (the first replica). */
   url: URL;
-  /** Every replica (same scheme and path); one element for most servers. */
+  /** Every replica (same scheme and path), of every version; one element for most servers. */
   replicas: readonly URL[];
+  /** `versions`: named groups of replicas; empty when the server has a plain `url`. */
+  versions: readonly UpstreamVersion[];
   /** What the upstream receives in place of the caller's credentials. */
   upstreamAuth: UpstreamAuthConfig;
   tools: CurationRules;
@@ -50,6 +52,15 @@ export interface ServerConfig {
   inspectResponses: 'all' | 'lists';
   /** `tool_costs`: cost units of a tools/call that passed, first matching pattern wins (empty: no cost). */
   toolCosts: readonly { pattern: string; units: number }[];
+}
+
+export interface UpstreamVersion {
+  name: string;
+  replicas: readonly URL[];
+  /** Share of new sessions (relative to the other versions); 0: only by `matchHeader`. */
+  weight: number;
+  /** A request with this header value goes to this version. */
+  matchHeader: { name: string; value: string } | undefined;
 }
 
 export interface UpstreamTraffic {

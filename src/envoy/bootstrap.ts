@@ -3,7 +3,7 @@
 import { stringify } from 'yaml';
 import type { GatewayConfig } from '../config/types.js';
 import { EXT_PROC_SERVICE } from '../extproc/server.js';
-import { clusterName, serverRoutes, socketAddress, upstreamCluster } from './upstream-cluster.js';
+import { clusterName, serverClusters, serverRoutes, socketAddress, upstreamCluster } from './upstream-cluster.js';
 
 export const SIDECAR_CLUSTER = 'mcp_gateway_sidecar';
 export { clusterName };
@@ -94,7 +94,7 @@ function jwksCluster(c: GatewayConfig): Json | undefined {
   const jwt = c.auth.jwt;
   if (!c.auth.envoyJwtAuthn || jwt?.jwks.kind !== 'url') return undefined;
   const u = jwt.jwks.url;
-  return upstreamCluster(JWKS_CLUSTER, u, [u], 2000);
+  return upstreamCluster(JWKS_CLUSTER, u, [{ url: u }], 2000);
 }
 
 /**
@@ -297,7 +297,7 @@ export function envoyBootstrap(c: GatewayConfig, opts: BootstrapOptions = {}): J
             ],
           },
         },
-        ...c.servers.map((s) => upstreamCluster(clusterName(s), s.url, s.replicas, s.connectTimeoutMs, s.traffic)),
+        ...c.servers.flatMap(serverClusters),
         ...[jwksCluster(c)].filter((x) => x !== undefined),
       ],
     },

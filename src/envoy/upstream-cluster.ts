@@ -1,12 +1,25 @@
 // The Envoy cluster and routes of one virtual server: its replicas, and how Envoy treats
 // them — active health checks (MCP-aware by default), outlier ejection, circuit breakers,
 // retries only of requests that never reached an upstream, a maximum call duration, TLS.
-import type { ServerConfig, UpstreamTraffic } from '../config/types.js';
+import type { ServerConfig, UpstreamTraffic, UpstreamVersion } from '../config/types.js';
 import { SYSTEM_CA_BUNDLE } from '../config/load.js';
 
 type Json = Record<string, unknown>;
 
 export const clusterName = (s: Pick<ServerConfig, 'name'>) => `mcp_upstream_${s.name}`;
+/** The cluster of one version alone (for requests routed to it by header). */
+export const versionClusterName = (s: Pick<ServerConfig, 'name'>, v: Pick<UpstreamVersion, 'name'>) => `mcp_upstream_${s.name}__${v.name}`;
+
+/** Set by Envoy on the response from the endpoint's metadata; the sidecar reads it and removes it. */
+export const VERSION_HEADER = 'x-mcp-gateway-version';
+export const METADATA_NAMESPACE = 'mcp_gateway';
+
+/** One replica; `version` and `weight` only for servers with versions. */
+export interface UpstreamEndpoint {
+  url: URL;
+  version?: string;
+  weight?: number;
+}
 
 const bare = (host: string) => host.replace(/^\[|\]$/g, '');
 const isIp = (host: string) => /^\d{1,3}(\.\d{1,3}){3}$/.test(host) || host.includes(':');
@@ -20,17 +33,37 @@ export function socketAddress(host: string, port: number): Json {
   return { socket_address: { address: host, port_value: port } };
 }
 
-/** A cluster of `replicas` (one for most servers); `traffic` absent for the gateway's own helper clusters. */
-export function upstreamCluster(name: string, url: URL, replicas: readonly URL[], connectTimeoutMs: number, traffic?: UpstreamTraffic): Json {
+/**
+ * The clusters of a server: one of all its replicas, and for a server with versions one
+ * more per version that a header can select. In the first, every replica carries its
+ * version in its metadata and a weight, so that new sessions split by version weight and
+ * the sticky session (stateful_session) finds its replica whichever way it came.
+ */
+export function serverClusters(s: ServerConfig): Json[] {
+  if (!s.versions.length) return [upstreamCluster(clusterName(s), s.url, s.replicas.map((url) => ({ url })), s.connectTimeoutMs, s.traffic)];
+  const endpoints = (v: UpstreamVersion) => v.replicas.map((url) => ({ url, version: v.name, weight: Math.max(1, Math.round((v.weight * 1000) / v.replicas.length)) }));
+  const weighted = s.versions.filter((v) => v.weight > 0).flatMap(endpoints);
+  return [
+    upstreamCluster(clusterName(s), s.url, weighted, s.connectTimeoutMs, s.traffic),
+    ...s.versions.filter((v) => v.matchHeader).map((v) => upstreamCluster(versionClusterName(s, v), s.url, endpoints(v), s.connectTimeoutMs, s.traffic)),
+  ];
+}
+
+/** A cluster of `endpoints` (one for most servers); `traffic` absent for the gateway's own helper clusters. */
+export function upstreamCluster(name: string, url: URL, endpoints: readonly UpstreamEndpoint[], connectTimeoutMs: number, traffic?: UpstreamTraffic): Json {
   const tls = url.protocol === 'https:';
-  const endpointOf = (u: URL) => ({ endpoint: { address: socketAddress(bare(u.hostname), Number(u.port || (tls ? 443 : 80))) } });
+  const endpointOf = ({ url: u, version, weight }: UpstreamEndpoint) => ({
+    endpoint: { address: socketAddress(bare(u.hostname), Number(u.port || (tls ? 443 : 80))) },
+    ...(weight !== undefined && { load_balancing_weight: weight }),
+    ...(version !== undefined && { metadata: { filter_metadata: { [METADATA_NAMESPACE]: { version } } } }),
+  });
   const cluster: Json = {
     name,
-    type: replicas.every((u) => isIp(bare(u.hostname))) ? 'STATIC' : 'STRICT_DNS',
+    type: endpoints.every(({ url: u }) => isIp(bare(u.hostname))) ? 'STATIC' : 'STRICT_DNS',
     connect_timeout: seconds(connectTimeoutMs),
     lb_policy: 'ROUND_ROBIN',
     ...(traffic?.healthCheck && { common_lb_config: { healthy_panic_threshold: { value: traffic.healthCheck.panicThresholdPercent } } }),
-    load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: replicas.map(endpointOf) }] },
+    load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: endpoints.map(endpointOf) }] },
   };
   if (tls) cluster.transport_socket = upstreamTls(bare(url.hostname), traffic?.tls);
   if (traffic?.healthCheck) cluster.health_checks = [healthCheck(traffic.healthCheck, url)];
@@ -128,8 +161,8 @@ function healthCheck(hc: NonNullable<UpstreamTraffic['healthCheck']>, url: URL):
  */
 export function serverRoutes(s: ServerConfig): Json[] {
   const t = s.traffic;
-  const action = (timeoutMs: number | undefined): Json => ({
-    cluster: clusterName(s),
+  const action = (cluster: string, timeoutMs: number | undefined): Json => ({
+    cluster,
     prefix_rewrite: s.url.pathname || '/',
     host_rewrite_literal: s.url.host,
     // The route timeout ends a call whose answer has not started (504); once an SSE answer has
@@ -145,7 +178,20 @@ export function serverRoutes(s: ServerConfig): Json[] {
       },
     }),
   });
-  const all = { name: `mcp_${s.name}`, match: { path: s.path }, route: action(undefined) };
-  if (t.maxCallDurationMs === undefined) return [all];
-  return [{ name: `mcp_${s.name}_post`, match: { path: s.path, headers: [{ name: ':method', string_match: { exact: 'POST' } }] }, route: action(t.maxCallDurationMs) }, all];
+  // Which version answered, from the replica's metadata, for the audit event (the sidecar
+  // removes the header before the client sees it; an upstream's own is overwritten).
+  const versionHeader = s.versions.length
+    ? { response_headers_to_add: [{ header: { key: VERSION_HEADER, value: `%UPSTREAM_METADATA(["${METADATA_NAMESPACE}","version"])%` }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' }] }
+    : {};
+  const routesTo = (name: string, cluster: string, headers: Json[]): Json[] => {
+    const all = { name, match: { path: s.path, ...(headers.length && { headers }) }, route: action(cluster, undefined), ...versionHeader };
+    if (t.maxCallDurationMs === undefined) return [all];
+    const post = { name: `${name}_post`, match: { path: s.path, headers: [...headers, { name: ':method', string_match: { exact: 'POST' } }] }, route: action(cluster, t.maxCallDurationMs), ...versionHeader };
+    return [post, all];
+  };
+  return [
+    // A header-selected version first: more specific than the weighted split.
+    ...s.versions.flatMap((v) => (v.matchHeader ? routesTo(`mcp_${s.name}__${v.name}`, versionClusterName(s, v), [{ name: v.matchHeader.name, string_match: { exact: v.matchHeader.value } }]) : [])),
+    ...routesTo(`mcp_${s.name}`, clusterName(s), []),
+  ];
 }

@@ -20,6 +20,7 @@ import { serverMessageEvent } from './server-message-event.js';
 import { applyPolicy } from './policy-step.js';
 import { applyCuration } from './curation-step.js';
 import { INTERNAL_HEADER_PREFIX } from './internal-headers.js';
+import { VERSION_HEADER } from '../envoy/upstream-cluster.js';
 import { refusalBody, type Refusal } from './refusal.js';
 import { CONTINUE, JSON_CONTENT_TYPE, withHeaders, type Verdict } from './verdict.js';
 
@@ -343,6 +344,11 @@ export class Exchange {
     const length = h['content-length'];
     if (length !== undefined && /^\d+$/.test(length)) this.event.response_bytes = Number(length);
     let sealed: Extract<Verdict, { kind: 'continue' }> = CONTINUE;
+    if (this.server!.config.versions.length) {
+      // Envoy's, from the replica's metadata (an upstream's own is overwritten); not for the client.
+      this.event.upstream_version = h[VERSION_HEADER] || undefined;
+      sealed = { kind: 'continue', headers: { remove: [VERSION_HEADER] } };
+    }
     const upstreamSession = h['mcp-session-id'];
     if (upstreamSession !== undefined) {
       const binder = this.rt.sessions;
@@ -350,7 +356,7 @@ export class Exchange {
       // Upstreams echo the session id on every response: reuse the id the caller sent.
       const clientSession = !binder ? upstreamSession : this.session?.upstreamId === upstreamSession ? this.session.sealed : binder.seal(upstreamSession, callerKey(this.identity), this.server!.config.name);
       this.event.session_id ??= clientSession;
-      if (binder) sealed = { kind: 'continue', headers: { set: [['mcp-session-id', clientSession]] } };
+      if (binder) sealed = { kind: 'continue', headers: { ...sealed.headers, set: [['mcp-session-id', clientSession]] } };
     }
     const method = this.event.http.method;
     // Clients read JSON-RPC only from a 2xx body (the SDK throws on anything else).

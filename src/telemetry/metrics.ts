@@ -84,8 +84,8 @@ export class GatewayMetrics implements Instruments, AuditSinkObserver, StreamObs
     });
     this.upstreamResponses = new Counter({
       name: 'mcp_gateway_upstream_responses_total',
-      help: 'Upstream HTTP answers by status class',
-      labelNames: ['server', 'status_class'],
+      help: 'Upstream HTTP answers by status class (and servers[].versions version; "" without)',
+      labelNames: ['server', 'status_class', 'version'],
       registers,
     });
     this.serverMessages = new Counter({
@@ -134,7 +134,7 @@ export class GatewayMetrics implements Instruments, AuditSinkObserver, StreamObs
       }
       this.decisions.inc({ server, type: ev.type, mcp_method_name: method, decision: ev.decision, reason: ev.reason });
       if (ev.filtered) this.countItems(server, method, ev.filtered);
-      if (ev.upstream_status !== undefined) this.upstreamResponses.inc({ server, status_class: `${Math.floor(ev.upstream_status / 100)}xx` });
+      if (ev.upstream_status !== undefined) this.upstreamResponses.inc({ server, status_class: `${Math.floor(ev.upstream_status / 100)}xx`, version: ev.upstream_version ?? '' });
       if (isUsageEvent(ev)) {
         const t = ev.target;
         this.usage.observe(ev, server, method, t?.kind === 'tool' ? (ev.decision === 'allow' ? this.bounded(server, 'tool', t.name) : this.seen(server, 'tool', t.name)) : '');

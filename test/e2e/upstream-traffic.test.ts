@@ -163,6 +163,12 @@ test('every traffic setting at once passes envoy --mode validate', async () => {
   - name: c
     url: http://127.0.0.1:3003/mcp
     health_check: { kind: tcp }
+  - name: d
+    versions:
+      - { name: stable, url: [http://127.0.0.1:3004/mcp, http://127.0.0.1:3005/mcp], weight: 9 }
+      - { name: canary, url: http://127.0.0.1:3006/mcp, weight: 1, match_header: { name: x-canary, value: "1" } }
+    health_check: {}
+    max_call_duration_ms: 1000
 `,
     'traffic.yaml',
   );
@@ -171,4 +177,72 @@ test('every traffic setting at once passes envoy --mode validate', async () => {
   await writeFile(file, envoyBootstrapYaml(config));
   const { stdout } = await promisify(execFile)(findEnvoy(), ['--mode', 'validate', '-c', file]);
   assert.match(stdout, /OK/);
+});
+
+test('versions: new sessions split by weight, each stays on its version; a header selects one; the audit names it and the client never sees the header', async () => {
+  const stable = await upstream();
+  const canary = await upstream();
+  const staging = await upstream();
+  const gw = await gateway({
+    versions: [
+      { name: 'stable', url: stable.url, weight: 3 },
+      { name: 'canary', url: canary.url, weight: 1 },
+      { name: 'staging', url: staging.url, weight: 0, match_header: { name: 'x-mcp-env', value: 'staging' } },
+    ],
+  });
+  const sessions = 24;
+  for (let i = 0; i < sessions; i++) {
+    const client = new Client({ name: 'versions', version: '1' });
+    await client.connect(new StreamableHTTPClientTransport(new URL(gw.url('tools'))));
+    for (let n = 0; n < 2; n++) await client.callTool({ name: 'echo', arguments: { message: `v-${i}-${n}` } });
+    await client.close();
+  }
+  const [s, c] = [initializes(stable), initializes(canary)];
+  assert.equal(s + c, sessions);
+  assert.equal(initializes(staging), 0, 'weight 0: only by header');
+  assert.ok(s >= 15 && s <= 21, `about 3:1 (stable ${s}, canary ${c})`);
+  const served = (u: RunningUpstream) => new Set(u.received.map((r) => /v-(\d+)-/.exec(JSON.stringify(r.body))?.[1]).filter((x) => x !== undefined));
+  for (const i of served(stable)) assert.ok(!served(canary).has(i), `session ${i} stayed on one version`);
+  const calls = gw.audit.events.filter((e) => e.target?.name === 'echo');
+  assert.equal(calls.length, sessions * 2);
+  for (const e of calls) {
+    const i = /v-(\d+)-/.exec(JSON.stringify(e.arguments))![1]!;
+    assert.equal(e.upstream_version, served(stable).has(i) ? 'stable' : 'canary', `the audit names the version that answered session ${i}`);
+  }
+
+  const client = new Client({ name: 'versions', version: '1' });
+  await client.connect(new StreamableHTTPClientTransport(new URL(gw.url('tools')), { requestInit: { headers: { 'x-mcp-env': 'staging' } } }));
+  await client.callTool({ name: 'echo', arguments: { message: 'on-staging' } });
+  await client.close();
+  assert.equal(initializes(staging), 1);
+  assert.ok(staging.received.some((r) => String(JSON.stringify(r.body)).includes('on-staging')));
+  assert.equal((await gw.waitForAudit((e) => JSON.stringify(e.arguments ?? {}).includes('on-staging'))).upstream_version, 'staging');
+
+  const raw = await fetch(gw.url('tools'), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } }),
+  });
+  assert.equal(raw.status, 200);
+  assert.equal(raw.headers.get('x-mcp-gateway-version'), null, 'the version header is the gateway\'s, not the client\'s');
+  await raw.body?.cancel();
+});
+
+test('versions: an upstream cannot name its own version (Envoy overwrites the header from the replica\'s metadata)', async () => {
+  const forger: Server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(200, { 'content-type': 'application/json', 'x-mcp-gateway-version': 'forged' }).end('{"jsonrpc":"2.0","id":1,"result":{}}'));
+  });
+  await new Promise<void>((r) => forger.listen(0, '127.0.0.1', r));
+  cleanups.push(() => new Promise((r) => forger.close(r)));
+  const gw = await gateway({ versions: [{ name: 'real', url: `http://127.0.0.1:${(forger.address() as { port: number }).port}/mcp` }] });
+  const r = await fetch(gw.url('tools'), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-11-25' },
+    body: '{"jsonrpc":"2.0","id":1,"method":"ping"}',
+  });
+  assert.equal(r.status, 200);
+  assert.equal(r.headers.get('x-mcp-gateway-version'), null);
+  await r.text();
+  assert.equal((await gw.waitForAudit((e) => e.rpc?.method === 'ping')).upstream_version, 'real');
 });

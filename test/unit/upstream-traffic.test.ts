@@ -97,3 +97,50 @@ test('bad traffic settings are reported with their place', () => {
     );
   }
 });
+
+test('versions: one weighted cluster of every replica (version in its metadata), one per header-selected version, header routes first', () => {
+  const yaml = `servers:
+  - name: s
+    versions:
+      - { name: stable, url: [http://127.0.0.1:3001/mcp, http://127.0.0.1:3002/mcp], weight: 9 }
+      - { name: canary, url: http://127.0.0.1:3003/mcp, weight: 1 }
+      - { name: staging, url: http://127.0.0.1:3004/mcp, weight: 0, match_header: { name: x-env, value: staging } }
+`;
+  const config = parseConfig(yaml);
+  assert.equal(config.servers[0]!.replicas.length, 4);
+  const clusters = (envoyBootstrap(config) as Json).static_resources.clusters as Json[];
+  const all = clusters.find((c) => c.name === 'mcp_upstream_s')!;
+  const eps = all.load_assignment.endpoints[0].lb_endpoints as Json[];
+  assert.deepEqual(eps.map((e) => [e.endpoint.address.socket_address.port_value, e.load_balancing_weight, e.metadata.filter_metadata.mcp_gateway.version]), [
+    [3001, 4500, 'stable'],
+    [3002, 4500, 'stable'],
+    [3003, 1000, 'canary'],
+  ], 'per-replica weights keep the versions at 9:1, staging only by header');
+  const staging = clusters.find((c) => c.name === 'mcp_upstream_s__staging')!;
+  assert.equal(staging.load_assignment.endpoints[0].lb_endpoints.length, 1);
+  const rs = routes(yaml);
+  assert.deepEqual(rs.map((r) => r.name).slice(0, 2), ['mcp_s__staging', 'mcp_s']);
+  assert.deepEqual(rs[0]!.match.headers, [{ name: 'x-env', string_match: { exact: 'staging' } }]);
+  assert.equal(rs[0]!.route.cluster, 'mcp_upstream_s__staging');
+  for (const r of rs.slice(0, 2)) assert.equal(r.response_headers_to_add[0].header.value, '%UPSTREAM_METADATA(["mcp_gateway","version"])%');
+  assert.equal(routes(server(''))[0]!.response_headers_to_add, undefined, 'no version header without versions');
+});
+
+test('bad versions are reported', () => {
+  const v = (versions: string, url = '') => `servers:\n  - name: s\n${url}    versions:\n${versions}`;
+  const cases: [string, string, RegExp][] = [
+    [v('      - { name: a, url: http://127.0.0.1:1/mcp }\n', '    url: http://127.0.0.1:2/mcp\n'), 'servers[0].url', /exactly one of url or versions/],
+    [`servers:\n  - name: s\n`, 'servers[0].url', /exactly one of url or versions/],
+    [v('      - { name: a, url: http://127.0.0.1:1/mcp }\n      - { name: a, url: http://127.0.0.1:2/mcp }\n'), 'servers[0].versions[1].name', /duplicate/],
+    [v('      - { name: a, url: http://127.0.0.1:1/mcp }\n      - { name: b, url: http://127.0.0.1:2/mcp, weight: 0 }\n'), 'servers[0].versions[1]', /nothing would ever reach/],
+    [v('      - { name: a, url: http://127.0.0.1:1/mcp, weight: 0, match_header: { name: x-a, value: "1" } }\n'), 'servers[0].versions', /weight above 0/],
+    [v('      - { name: a, url: http://127.0.0.1:1/mcp }\n      - { name: b, url: http://127.0.0.1:2/other }\n'), 'servers[0].url', /share scheme and path/],
+    [v('      - { name: a, url: http://127.0.0.1:1/mcp, match_header: { name: x-mcp-gateway-v, value: "1" } }\n'), 'servers[0].versions[0].match_header.name', /gateway's own/],
+  ];
+  for (const [yaml, path, message] of cases) {
+    assert.throws(
+      () => parseConfig(yaml, 'g.yaml'),
+      (err: unknown) => (err instanceof ConfigError && err.problems.some((p) => p.path === path && message.test(p.message))) || assert.fail(`${path}: ${(err as Error).message}`),
+    );
+  }
+});
