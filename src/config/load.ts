@@ -6,6 +6,7 @@ import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
 import { configSchema, DEFAULTS, type RawConfig } from './schema.js';
 import type { GatewayConfig, HostPort, ServerConfig, ServerOAuth, CurationRules, UpstreamAuthConfig, UpstreamTraffic, UpstreamVersion } from './types.js';
 import { normalizeAuth } from '../identity/config.js';
+import { underPrefix } from './paths.js';
 import { compileNamePattern, valuePatternProblem } from '../audit/redact.js';
 
 /** A server's traffic settings with their defaults (see the README's table). */
@@ -260,6 +261,19 @@ function normalize(raw: RawConfig, source: string): GatewayConfig {
       messageTimeoutMs: raw.sidecar?.message_timeout_ms ?? DEFAULTS.messageTimeoutMs,
     },
     servers,
+    httpRoutes: (raw.http_routes ?? []).map((r) => {
+      const replicas = (Array.isArray(r.url) ? r.url : [r.url]).map((u) => new URL(u));
+      return {
+        name: r.name,
+        pathPrefix: r.path_prefix,
+        url: replicas[0]!,
+        replicas,
+        auth: r.auth ?? 'none',
+        forwardCredentials: r.forward_credentials ?? false,
+        connectTimeoutMs: r.connect_timeout_ms ?? DEFAULTS.connectTimeoutMs,
+        timeoutMs: r.timeout_ms ?? 15_000,
+      };
+    }),
     auth: normalizeAuth(raw.auth, baseDir, servers.flatMap((s) => (s.oauth ? [s.oauth.resource] : []))),
     sessions: {
       key: raw.sessions?.key_file !== undefined ? { file: abs(raw.sessions.key_file) } : raw.sessions?.key_env !== undefined ? { env: raw.sessions.key_env } : undefined,
@@ -343,6 +357,9 @@ function checkSemantics(c: GatewayConfig, raw: RawConfig): { path: (string | num
       });
       if (s.versions.every((v) => v.weight === 0)) out.push({ path: ['servers', i, 'versions'], message: 'at least one version needs a weight above 0 (requests without a matching header go by weight)' });
     }
+    for (const [j, r] of c.httpRoutes.entries()) {
+      if (underPrefix(s.path, r.pathPrefix)) out.push({ path: ['http_routes', j, 'path_prefix'], message: `covers ${s.path}, the path of MCP server "${s.name}"` });
+    }
     const hc = s.traffic.healthCheck;
     if (hc && hc.timeoutMs >= hc.intervalMs) out.push({ path: ['servers', i, 'health_check', 'timeout_ms'], message: `must be shorter than interval_ms (${hc.intervalMs})` });
     if (raw.servers[i]?.health_check?.path !== undefined && hc?.kind === 'tcp') out.push({ path: ['servers', i, 'health_check', 'path'], message: 'a tcp health check has no path' });
@@ -368,6 +385,19 @@ function checkSemantics(c: GatewayConfig, raw: RawConfig): { path: (string | num
   raw.audit?.redact_values?.forEach((p, i) => {
     const problem = valuePatternProblem(p);
     if (problem) out.push({ path: ['audit', 'redact_values', i], message: problem });
+  });
+  const routeNames = new Set<string>();
+  c.httpRoutes.forEach((r, j) => {
+    if (routeNames.has(r.name) || c.servers.some((s) => s.name === r.name)) out.push({ path: ['http_routes', j, 'name'], message: `"${r.name}" is already the name of a server or route` });
+    routeNames.add(r.name);
+    if (underPrefix('/.well-known/x', r.pathPrefix) || r.pathPrefix === '/.well-known') out.push({ path: ['http_routes', j, 'path_prefix'], message: '/.well-known/ is reserved' });
+    if (r.pathPrefix === '/' ) out.push({ path: ['http_routes', j, 'path_prefix'], message: 'a route for every path would hide the MCP servers' });
+    c.httpRoutes.forEach((o, k) => {
+      if (k < j && (underPrefix(o.pathPrefix, r.pathPrefix) || underPrefix(r.pathPrefix, o.pathPrefix))) out.push({ path: ['http_routes', j, 'path_prefix'], message: `overlaps http_routes[${k}] (${o.pathPrefix})` });
+    });
+    for (const u of r.replicas) if (u.protocol !== 'http:' && u.protocol !== 'https:') out.push({ path: ['http_routes', j, 'url'], message: `unsupported scheme ${u.protocol} (use http: or https:)` });
+    if (r.replicas.some((u) => u.protocol !== r.url.protocol || u.pathname !== r.url.pathname)) out.push({ path: ['http_routes', j, 'url'], message: 'replicas of one route must share scheme and path' });
+    if (r.auth === 'required' && !c.auth.jwt && !c.auth.apiKeys && !c.auth.envoyJwtAuthn && !c.auth.mtls) out.push({ path: ['http_routes', j, 'auth'], message: 'auth: required needs a way to authenticate callers: configure auth' });
   });
   if (c.audit.sink === 'file' && !c.audit.file) out.push({ path: ['audit', 'file'], message: 'sink "file" needs audit.file: <path>' });
   if (raw.audit?.sink === 'stdout' && raw.audit.file) out.push({ path: ['audit', 'file'], message: 'audit.file is set but audit.sink is "stdout"; remove one' });

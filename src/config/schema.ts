@@ -203,6 +203,23 @@ export const configSchema = z
       .strict()
       .optional(),
     servers: z.array(server).min(1, 'at least one server is needed'),
+    // Plain HTTP routes beside the MCP servers, on the same listener: passed through Envoy
+    // without the sidecar (auth: none) or after the sidecar authenticated the caller.
+    http_routes: z
+      .array(
+        z
+          .object({
+            name: serverName,
+            path_prefix: z.string().regex(/^\/[A-Za-z0-9._~\/-]*[^\/]$/, 'expected a path such as /api/weather (no trailing slash)'),
+            url: upstreamUrls,
+            auth: z.enum(['none', 'required']).optional(),
+            forward_credentials: z.boolean().optional(),
+            connect_timeout_ms: z.number().int().positive().optional(),
+            timeout_ms: z.number().int().min(0).optional(),
+          })
+          .strict(),
+      )
+      .optional(),
     auth: authSchema.optional(),
     sessions: z
       .object({

@@ -54,6 +54,21 @@ export interface ServerConfig {
   toolCosts: readonly { pattern: string; units: number }[];
 }
 
+export interface HttpRouteConfig {
+  name: string;
+  /** Matches this path and everything under it (`/api/x`, `/api/x/…`; not `/api/xy`). */
+  pathPrefix: string;
+  url: URL;
+  replicas: readonly URL[];
+  /** `none`: Envoy alone; `required`: the sidecar authenticates the caller first (audited). */
+  auth: 'none' | 'required';
+  /** Pass the caller's credentials on (default: removed, as for MCP servers). */
+  forwardCredentials: boolean;
+  connectTimeoutMs: number;
+  /** Envoy's route timeout (0: none). */
+  timeoutMs: number;
+}
+
 export interface UpstreamVersion {
   name: string;
   replicas: readonly URL[];
@@ -172,6 +187,8 @@ export interface GatewayConfig {
   gateway: GatewaySection;
   sidecar: SidecarSection;
   servers: readonly ServerConfig[];
+  /** Plain HTTP routes beside the MCP servers (`http_routes`). */
+  httpRoutes: readonly HttpRouteConfig[];
   auth: AuthConfig;
   sessions: SessionsSection;
   policy: PolicySection;

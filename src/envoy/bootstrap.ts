@@ -4,6 +4,7 @@ import { stringify } from 'yaml';
 import type { GatewayConfig } from '../config/types.js';
 import { EXT_PROC_SERVICE } from '../extproc/server.js';
 import { clusterName, serverClusters, serverRoutes, socketAddress, upstreamCluster } from './upstream-cluster.js';
+import { httpRoute, httpRouteClusterConfig } from './http-routes.js';
 
 export const SIDECAR_CLUSTER = 'mcp_gateway_sidecar';
 export { clusterName };
@@ -220,6 +221,7 @@ export function envoyBootstrap(c: GatewayConfig, opts: BootstrapOptions = {}): J
                           domains: ['*'],
                           routes: [
                             ...c.servers.flatMap(serverRoutes),
+                            ...c.httpRoutes.map(httpRoute),
                             {
                               // Never reached while the sidecar is up (it answers unknown paths itself).
                               name: 'unknown',
@@ -298,6 +300,7 @@ export function envoyBootstrap(c: GatewayConfig, opts: BootstrapOptions = {}): J
           },
         },
         ...c.servers.flatMap(serverClusters),
+        ...c.httpRoutes.map(httpRouteClusterConfig),
         ...[jwksCluster(c)].filter((x) => x !== undefined),
       ],
     },

@@ -15,6 +15,7 @@ import { authFailure, checkAudience, scopeFailure } from './auth-refusals.js';
 import { callerKey } from '../sessions/binding.js';
 import type { BrokerResult } from '../credentials/broker.js';
 import type { PolicyInput } from '../policy/input.js';
+import type { HttpRouteConfig } from '../config/types.js';
 import { ResponseFilter, bodyModeOf, type ServerMessageReport } from './response-filter.js';
 import { serverMessageEvent } from './server-message-event.js';
 import { applyPolicy } from './policy-step.js';
@@ -85,6 +86,8 @@ export class Exchange {
       this.phase = 'done';
       return metadataResponse(this.rt.resourceMetadata, path, method);
     }
+    const httpRoute = this.rt.httpRoute(path);
+    if (httpRoute) return this.httpRouteRequest(httpRoute, h, conn);
     const server = this.rt.route(path);
     if (!server) {
       ev.type = 'http.reject';
@@ -123,6 +126,58 @@ export class Exchange {
     const auth = this.rt.authenticator;
     if (!auth) return this.afterAuthentication(h, endOfStream);
     return auth.authenticate({ headers: h, envoyJwtPayload: conn.envoyJwtPayload }).then((r) => this.authenticated(r, h, endOfStream));
+  }
+
+  /**
+   * A plain HTTP route (`http_routes`, auth: required): Envoy sends only its request
+   * headers. The caller is authenticated and audited; the request goes on without the
+   * caller's credentials (unless forward_credentials) and without the gateway's own headers.
+   */
+  private httpRouteRequest(route: HttpRouteConfig, h: HeaderBag, conn: ConnectionFacts): Verdict | Promise<Verdict> {
+    const ev = this.event;
+    ev.type = 'http.route';
+    ev.server = route.name;
+    const host = h[':authority'] ?? h['host'] ?? '';
+    if (!this.rt.hostAllowed(host)) return this.refuseHttp({ reason: 'host_forbidden', httpStatus: 403, message: `Host "${host}" is not allowed (gateway.allowed_hosts)` });
+    const origin = h['origin'];
+    if (origin !== undefined && !this.rt.originAllowed(origin)) return this.refuseHttp({ reason: 'origin_forbidden', httpStatus: 403, message: `Origin "${origin}" is not allowed (gateway.allowed_origins)` });
+    const pass = (): Verdict => {
+      this.phase = 'done';
+      ev.decision = 'allow';
+      ev.reason = 'allowed';
+      this.emit();
+      const remove: string[] = [];
+      for (const k in h) if (k.startsWith(INTERNAL_HEADER_PREFIX)) remove.push(k);
+      if (!route.forwardCredentials) for (const k of this.rt.credentialHeaders) if (h[k] !== undefined) remove.push(k);
+      return remove.length ? { kind: 'continue', headers: { remove } } : CONTINUE;
+    };
+    const auth = this.rt.authenticator;
+    if (route.auth === 'none' || !auth) return pass();
+    return auth.authenticate({ headers: h, envoyJwtPayload: conn.envoyJwtPayload }).then((r) => {
+      if (!r.ok) {
+        const refusal = authFailure(r, undefined);
+        return this.refuseHttp({ reason: refusal.reason, httpStatus: refusal.httpStatus, message: refusal.message, headers: refusal.headers });
+      }
+      this.identity = r.identity;
+      this.recordIdentity(r.identity);
+      return pass();
+    });
+  }
+
+  /** A refusal on a plain HTTP route: the same audit, a plain JSON body (no JSON-RPC there). */
+  private refuseHttp(r: Pick<Refusal, 'reason' | 'httpStatus' | 'message' | 'headers'>): Verdict {
+    this.phase = 'done';
+    this.event.decision = 'deny';
+    this.event.reason = r.reason;
+    this.event.message = r.message;
+    this.emit();
+    return {
+      kind: 'respond',
+      status: r.httpStatus,
+      headers: r.headers ? [JSON_CONTENT_TYPE, ...r.headers] : [JSON_CONTENT_TYPE],
+      body: JSON.stringify({ error: { reason: r.reason, message: r.message } }),
+      details: `mcp_gateway_${r.reason}`,
+    };
   }
 
   private authenticated(result: AuthResult, h: HeaderBag, endOfStream: boolean): Verdict | Promise<Verdict> {

@@ -1,6 +1,7 @@
 // Everything compiled from one config: routes, curations, matchers, redactor.
 // Built once at start-up (and on reload, then swapped as one reference).
-import type { GatewayConfig, ServerConfig } from '../config/types.js';
+import type { GatewayConfig, HttpRouteConfig, ServerConfig } from '../config/types.js';
+import { underPrefix } from '../config/paths.js';
 import { compileCuration, type Curation } from '../curation/curation.js';
 import { compileGlobs, type GlobSet } from '../curation/glob.js';
 import { createRedactor, type Redactor } from '../audit/redact.js';
@@ -102,6 +103,12 @@ export class GatewayRuntime {
   /** The virtual server at this request path (query string already removed). */
   route(path: string): ServerRuntime | undefined {
     return this.routes.get(path);
+  }
+
+  /** The plain HTTP route (`http_routes`) this path is under, as Envoy matches it. */
+  httpRoute(path: string): HttpRouteConfig | undefined {
+    for (const r of this.config.httpRoutes) if (underPrefix(path, r.pathPrefix)) return r;
+    return undefined;
   }
 
   hostAllowed(host: string): boolean {

@@ -169,6 +169,12 @@ test('every traffic setting at once passes envoy --mode validate', async () => {
       - { name: canary, url: http://127.0.0.1:3006/mcp, weight: 1, match_header: { name: x-canary, value: "1" } }
     health_check: {}
     max_call_duration_ms: 1000
+http_routes:
+  - { name: open, path_prefix: /api/open, url: http://127.0.0.1:4000/v1 }
+  - { name: private, path_prefix: /api/private, url: https://api.example.com/, auth: required, timeout_ms: 0 }
+auth:
+  api_keys:
+    keys: [{ sha256: "${'b'.repeat(64)}", subject: k }]
 `,
     'traffic.yaml',
   );

@@ -144,3 +144,28 @@ test('bad versions are reported', () => {
     );
   }
 });
+
+test('http_routes: segment-wise prefixes, no overlap with MCP servers, each other or /.well-known; auth: required needs auth', () => {
+  const base = `auth:\n  api_keys:\n    keys: [{ sha256: "${'a'.repeat(64)}", subject: s }]\nservers:\n  - name: s\n    url: http://127.0.0.1:3001/mcp\n`;
+  const routesYaml = (rs: string) => `${base}http_routes:\n${rs}`;
+  const ok = parseConfig(routesYaml('  - { name: api, path_prefix: /api/x, url: http://127.0.0.1:4000/ }\n'));
+  assert.deepEqual(ok.httpRoutes.map((r) => [r.name, r.auth, r.forwardCredentials, r.timeoutMs]), [['api', 'none', false, 15000]]);
+  const route = (envoyBootstrap(ok) as Json).static_resources.listeners[0].filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0].routes.find((r: Json) => r.name === 'http_api');
+  assert.deepEqual(route.match, { path_separated_prefix: '/api/x' });
+  assert.deepEqual(route.route.regex_rewrite, { pattern: { regex: '^/api/x/?' }, substitution: '/' });
+  assert.equal(route.typed_per_filter_config['envoy.filters.http.ext_proc'].disabled, true);
+  const cases: [string, string, RegExp][] = [
+    [routesYaml('  - { name: api, path_prefix: /mcp, url: http://127.0.0.1:4000/ }\n'), 'http_routes[0].path_prefix', /covers \/mcp\/s/],
+    [routesYaml('  - { name: a, path_prefix: /api, url: http://127.0.0.1:4000/ }\n  - { name: b, path_prefix: /api/v2, url: http://127.0.0.1:4000/ }\n'), 'http_routes[1].path_prefix', /overlaps http_routes\[0\]/],
+    [routesYaml('  - { name: a, path_prefix: /.well-known, url: http://127.0.0.1:4000/ }\n'), 'http_routes[0].path_prefix', /reserved/],
+    [routesYaml('  - { name: s, path_prefix: /api, url: http://127.0.0.1:4000/ }\n'), 'http_routes[0].name', /already the name/],
+    [routesYaml('  - { name: a, path_prefix: /api/, url: http://127.0.0.1:4000/ }\n'), 'http_routes[0].path_prefix', /no trailing slash/],
+    [`servers:\n  - name: s\n    url: http://127.0.0.1:3001/mcp\nhttp_routes:\n  - { name: a, path_prefix: /api, url: http://127.0.0.1:4000/, auth: required }\n`, 'http_routes[0].auth', /configure auth/],
+  ];
+  for (const [yaml, path, message] of cases) {
+    assert.throws(
+      () => parseConfig(yaml, 'g.yaml'),
+      (err: unknown) => (err instanceof ConfigError && err.problems.some((p) => p.path === path && message.test(p.message))) || assert.fail(`${path}: ${(err as Error).message}`),
+    );
+  }
+});
