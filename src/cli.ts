@@ -7,7 +7,9 @@ import { loadConfigFile, ConfigError, formatProblem } from './config/load.js';
 import { envoyBootstrapYaml } from './envoy/bootstrap.js';
 import { launchGateway, endpointsOf } from './launcher.js';
 import { startSidecar } from './sidecar.js';
-import { createLogger } from './telemetry/log.js';
+import { createLogger, type Logger } from './telemetry/log.js';
+import { watchConfigFile, type ConfigWatcher } from './config/watch.js';
+import type { GatewayConfig } from './config/types.js';
 import { projectRoot } from './envoy/binary.js';
 import { opaBuild, opaTest } from './policy/opa-cli.js';
 
@@ -69,9 +71,11 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'sidecar': {
       const c = await needConfig();
-      const sidecar = await startSidecar(c);
-      process.on('SIGHUP', () => void sidecar.runtime.checkPolicies());
+      const log = createLogger(c.log.level);
+      const sidecar = await startSidecar(c, { log });
+      const live = await reloadOnChange(values.config!, log, (next) => sidecar.reload(next), () => sidecar.runtime.checkPolicies());
       await untilSignal();
+      live.close();
       await sidecar.stop();
       return 0;
     }
@@ -81,9 +85,10 @@ async function main(argv: string[]): Promise<number> {
       const gw = await launchGateway(c, { log, envoy: { logLevel: values['envoy-log-level'] ?? 'warn' } });
       if (gw.envoy.parentDeath === 'none') log.warn({ envoyPid: gw.envoy.pid }, 'setpriv (util-linux) not found: if this process is SIGKILLed, Envoy keeps running and must be stopped by hand');
       printEndpoints(endpointsOf(c), gw.envoy.adminUrl, gw.envoy.pid, gw.sidecar.telemetryUrl);
-      // SIGHUP: look for changed policy bundles now (they are also watched and polled).
-      process.on('SIGHUP', () => void gw.sidecar.runtime.checkPolicies());
+      // A changed config file (watched, or SIGHUP) is applied live; SIGHUP also looks for changed policy bundles.
+      const live = await reloadOnChange(values.config!, log, (next) => gw.reload(next), () => gw.sidecar.runtime.checkPolicies());
       const exit = await Promise.race([untilSignal().then(() => 0), gw.envoy.exited.then((code) => (log.error({ code }, 'envoy exited'), 1))]);
+      live.close();
       await gw.stop();
       return exit;
     }
@@ -148,3 +153,23 @@ main(process.argv.slice(2)).then(
     process.exit(1);
   },
 );
+
+/**
+ * Live reload: the config file is watched, and SIGHUP reloads it too (and looks for
+ * changed policy bundles). A config that fails to load, compile or apply is logged with
+ * the reason and the running one stays in force.
+ */
+async function reloadOnChange(file: string, log: Logger, apply: (next: GatewayConfig) => Promise<void>, checkPolicies: () => Promise<void>): Promise<ConfigWatcher> {
+  const reload = async (why: string) => {
+    try {
+      await apply(await loadConfigFile(file));
+      log.info({ file, why }, 'config applied');
+    } catch (err) {
+      const message = err instanceof ConfigError ? err.problems.map((p) => formatProblem(err.source, p)).join('; ') : (err as Error).message;
+      log.error({ file, why, error: message }, 'config not applied; the running config stays in force');
+    }
+  };
+  process.on('SIGHUP', () => void reload('SIGHUP').then(checkPolicies));
+  return watchConfigFile(file, () => void reload('file changed'));
+}
+

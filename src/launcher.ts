@@ -8,12 +8,20 @@ import { startEnvoy, type EnvoyProcess, type EnvoyOptions } from './envoy/proces
 import type { AuditSink } from './audit/event.js';
 import { createLogger, type Logger } from './telemetry/log.js';
 import { watchEnvoy } from './telemetry/readiness-envoy.js';
+import { assertSidecarReloadable } from './config/restart-needed.js';
 
 export interface RunningGateway {
   readonly sidecar: Sidecar;
   readonly envoy: EnvoyProcess;
   /** `http://host:port/mcp/<name>` per server. */
   readonly endpoints: ReadonlyMap<string, string>;
+  /**
+   * Puts a changed config in force in both processes, without dropping open streams:
+   * the sidecar's runtime is swapped, Envoy's routes and upstream clusters rewritten.
+   * Rejects, leaving the running config in force, when it does not compile, when Envoy
+   * refuses it, or when it needs a restart (RestartNeededError, naming what changed).
+   */
+  reload(next: GatewayConfig): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -42,10 +50,34 @@ export async function launchGateway(config: GatewayConfig, opts: LaunchOptions =
   }
   const watch = watchEnvoy(envoy.adminUrl, envoy.exited, (reason) => sidecar.components.set('envoy', reason), opts.readinessIntervalMs ?? READINESS_INTERVAL_MS);
   let stopping: Promise<void> | undefined;
+  let endpoints = endpointsOf(config);
+  let reloading: Promise<void> = Promise.resolve();
+  const reload = async (next: GatewayConfig): Promise<void> => {
+    const previous = sidecar.config;
+    // Both checks before anything changes; the sidecar's names the setting more plainly.
+    assertSidecarReloadable(previous, next);
+    envoy.checkConfig(next);
+    // The sidecar first: Envoy then routes new servers to a sidecar that knows them.
+    await sidecar.reload(next);
+    try {
+      await envoy.applyConfig(next);
+    } catch (err) {
+      await sidecar.reload(previous);
+      throw err;
+    }
+    endpoints = endpointsOf(next);
+  };
   return {
     sidecar,
     envoy,
-    endpoints: endpointsOf(config),
+    get endpoints() {
+      return endpoints;
+    },
+    reload(next) {
+      const run = reloading.then(() => reload(next));
+      reloading = run.catch(() => undefined);
+      return run;
+    },
     stop() {
       stopping ??= (async () => {
         // An orderly stop is not a readiness failure to report.

@@ -12,13 +12,25 @@ import { startTelemetryEndpoint, type TelemetryEndpoint } from './telemetry/http
 import { ReadinessState } from './telemetry/readiness.js';
 import { sidecarChecks } from './telemetry/readiness-checks.js';
 import { ComponentReadiness } from './telemetry/readiness-monitor.js';
+import { assertSidecarReloadable } from './config/restart-needed.js';
+
+/** How long a replaced runtime stays open for the exchanges still using it. */
+const RETIRE_AFTER_MS = 60_000;
 
 /** How often readiness is re-evaluated (the gRPC health status and the gauge follow). */
 export const READINESS_INTERVAL_MS = 2000;
 
 export interface Sidecar {
   readonly address: string;
+  /** The runtime in force (a reload replaces it; exchanges already open keep theirs). */
   readonly runtime: GatewayRuntime;
+  /** The config in force. */
+  readonly config: GatewayConfig;
+  /**
+   * Compiles `next` and puts it in force for new exchanges. Rejects, changing nothing,
+   * when it does not compile (a bundle fails to load…) or needs a restart (RestartNeededError).
+   */
+  reload(next: GatewayConfig): Promise<void>;
   readonly metrics: GatewayMetrics;
   /** `http://host:port` of /metrics, /healthz, /readyz (undefined without `telemetry.listen`). */
   readonly telemetryUrl: string | undefined;
@@ -43,7 +55,8 @@ export async function startSidecar(config: GatewayConfig, opts: { audit?: AuditS
   let draining = false;
   let loaded: GatewayRuntime | undefined;
   // The audit file check applies to the sink built here from the config, not to one passed in.
-  const readiness = new ReadinessState(sidecarChecks(config, { runtime: () => loaded, draining: () => draining, auditFile: opts.audit ? undefined : config.audit.file }));
+  let current = config;
+  const readiness = new ReadinessState(sidecarChecks(() => current, { runtime: () => loaded, draining: () => draining, auditFile: opts.audit ? undefined : config.audit.file }));
   const components = new ComponentReadiness(metrics.registry, log);
   // The endpoint first: /healthz answers and /readyz says what is still loading while
   // policy bundles compile and keys are fetched.
@@ -62,7 +75,8 @@ export async function startSidecar(config: GatewayConfig, opts: { audit?: AuditS
     await audit.close();
     throw err;
   };
-  const runtime = await createRuntime(config, audit, log, metered).catch(abandon);
+  let runtime = await createRuntime(config, audit, log, metered).catch(abandon);
+  const retired = new Set<GatewayRuntime>();
   const server = await startExtProcServer(config.sidecar.listen, () => runtime, log, metered).catch((err: unknown) => (runtime.close(), abandon(err)));
   // NOT_SERVING until the checks say otherwise (no health request is answered before this line runs).
   server.setServing(false);
@@ -83,9 +97,33 @@ export async function startSidecar(config: GatewayConfig, opts: { audit?: AuditS
   readiness.start(opts.readinessIntervalMs ?? READINESS_INTERVAL_MS);
   log.info({ address: server.address, servers: config.servers.map((s) => s.name) }, 'ext_proc sidecar listening');
   let stopping: Promise<void> | undefined;
+  let reloading: Promise<void> = Promise.resolve();
+  const reload = async (next: GatewayConfig): Promise<void> => {
+    assertSidecarReloadable(current, next);
+    if (draining) throw new Error('the sidecar is shutting down');
+    const fresh = await createRuntime(next, audit, log, metered);
+    const old = runtime;
+    runtime = fresh;
+    loaded = fresh;
+    current = next;
+    retired.add(old);
+    setTimeout(() => retired.delete(old) && old.close(), RETIRE_AFTER_MS).unref();
+    log.info({ source: next.source, servers: next.servers.map((s) => s.name) }, 'config reloaded');
+    void readiness.evaluate();
+  };
   return {
     address: server.address,
-    runtime,
+    get runtime() {
+      return runtime;
+    },
+    get config() {
+      return current;
+    },
+    reload(next) {
+      const run = reloading.then(() => reload(next));
+      reloading = run.catch(() => undefined);
+      return run;
+    },
     metrics,
     telemetryUrl: endpoint?.url,
     readiness,
@@ -99,6 +137,8 @@ export async function startSidecar(config: GatewayConfig, opts: { audit?: AuditS
         void readiness.evaluate();
         await server.shutdown(graceMs);
         runtime.close();
+        for (const r of retired) r.close();
+        retired.clear();
         // Cancelled streams write their audit events as the server closes them.
         await new Promise((r) => setImmediate(r));
         await audit.close();

@@ -55,10 +55,11 @@ function jwtAuthnFilter(c: GatewayConfig): Json | undefined {
 /**
  * Sticky upstream sessions: Envoy wraps the upstream's Mcp-Session-Id with the replica's
  * address on the way out and routes by it on the way in. It runs after ext_proc when
- * decoding and before it when encoding, so the sidecar seals the enveloped id.
+ * decoding and before it when encoding, so the sidecar seals the enveloped id. Always in
+ * the chain, switched off per route for servers of one replica (serverRoutes), so that
+ * adding replicas is a route change a live reload can apply.
  */
-function statefulSessionFilter(c: GatewayConfig): Json | undefined {
-  if (!c.servers.some((s) => s.replicas.length > 1)) return undefined;
+function statefulSessionFilter(): Json {
   return {
     name: 'envoy.filters.http.stateful_session',
     typed_config: {
@@ -261,7 +262,7 @@ export function envoyBootstrap(c: GatewayConfig, opts: BootstrapOptions = {}): J
                           ...(c.auth.envoyJwtAuthn && { metadata_options: { forwarding_namespaces: { untyped: [JWT_AUTHN_NAMESPACE] } } }),
                         },
                       },
-                      ...[statefulSessionFilter(c)].filter((f) => f !== undefined),
+                      statefulSessionFilter(),
                       { name: 'envoy.filters.http.router', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } },
                     ],
                   },

@@ -2,7 +2,7 @@
 // sidecar switched off for the route (auth: none), or with the sidecar seeing only the
 // request headers, to authenticate the caller (auth: required).
 import type { HttpRouteConfig } from '../config/types.js';
-import { upstreamCluster } from './upstream-cluster.js';
+import { STATEFUL_SESSION_FILTER, upstreamCluster } from './upstream-cluster.js';
 
 type Json = Record<string, unknown>;
 
@@ -26,6 +26,8 @@ export function httpRoute(r: HttpRouteConfig): Json {
       timeout: `${r.timeoutMs / 1000}s`,
     },
     typed_per_filter_config: {
+      // No MCP sessions here: a REST API's own Mcp-Session-Id header (if any) is left alone.
+      [STATEFUL_SESSION_FILTER]: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.stateful_session.v3.StatefulSessionPerRoute', disabled: true },
       'envoy.filters.http.ext_proc':
         r.auth === 'none'
           ? { '@type': EXT_PROC_PER_ROUTE, disabled: true }

@@ -13,6 +13,8 @@ export const versionClusterName = (s: Pick<ServerConfig, 'name'>, v: Pick<Upstre
 /** Set by Envoy on the response from the endpoint's metadata; the sidecar reads it and removes it. */
 export const VERSION_HEADER = 'x-mcp-gateway-version';
 export const METADATA_NAMESPACE = 'mcp_gateway';
+export const STATEFUL_SESSION_FILTER = 'envoy.filters.http.stateful_session';
+const STATEFUL_SESSION_PER_ROUTE = 'type.googleapis.com/envoy.extensions.filters.http.stateful_session.v3.StatefulSessionPerRoute';
 
 /** One replica; `version` and `weight` only for servers with versions. */
 export interface UpstreamEndpoint {
@@ -183,10 +185,12 @@ export function serverRoutes(s: ServerConfig): Json[] {
   const versionHeader = s.versions.length
     ? { response_headers_to_add: [{ header: { key: VERSION_HEADER, value: `%UPSTREAM_METADATA(["${METADATA_NAMESPACE}","version"])%` }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' }] }
     : {};
+  // One replica: nothing to stick to, and the session id stays the upstream's own.
+  const perFilter = s.replicas.length > 1 ? {} : { typed_per_filter_config: { [STATEFUL_SESSION_FILTER]: { '@type': STATEFUL_SESSION_PER_ROUTE, disabled: true } } };
   const routesTo = (name: string, cluster: string, headers: Json[]): Json[] => {
-    const all = { name, match: { path: s.path, ...(headers.length && { headers }) }, route: action(cluster, undefined), ...versionHeader };
+    const all = { name, match: { path: s.path, ...(headers.length && { headers }) }, route: action(cluster, undefined), ...versionHeader, ...perFilter };
     if (t.maxCallDurationMs === undefined) return [all];
-    const post = { name: `${name}_post`, match: { path: s.path, headers: [...headers, { name: ':method', string_match: { exact: 'POST' } }] }, route: action(cluster, t.maxCallDurationMs), ...versionHeader };
+    const post = { name: `${name}_post`, match: { path: s.path, headers: [...headers, { name: ':method', string_match: { exact: 'POST' } }] }, route: action(cluster, t.maxCallDurationMs), ...versionHeader, ...perFilter };
     return [post, all];
   };
   return [

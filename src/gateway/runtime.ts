@@ -127,6 +127,9 @@ export const ANONYMOUS: Identity = Object.freeze({ subject: 'anonymous', issuer:
  * Compiles a config into a runtime, loading what needs I/O (JWKS and API key files,
  * policy bundles, which are then watched and swapped atomically when they change).
  */
+/** Without sessions.key: one key for the life of the process, so a config reload keeps sessions valid. */
+const PROCESS_SESSION_KEY = randomBytes(32);
+
 export async function createRuntime(config: GatewayConfig, audit: AuditSink, log: Logger, instruments?: Instruments): Promise<GatewayRuntime> {
   const hasAuth = config.auth.jwt !== undefined || config.auth.apiKeys !== undefined || config.auth.envoyJwtAuthn || !config.auth.anonymous;
   const authenticator = hasAuth ? await createAuthenticator(config.auth, instruments) : undefined;
@@ -144,7 +147,7 @@ export async function createRuntime(config: GatewayConfig, audit: AuditSink, log
       sessions = new SessionBinder(keys.map((k) => Buffer.from(k, 'utf8')), config.sessions.ttlS);
     } else if (authenticator) {
       log.warn('sessions.key_file/key_env not set: session ids are bound with a key that lives only in this process (they will not survive a restart or work across replicas)');
-      sessions = new SessionBinder([randomBytes(32)], config.sessions.ttlS);
+      sessions = new SessionBinder([PROCESS_SESSION_KEY], config.sessions.ttlS);
     }
     for (const path of new Set(config.servers.map((s) => s.policyBundle).filter((p): p is string => p !== undefined))) {
       const watcher = await watchPolicyBundle(

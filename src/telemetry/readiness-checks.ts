@@ -15,12 +15,17 @@ export interface SidecarState {
   auditFile: string | undefined;
 }
 
-export function sidecarChecks(config: GatewayConfig, state: SidecarState): ReadinessCheck[] {
-  const bundles = new Set(config.servers.map((s) => s.policyBundle).filter((p) => p !== undefined)).size;
+/** `current()`: the config in force (a live reload replaces it; the audit sink is fixed at start). */
+export function sidecarChecks(current: () => GatewayConfig, state: SidecarState): ReadinessCheck[] {
+  const config = current();
+  const bundles = () => new Set(current().servers.map((s) => s.policyBundle).filter((p) => p !== undefined)).size;
   const checks: ReadinessCheck[] = [{ name: 'config', check: () => (state.runtime() ? undefined : `${config.source} not compiled yet`) }];
   // createRuntime() fails unless every bundle loads; a failed reload later keeps the last good one in force.
-  if (bundles > 0) checks.push({ name: 'policy', check: () => (state.runtime() ? undefined : `${bundles} bundle(s) not loaded yet`) });
-  if (config.auth.jwt?.jwks.kind === 'url') checks.push({ name: 'jwks', check: async () => (await state.runtime()?.authenticator?.keysUnavailable()) ?? (state.runtime() ? undefined : 'not fetched yet') });
+  checks.push({ name: 'policy', check: () => (state.runtime() || bundles() === 0 ? undefined : `${bundles()} bundle(s) not loaded yet`) });
+  checks.push({
+    name: 'jwks',
+    check: async () => (current().auth.jwt?.jwks.kind !== 'url' ? undefined : ((await state.runtime()?.authenticator?.keysUnavailable()) ?? (state.runtime() ? undefined : 'not fetched yet'))),
+  });
   if (config.audit.sink === 'file' && state.auditFile) checks.push(auditFileCheck(state.auditFile));
   checks.push({ name: 'draining', check: () => (state.draining() ? 'the sidecar is shutting down' : undefined) });
   return checks;
