@@ -89,7 +89,8 @@ async function main(argv: string[]): Promise<number> {
       const live = await reloadOnChange(values.config!, log, (next) => gw.reload(next), () => gw.sidecar.runtime.checkPolicies());
       const exit = await Promise.race([untilSignal().then(() => 0), gw.envoy.exited.then((code) => (log.error({ code }, 'envoy exited'), 1))]);
       live.close();
-      await gw.stop();
+      // On a signal Envoy drains (open requests finish, the sidecar deciding) before both stop.
+      await gw.stop({ drain: exit === 0 });
       return exit;
     }
     case 'policy': {

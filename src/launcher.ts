@@ -22,7 +22,11 @@ export interface RunningGateway {
    * refuses it, or when it needs a restart (RestartNeededError, naming what changed).
    */
   reload(next: GatewayConfig): Promise<void>;
-  stop(): Promise<void>;
+  /**
+   * Stops Envoy, then the sidecar. With `drain`, Envoy drains first (see EnvoyProcess.drain)
+   * while the sidecar keeps deciding, so requests in flight finish and are audited.
+   */
+  stop(opts?: { drain?: boolean }): Promise<void>;
 }
 
 export interface LaunchOptions {
@@ -78,10 +82,15 @@ export async function launchGateway(config: GatewayConfig, opts: LaunchOptions =
       reloading = run.catch(() => undefined);
       return run;
     },
-    stop() {
+    stop(stopOpts = {}) {
       stopping ??= (async () => {
         // An orderly stop is not a readiness failure to report.
         watch.stop();
+        if (stopOpts.drain) {
+          log.info({ drainTimeoutMs: sidecar.config.gateway.drainTimeoutMs }, 'draining');
+          const d = await envoy.drain(() => sidecar.openListenStreams).catch((err: unknown) => (log.warn({ err }, 'drain failed; stopping'), undefined));
+          if (d) (d.openRequests ? log.warn.bind(log) : log.info.bind(log))(d, d.openRequests ? 'drain timed out; the open requests are cut' : 'drained');
+        }
         await envoy.stop();
         await sidecar.stop();
       })();

@@ -32,6 +32,8 @@ export interface Sidecar {
    */
   reload(next: GatewayConfig): Promise<void>;
   readonly metrics: GatewayMetrics;
+  /** GET (listen) streams open through the sidecar now. */
+  readonly openListenStreams: number;
   /** `http://host:port` of /metrics, /healthz, /readyz (undefined without `telemetry.listen`). */
   readonly telemetryUrl: string | undefined;
   /** What /readyz and grpc.health.v1 report. */
@@ -125,6 +127,9 @@ export async function startSidecar(config: GatewayConfig, opts: { audit?: AuditS
       return run;
     },
     metrics,
+    get openListenStreams() {
+      return server.openListenStreams;
+    },
     telemetryUrl: endpoint?.url,
     readiness,
     components,

@@ -245,6 +245,8 @@ function normalize(raw: RawConfig, source: string): GatewayConfig {
       allowedHosts: [...new Set(allowedHosts)],
       maxRequestBytes: g.max_request_bytes ?? DEFAULTS.maxRequestBytes,
       maxResponseBytes: g.max_response_bytes ?? DEFAULTS.maxResponseBytes,
+      drainTimeMs: g.drain_time_ms ?? DEFAULTS.drainTimeMs,
+      drainTimeoutMs: g.drain_timeout_ms ?? DEFAULTS.drainTimeoutMs,
       publicUrl,
       tls: g.tls && {
         certFile: abs(g.tls.cert_file),

@@ -11,6 +11,8 @@ export const DEFAULTS = {
   pathPrefix: '/mcp',
   maxRequestBytes: 1024 * 1024,
   maxResponseBytes: 8 * 1024 * 1024,
+  drainTimeMs: 3000,
+  drainTimeoutMs: 25_000,
   streamIdleTimeoutS: 3600,
   messageTimeoutMs: 1000,
   connectTimeoutMs: 5000,
@@ -182,6 +184,8 @@ export const configSchema = z
         max_request_bytes: z.number().int().min(1024).max(64 * 1024 * 1024).optional(),
         max_response_bytes: z.number().int().min(1024).max(256 * 1024 * 1024).optional(),
         stream_idle_timeout_s: z.number().int().min(0).optional(),
+        drain_time_ms: z.number().int().min(0).max(600_000).optional(),
+        drain_timeout_ms: z.number().int().min(0).max(3_600_000).optional(),
         tls: z
           .object({
             cert_file: z.string().min(1),

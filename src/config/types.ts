@@ -139,6 +139,10 @@ export interface GatewaySection {
   allowedHosts: readonly string[];
   maxRequestBytes: number;
   maxResponseBytes: number;
+  /** Envoy's --drain-time-s (rounded up to seconds): over how long a drain asks connections to close (HTTP/2 GOAWAY, HTTP/1 `Connection: close`). */
+  drainTimeMs: number;
+  /** How long a drain waits for open requests (SSE streams too) before Envoy stops. */
+  drainTimeoutMs: number;
   /** TLS on the listener (absolute paths); with a client CA, client certificates are verified. */
   tls: { certFile: string; keyFile: string; clientCaFile: string | undefined; requireClientCertificate: boolean } | undefined;
   /** How clients reach the gateway (scheme://host[:port], no trailing slash). */

@@ -6,7 +6,7 @@ import type { SidecarSection } from '../config/types.js';
 import type { GatewayRuntime } from '../gateway/runtime.js';
 import type { Logger } from '../telemetry/log.js';
 import { externalProcessorService } from './proto.js';
-import { handleProcessStream, type PhaseTimer, type ProcessCall } from './stream.js';
+import { handleProcessStream, ListenStreams, type PhaseTimer, type ProcessCall } from './stream.js';
 import { HealthImplementation } from 'grpc-health-check';
 
 /** The name grpc.health.v1 reports the ext_proc service under ("" is the whole server). */
@@ -24,6 +24,8 @@ export interface ExtProcServer {
   shutdown(graceMs: number): Promise<void>;
   /** grpc.health.v1 status of the server and of the ext_proc service (NOT_SERVING while draining). */
   setServing(serving: boolean): void;
+  /** GET (listen) streams open now. */
+  readonly openListenStreams: number;
 }
 
 export async function startExtProcServer(listen: SidecarSection['listen'], runtime: () => GatewayRuntime, log: Logger, observer?: StreamObserver): Promise<ExtProcServer> {
@@ -32,13 +34,14 @@ export async function startExtProcServer(listen: SidecarSection['listen'], runti
     'grpc.max_send_message_length': 256 * 1024 * 1024,
     'grpc.keepalive_permit_without_calls': 1,
   });
+  const listens = new ListenStreams();
   server.addService(externalProcessorService(), {
     Process: (call: ProcessCall) => {
       if (observer) {
         observer.streamOpened();
         call.once('close', () => observer.streamClosed());
       }
-      handleProcessStream(call, runtime, log, observer?.phaseDecided ? (observer as PhaseTimer) : undefined);
+      handleProcessStream(call, runtime, log, observer?.phaseDecided ? (observer as PhaseTimer) : undefined, listens);
     },
   });
   // grpc.health.v1 on the same port: Envoy's cluster health check and Kubernetes gRPC probes.
@@ -63,6 +66,9 @@ export async function startExtProcServer(listen: SidecarSection['listen'], runti
   return {
     address,
     setServing,
+    get openListenStreams() {
+      return listens.open;
+    },
     shutdown: (graceMs) =>
       new Promise<void>((resolve) => {
         const timer = setTimeout(() => {

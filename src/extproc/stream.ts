@@ -44,13 +44,20 @@ export interface PhaseTimer {
   phaseDecided(phase: Phase, seconds: number): void;
 }
 
-export function handleProcessStream(call: ProcessCall, runtime: () => GatewayRuntime, log: Logger, timer?: PhaseTimer): void {
+/** Counts the GET (listen) streams open through the sidecar: a drain does not wait for them. */
+export class ListenStreams {
+  open = 0;
+}
+
+export function handleProcessStream(call: ProcessCall, runtime: () => GatewayRuntime, log: Logger, timer?: PhaseTimer, listens?: ListenStreams): void {
   // The runtime is read once per stream: a reload mid-exchange does not change the rules under it.
   const exchange = new Exchange(runtime());
   let closed = false;
+  let listening = false;
   const close = (cause: 'complete' | 'cancelled' | 'error') => {
     if (closed) return;
     closed = true;
+    if (listening && listens) listens.open--;
     exchange.close(cause);
   };
 
@@ -65,9 +72,14 @@ export function handleProcessStream(call: ProcessCall, runtime: () => GatewayRun
     if (closed) return;
     call.write(toProcessingResponse(phase, verdict));
     timer?.phaseDecided(phase, (performance.now() - started) / 1000);
-    if (exchange.finished) {
+    if (!listening && listens && phase === 'request_headers' && exchange.isListenStream) {
+      listening = true;
+      listens.open++;
+    }
+    if (exchange.finished && !listening) {
       // Nothing more to decide: close the stream ourselves. Envoy carries on without the
       // sidecar, instead of resetting the stream later (which costs an Error per request).
+      // A listen stream stays open (idle) until Envoy ends it, so that it can be counted.
       close('complete');
       call.end();
     }

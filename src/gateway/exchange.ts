@@ -536,6 +536,11 @@ export class Exchange {
     return this.phase === 'done';
   }
 
+  /** An allowed GET: the server's SSE stream, open for as long as the client listens. */
+  get isListenStream(): boolean {
+    return this.event.http.method === 'GET' && this.event.decision !== 'deny';
+  }
+
   private refuse(r: Refusal): Verdict {
     this.phase = 'done';
     this.event.decision = 'deny';
