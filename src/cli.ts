@@ -25,6 +25,10 @@ Usage:
                                           compile Rego (default policies/) to a WASM bundle with \`opa build -t wasm\`
                                           (default output policies/build/bundle.tar.gz)
   mcp-gateway policy test [DIR]           run \`opa test\` on the policies (default policies/)
+  mcp-gateway policy replay --audit FILE --bundle CANDIDATE [--against CURRENT] [--format table|json] [--examples N]
+                                          re-decide every policy decision recorded in the audit trail with CANDIDATE
+                                          and report what changes (against the recorded decisions, or CURRENT);
+                                          exit status 1 when any decision changes
   mcp-gateway usage --audit FILE [--by caller|server|tool|method ...] [--since T] [--until T] [--format table|json|csv]
                                           usage per caller/server/tool from the audit trail; T is an ISO time or a
                                           duration back from now (30m, 24h, 7d); --by repeats or takes a comma list
@@ -45,6 +49,9 @@ async function main(argv: string[]): Promise<number> {
       since: { type: 'string' },
       until: { type: 'string' },
       format: { type: 'string' },
+      bundle: { type: 'string' },
+      against: { type: 'string' },
+      examples: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     allowPositionals: command === 'policy',
@@ -106,7 +113,11 @@ async function main(argv: string[]): Promise<number> {
         process.stdout.write(r.output.endsWith('\n') ? r.output : `${r.output}\n`);
         return r.passed ? 0 : 1;
       }
-      throw new UsageError('policy needs "build" or "test"');
+      if (sub === 'replay') {
+        if (!values.audit || !values.bundle) throw new UsageError('policy replay needs --audit FILE and --bundle CANDIDATE');
+        return (await import('./policy/replay-command.js')).replayCommand({ audit: values.audit, bundle: values.bundle, against: values.against, format: values.format, examples: values.examples }, UsageError);
+      }
+      throw new UsageError('policy needs "build", "test" or "replay"');
     }
     case 'usage': {
       if (!values.audit) throw new UsageError('usage needs --audit FILE (the JSON-lines audit trail)');

@@ -28,7 +28,18 @@ export interface AuditEvent {
   decision: Decision;
   /** The Rego decision, when the server has a policy. */
   policy:
-    | { decision_id: string; revision: string; allowed: boolean; reasons: string[]; dry_run: boolean; error: string | undefined }
+    | {
+        decision_id: string;
+        revision: string;
+        allowed: boolean;
+        reasons: string[];
+        dry_run: boolean;
+        error: string | undefined;
+        /** The shape of `input` (POLICY_INPUT_VERSION); absent with `audit.policy_input: false`. */
+        input_version?: number;
+        /** What the policy saw, redacted as the arguments are (for `mcp-gateway policy replay`). */
+        input?: unknown;
+      }
     | undefined;
   /** Stable reason code ("allowed", "not_curated", "duplicate_key", …): also the metric label. */
   reason: string;
@@ -50,6 +61,9 @@ export interface AuditEvent {
   latency_ms: number;
   client_address: string | undefined;
 }
+
+/** The version of the recorded policy input's shape: bump it when PolicyInput changes incompatibly. */
+export const POLICY_INPUT_VERSION = 1;
 
 export interface AuditSink {
   write(event: AuditEvent): void;

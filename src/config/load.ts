@@ -291,6 +291,7 @@ function normalize(raw: RawConfig, source: string): GatewayConfig {
       redact: [...new Set([...(audit.redact_defaults === false ? [] : DEFAULTS.redact), ...(audit.redact ?? [])])],
       redactValues: [...new Set([...(audit.redact_value_defaults === false ? [] : DEFAULTS.redactValues), ...(audit.redact_values ?? [])])],
       includeArguments: audit.include_arguments ?? true,
+      policyInput: audit.policy_input ?? true,
       durability: audit.durability ?? 'buffered',
     },
     telemetry: {

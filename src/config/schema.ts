@@ -256,6 +256,7 @@ export const configSchema = z
         redact_values: z.array(z.string().min(1)).optional(),
         redact_value_defaults: z.boolean().optional(),
         include_arguments: z.boolean().optional(),
+        policy_input: z.boolean().optional(),
         durability: z.enum(['buffered', 'write_through', 'fsync']).optional(),
       })
       .strict()

@@ -170,6 +170,8 @@ export interface AuditSection {
   redactValues: readonly string[];
   /** Record tool/prompt arguments at all. */
   includeArguments: boolean;
+  /** Record the (redacted) policy input in policy-decided events, for `mcp-gateway policy replay`. */
+  policyInput: boolean;
   /**
    * When an event is on its way to disk: 'buffered' (batched, flushed every 250 ms and on
    * SIGTERM), 'write_through' (write(2) before the sidecar replies to Envoy), 'fsync' (and fsync(2)).

@@ -366,7 +366,7 @@ export class Exchange {
 
     if (isRequest) this.list = LIST_METHODS.get(msg.method);
     if (!server.policy) return CONTINUE;
-    const step = applyPolicy(server, this.input(), curation.target, this.rpcId, ev);
+    const step = applyPolicy(server, this.input(), curation.target, this.rpcId, ev, this.rt.recordedPolicyInput);
     if (step.refusal) return this.refuse(step.refusal);
     return step.headers.length ? { kind: 'continue', headers: { set: step.headers } } : CONTINUE;
   }

@@ -2,7 +2,7 @@
 // event, and turn it into a refusal (or, in dry-run, a "would deny" that passes) or
 // into the headers the policy adds upstream.
 import { randomUUID } from 'node:crypto';
-import type { AuditEvent } from '../audit/event.js';
+import { POLICY_INPUT_VERSION, type AuditEvent } from '../audit/event.js';
 import { createRedactor, type Redactor } from '../audit/redact.js';
 import { JsonRpcErrorCode } from '../mcp/errors.js';
 import type { JsonRpcId } from '../mcp/jsonrpc.js';
@@ -25,11 +25,21 @@ function redactorFor(keys: readonly string[]): Redactor {
 
 export type PolicyStep = { refusal: Refusal } | { refusal: undefined; headers: readonly [string, string][] };
 
-export function applyPolicy(server: ServerRuntime, input: PolicyInput, target: Target | undefined, rpcId: JsonRpcId | null, ev: AuditEvent): PolicyStep {
+/**
+ * `record` turns the input into what the audit event keeps of it (audit.policy_input), so
+ * that `mcp-gateway policy replay` can evaluate another bundle on the same facts.
+ */
+export function applyPolicy(server: ServerRuntime, input: PolicyInput, target: Target | undefined, rpcId: JsonRpcId | null, ev: AuditEvent, record?: (input: PolicyInput, eventArguments: unknown) => unknown): PolicyStep {
   const bundle = server.policy!.current();
   const d = bundle.decide(input);
   const dryRun = server.config.dryRun;
   ev.policy = { decision_id: randomUUID(), revision: bundle.revision, allowed: d.allowed, reasons: d.reasons, dry_run: dryRun, error: d.error };
+  if (record) {
+    ev.policy.input_version = POLICY_INPUT_VERSION;
+    // The decision's own redact list covers the recorded input too.
+    const recorded = record(input, ev.arguments);
+    ev.policy.input = d.redact.length ? redactorFor(d.redact)(recorded) : recorded;
+  }
   if (d.redact.length && ev.arguments !== undefined) ev.arguments = redactorFor(d.redact)(ev.arguments);
   if (d.allowed) return { refusal: undefined, headers: d.headers };
   if (dryRun) {

@@ -9,7 +9,7 @@ import type { AuditSink } from '../audit/event.js';
 import type { Authenticator, Identity } from '../identity/types.js';
 import { createAuthenticator } from '../identity/authenticator.js';
 import { watchPolicyBundle, type PolicyWatcher } from '../policy/reloader.js';
-import { createPolicyInputBuilder, type PolicyInputBuilder } from '../policy/input.js';
+import { createPolicyInputBuilder, type PolicyInput, type PolicyInputBuilder } from '../policy/input.js';
 import type { Logger } from '../telemetry/log.js';
 import type { Instruments } from '../telemetry/instruments.js';
 import { protectedResourceMetadata } from '../oauth/metadata.js';
@@ -51,6 +51,12 @@ export class GatewayRuntime {
   readonly maxRequestBytes: number;
   readonly maxResponseBytes: number;
   readonly includeArguments: boolean;
+  /**
+   * The policy input as the audit event records it (audit.policy_input): headers and
+   * identity redacted, the arguments as the event already holds them (redacted, or none
+   * with include_arguments: false). Undefined: not recorded.
+   */
+  readonly recordedPolicyInput: ((input: PolicyInput, eventArguments: unknown) => unknown) | undefined;
   /** Request headers that carry the caller's credentials: never forwarded upstream, never shown to policy. */
   readonly credentialHeaders: readonly string[];
 
@@ -77,6 +83,16 @@ export class GatewayRuntime {
     this.maxRequestBytes = config.gateway.maxRequestBytes;
     this.maxResponseBytes = config.gateway.maxResponseBytes;
     this.includeArguments = config.audit.includeArguments;
+    const redact = this.redact;
+    // Redacting the parts separately reuses the arguments' redaction (the costly part).
+    this.recordedPolicyInput = !config.audit.policyInput
+      ? undefined
+      : (input, eventArguments) => ({
+          ...input,
+          attributes: { ...input.attributes, request: { http: { ...input.attributes.request.http, headers: redact(input.attributes.request.http.headers) } } },
+          identity: redact(input.identity),
+          mcp: { ...input.mcp, arguments: eventArguments ?? null },
+        });
     this.policyInput = createPolicyInputBuilder({ credentialHeaders: this.credentialHeaders });
     this.resourceMetadata = protectedResourceMetadata(config);
     this.callerOf = callerAttribution(config.telemetry.usage.callerLabel);
