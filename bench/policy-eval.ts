@@ -13,6 +13,7 @@ import { compileCuration } from '../src/curation/curation.js';
 import { filterListResult } from '../src/curation/filter-list.js';
 import { LIST_METHODS } from '../src/mcp/protocol.js';
 import { loadPolicyBundle } from '../src/policy/engine.js';
+import { VisibilityCache } from '../src/policy/visibility-cache.js';
 import { createPolicyInputBuilder, type ListItem, type PolicyInput } from '../src/policy/input.js';
 import { opaBinary, opaBuild } from '../src/policy/opa-cli.js';
 
@@ -132,12 +133,16 @@ table(
 
 // ---- a 500-tool list ------------------------------------------------------------------------
 
+// The cache as the gateway uses it: one caller class, its first list evaluated, the rest remembered.
+const cache = new VisibilityCache({ key: ['identity.groups'], maxClasses: 100, maxItems: 10_000 });
+if (cache.visibleSet(bundle, 'bench', listInput, namesOnly).size !== viaNames.size) throw new Error('the cache disagrees with the policy');
 const listBaseline = bench('built-in curation: filterListResult, 500 tools', () => filterListResult(listResult, toolsList, curation));
 table(
   'filtering a 500-tool tools/list result',
   [
     bench('visibleSet(): one visible_names evaluation, full items', () => bundle.visibleSet(listInput, items).size),
     bench('visibleSet(): one visible_names evaluation, names only', () => bundle.visibleSet(listInput, namesOnly).size),
+    bench('policy.visibility_cache (identity.groups), warm, names only', () => cache.visibleSet(bundle, 'bench', listInput, namesOnly).size),
     bench('visibleSet() fallback: 500 visible(), input serialized once', () => noNames.visibleSet(listInput, items).size),
     bench('500 × visible(), full input re-serialized per item', () => {
       let n = 0;

@@ -284,6 +284,11 @@ function normalize(raw: RawConfig, source: string): GatewayConfig {
     policy: {
       timeoutMs: raw.policy?.timeout_ms ?? DEFAULTS.policyTimeoutMs,
       reloadIntervalMs: raw.policy?.reload_interval_ms ?? DEFAULTS.policyReloadIntervalMs,
+      visibilityCache: raw.policy?.visibility_cache && {
+        key: raw.policy.visibility_cache.key,
+        maxClasses: raw.policy.visibility_cache.max_classes ?? 10_000,
+        maxItems: raw.policy.visibility_cache.max_items ?? 10_000,
+      },
     },
     audit: {
       sink: audit.sink ?? (auditFile ? 'file' : 'stdout'),

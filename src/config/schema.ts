@@ -244,6 +244,21 @@ export const configSchema = z
       .extend({
         timeout_ms: z.number().int().min(1).max(10_000).optional(),
         reload_interval_ms: z.number().int().min(100).optional(),
+        visibility_cache: z
+          .object({
+            key: z
+              .array(
+                z
+                  .string()
+                  .regex(/^(identity|server|attributes|mcp)(\.[A-Za-z0-9_:\/-]+)+$|^(identity|server)$/, 'a dot path into the policy input, e.g. identity.groups or identity.claims.tenant')
+                  .refine((p) => !/^mcp\.(request_id|arguments|tool|prompt|resource|target|method|kind)\b/.test(p), 'this input path varies per message: visibility cannot be cached by it'),
+              )
+              .min(1, 'name the input paths visibility depends on (e.g. identity.groups)'),
+            max_classes: z.number().int().min(1).max(1_000_000).optional(),
+            max_items: z.number().int().min(1).max(1_000_000).optional(),
+          })
+          .strict()
+          .optional(),
       })
       .strict()
       .optional(),

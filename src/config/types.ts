@@ -127,6 +127,8 @@ export interface SessionsSection {
 export interface PolicySection {
   timeoutMs: number;
   reloadIntervalMs: number;
+  /** List visibility remembered per caller class (the input paths in `key`); undefined: every list evaluated. */
+  visibilityCache: { key: readonly string[]; maxClasses: number; maxItems: number } | undefined;
 }
 
 export interface GatewaySection {

@@ -278,7 +278,7 @@ export class ResponseFilter {
     const { server } = this.ctx;
     if (!server.curation.visible('resource', uri)) return false;
     if (!server.policy) return true;
-    return server.policy.current().visibleSet(this.ctx.input(), [{ kind: 'resource', name: uri, item: null }]).has(uri);
+    return server.visibleSet!(this.ctx.input(), [{ kind: 'resource', name: uri, item: null }]).has(uri);
   }
 
   /** Curation, then the policy's visibility (one evaluation for the whole list). */
@@ -288,7 +288,7 @@ export class ResponseFilter {
     if ('error' in outcome || !server.policy) return outcome;
     const items = outcome.result[list.resultKey] as Record<string, unknown>[];
     const asked: ListItem[] = items.map((i) => ({ kind: list.kind, name: i[list.itemKey] as string, item: null }));
-    const seen = server.policy.current().visibleSet(this.ctx.input(), asked);
+    const seen = server.visibleSet!(this.ctx.input(), asked);
     const kept = items.filter((i) => seen.has(i[list.itemKey] as string));
     if (kept.length === items.length) return outcome;
     return { result: { ...outcome.result, [list.resultKey]: kept }, returned: outcome.returned, visible: kept.length, changed: true };

@@ -9,7 +9,8 @@ import type { AuditSink } from '../audit/event.js';
 import type { Authenticator, Identity } from '../identity/types.js';
 import { createAuthenticator } from '../identity/authenticator.js';
 import { watchPolicyBundle, type PolicyWatcher } from '../policy/reloader.js';
-import { createPolicyInputBuilder, type PolicyInput, type PolicyInputBuilder } from '../policy/input.js';
+import { createPolicyInputBuilder, type ListItem, type PolicyInput, type PolicyInputBuilder } from '../policy/input.js';
+import { VisibilityCache } from '../policy/visibility-cache.js';
 import type { Logger } from '../telemetry/log.js';
 import type { Instruments } from '../telemetry/instruments.js';
 import { protectedResourceMetadata } from '../oauth/metadata.js';
@@ -34,13 +35,21 @@ export interface ServerRuntime {
   governsResources: boolean;
   /** Cost units of a tool (servers[].tool_costs); undefined: no costs configured. */
   toolCost: ToolCost | undefined;
+  /** The names of `items` the policy lets this caller see (through policy.visibility_cache when configured); undefined without a policy. */
+  visibleSet: ((input: PolicyInput, items: readonly ListItem[]) => Set<string>) | undefined;
 }
 
-function serverRuntime(s: ServerConfig, policy: PolicyWatcher | undefined, broker: CredentialBroker | undefined, stripHeaders: readonly string[]): ServerRuntime {
+function serverRuntime(s: ServerConfig, policy: PolicyWatcher | undefined, broker: CredentialBroker | undefined, stripHeaders: readonly string[], cache: VisibilityCache | undefined): ServerRuntime {
   const curation = compileCuration(s);
   const governsResources = policy !== undefined || !curation.isOpen('resource');
   const governed = governsResources || !curation.isOpen('tool') || !curation.isOpen('prompt');
-  return { config: s, curation, policy, broker, governed, governsResources, stripHeaders, toolCost: compileToolCosts(s.toolCosts) };
+  const visibleSet =
+    policy === undefined
+      ? undefined
+      : cache
+        ? (input: PolicyInput, items: readonly ListItem[]) => cache.visibleSet(policy.current(), s.name, input, items)
+        : (input: PolicyInput, items: readonly ListItem[]) => policy.current().visibleSet(input, items);
+  return { config: s, curation, policy, broker, governed, governsResources, stripHeaders, toolCost: compileToolCosts(s.toolCosts), visibleSet };
 }
 
 export class GatewayRuntime {
@@ -74,8 +83,9 @@ export class GatewayRuntime {
       ? [...new Set(['authorization', 'proxy-authorization', config.auth.apiKeys?.header ?? 'x-api-key'])]
       : [];
     const withCookie = [...new Set([...this.credentialHeaders, 'cookie'])];
+    const cache = config.policy.visibilityCache && new VisibilityCache(config.policy.visibilityCache);
     this.routes = new Map(
-      config.servers.map((s) => [s.path, serverRuntime(s, s.policyBundle === undefined ? undefined : policies.get(s.policyBundle), brokers.get(s.name), s.forwardCookies ? this.credentialHeaders : withCookie)]),
+      config.servers.map((s) => [s.path, serverRuntime(s, s.policyBundle === undefined ? undefined : policies.get(s.policyBundle), brokers.get(s.name), s.forwardCookies ? this.credentialHeaders : withCookie, cache)]),
     );
     this.hosts = compileGlobs(config.gateway.allowedHosts, { caseInsensitive: true });
     this.origins = compileGlobs(config.gateway.allowedOrigins, { caseInsensitive: true });

@@ -70,6 +70,8 @@ export interface PolicyBundle {
    * otherwise one `visible` per item. Never throws; empty on failure (fail closed).
    */
   visibleSet(input: PolicyInput, items: readonly ListItem[]): Set<string>;
+  /** Visibility evaluations that failed so far (a failed visibleSet() answers an empty set). */
+  readonly visibilityFailures: number;
 }
 
 export class PolicyLoadError extends Error {
@@ -287,6 +289,10 @@ class WasmPolicyBundle implements PolicyBundle {
 
   /** Failed visibility evaluations so far (report() counts them), for the observer's outcome. */
   private failures = 0;
+
+  get visibilityFailures(): number {
+    return this.failures;
+  }
 
   private visibleSetOnce(input: PolicyInput, items: readonly ListItem[]): Set<string> {
     const names = new Set<string>();

@@ -92,6 +92,32 @@ describe('callers see and call what the policy lets them', () => {
     await bob.close();
   });
 
+  test('policy.visibility_cache: callers of one group share remembered answers, other groups and a new caller class see their own', async () => {
+    const cached = await startGateway({
+      config: {
+        auth: { jwt: { issuer: ISSUER, audiences: [AUDIENCE], jwks_file: join(dir, 'jwks.json') } },
+        policy: { bundle, visibility_cache: { key: ['identity.groups'] } },
+        servers: [{ name: 'tools', url: upstream.url }],
+      },
+    });
+    try {
+      const list = async (sub: string, groups: string[]) => {
+        const c = await connect(cached.url('tools'), bearer(await token({ sub, groups })));
+        const names = (await c.listTools()).tools.map((t) => t.name).sort();
+        await c.close();
+        return names;
+      };
+      const finance = ['echo', 'get-balance', 'get-report-slow', 'make-payment'];
+      assert.deepEqual(await list('bob', ['finance']), finance);
+      assert.deepEqual(await list('frank', ['finance']), finance, 'the same class, from the cache');
+      assert.deepEqual(await list('alice', ['admin']), ['admin-reset', 'echo', 'get-balance', 'get-report-slow', 'make-payment', 'query-customers', 'read-file', 'run-sql']);
+      assert.deepEqual(await list('nobody', []), ['echo']);
+      assert.deepEqual(await list('bob', ['finance']), finance);
+    } finally {
+      await cached.stop();
+    }
+  });
+
   test('an argument-level rule refuses one call and lets a near-identical one pass', async () => {
     const carol = await connect(gw.url('tools'), bearer(await token({ sub: 'carol', groups: ['analyst'] })));
     const ok = await carol.callTool({ name: 'run-sql', arguments: { query: 'SELECT name FROM customers' } });
