@@ -26,6 +26,13 @@ Usage:
   mcp-gateway usage --audit FILE [--by caller|server|tool|method ...] [--since T] [--until T] [--format table|json|csv]
                                           usage per caller/server/tool from the audit trail; T is an ISO time or a
                                           duration back from now (30m, 24h, 7d); --by repeats or takes a comma list
+  mcp-gateway tools lock --config FILE [--output FILE] [--server NAME ...]
+                                          read each server's tools, prompts and resource templates from its upstream
+                                          and write the lockfile (default: the config's lockfile)
+  mcp-gateway tools diff --config FILE [--server NAME ...]
+                                          what changed upstream against the lock (exit 1 when anything did)
+  mcp-gateway tools approve --config FILE [--server NAME ...] NAME ...
+                                          take the upstream's current definition of these items into the lock
   mcp-gateway example                     run the bundled example: the "everything" MCP server behind the gateway
 `;
 
@@ -43,9 +50,11 @@ async function main(argv: string[]): Promise<number> {
       since: { type: 'string' },
       until: { type: 'string' },
       format: { type: 'string' },
+      server: { type: 'string', multiple: true },
+      lockfile: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
-    allowPositionals: command === 'policy',
+    allowPositionals: command === 'policy' || command === 'tools',
   });
   if (!command || command === 'help' || values.help) {
     process.stdout.write(USAGE);
@@ -105,6 +114,19 @@ async function main(argv: string[]): Promise<number> {
     case 'usage': {
       if (!values.audit) throw new UsageError('usage needs --audit FILE (the JSON-lines audit trail)');
       return (await import('./usage/command.js')).usageCommand({ audit: values.audit, by: values.by, since: values.since, until: values.until, format: values.format }, UsageError);
+    }
+    case 'tools': {
+      const [sub, ...names] = positionals;
+      const tools = await import('./integrity/command.js');
+      const run = sub === 'lock' ? tools.toolsLock : sub === 'diff' ? tools.toolsDiff : sub === 'approve' ? tools.toolsApprove : undefined;
+      if (!run) throw new UsageError('tools needs "lock", "diff" or "approve"');
+      if (sub !== 'approve' && names.length) throw new UsageError(`tools ${sub} takes no names (did you mean tools approve?)`);
+      try {
+        return await run(await needConfig(), { lockfile: values.output ?? values.lockfile, servers: values.server, names, out: (t) => process.stdout.write(t) });
+      } catch (err) {
+        if (err instanceof tools.ToolsUsageError) throw new UsageError(err.message);
+        throw err;
+      }
     }
     case 'example':
       return (await import('../examples/run-example.js')).runExample(resolve(projectRoot(), 'examples/gateway.yaml'));

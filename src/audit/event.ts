@@ -1,5 +1,6 @@
 // The audit event: one per message the gateway decides on. The README documents
 // this schema; change both together.
+import type { IntegrityRecord } from '../integrity/findings.js';
 
 export type Decision = 'allow' | 'deny';
 
@@ -36,6 +37,8 @@ export interface AuditEvent {
   message: string | undefined;
   /** For list responses: how many items the upstream returned and how many the caller saw. */
   filtered: { returned: number; visible: number } | undefined;
+  /** Lockfile findings: listed items that differ from the lock or that it lacks (hidden or flagged), or the call refused or flagged for one. */
+  integrity: IntegrityRecord | undefined;
   /** Upstream HTTP status (undefined when no response came back). */
   upstream_status: number | undefined;
   /** servers[].versions: the version whose replica answered. */
@@ -78,6 +81,7 @@ export function emptyAuditEvent(): AuditEvent {
     reason: 'allowed',
     message: undefined,
     filtered: undefined,
+    integrity: undefined,
     upstream_status: undefined,
     upstream_version: undefined,
     request_bytes: undefined,

@@ -52,6 +52,17 @@ export interface ServerConfig {
   inspectResponses: 'all' | 'lists';
   /** `tool_costs`: cost units of a tools/call that passed, first matching pattern wins (empty: no cost). */
   toolCosts: readonly { pattern: string; units: number }[];
+  /** Tool integrity: pinning to the lockfile, argument validation (src/integrity). */
+  integrity: ServerIntegrity;
+}
+
+export interface ServerIntegrity {
+  /** `enforce`: items that differ from the lock (or that it lacks) are hidden and refused; `observe`: flagged only. */
+  pinning: 'enforce' | 'observe' | 'off';
+  /** The lockfile (absolute path): `servers[].lockfile`, else the top-level `lockfile`. */
+  lockfile: string | undefined;
+  /** `enforce`: tools/call arguments are validated against the lock's inputSchema before the upstream. */
+  validateArguments: 'enforce' | 'off';
 }
 
 export interface HttpRouteConfig {
@@ -189,6 +200,8 @@ export interface GatewayConfig {
   servers: readonly ServerConfig[];
   /** Plain HTTP routes beside the MCP servers (`http_routes`). */
   httpRoutes: readonly HttpRouteConfig[];
+  /** The top-level `lockfile` (absolute path), the default of every server's. */
+  lockfile: string | undefined;
   auth: AuthConfig;
   sessions: SessionsSection;
   policy: PolicySection;

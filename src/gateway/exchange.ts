@@ -20,6 +20,7 @@ import { ResponseFilter, bodyModeOf, type ServerMessageReport } from './response
 import { serverMessageEvent } from './server-message-event.js';
 import { applyPolicy } from './policy-step.js';
 import { applyCuration } from './curation-step.js';
+import { applyIntegrity } from './integrity-step.js';
 import { INTERNAL_HEADER_PREFIX } from './internal-headers.js';
 import { VERSION_HEADER } from '../envoy/upstream-cluster.js';
 import { refusalBody, type Refusal } from './refusal.js';
@@ -363,6 +364,8 @@ export class Exchange {
 
     const curation = applyCuration(msg, { server, rpcId: this.rpcId, refuseStatus, redact: this.rt.includeArguments ? this.rt.redact : undefined }, ev);
     if (curation.refusal) return this.refuse(curation.refusal);
+    const integrity = applyIntegrity(server, msg, curation.target, this.rpcId, refuseStatus, ev);
+    if (integrity) return this.refuse(integrity);
 
     if (isRequest) this.list = LIST_METHODS.get(msg.method);
     if (!server.policy) return CONTINUE;
@@ -486,6 +489,7 @@ export class Exchange {
       if (this.audited) return verdict;
       const ev = this.event;
       ev.filtered = f.report.filtered;
+      ev.integrity ??= f.report.integrity;
       if (failure) {
         ev.decision = 'deny';
         ev.reason = failure.reason;

@@ -34,7 +34,12 @@ export type RefusalReason =
   | 'session_foreign'
   | 'credential_unavailable'
   | 'token_exchange_failed'
-  | 'policy_denied';
+  | 'policy_denied'
+  | 'tool_not_pinned'
+  | 'tool_definition_changed'
+  | 'prompt_not_pinned'
+  | 'prompt_definition_changed'
+  | 'invalid_arguments';
 
 export interface Refusal {
   reason: RefusalReason;

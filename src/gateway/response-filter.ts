@@ -20,10 +20,11 @@ import { SseFramer, serializeSseEvent, type SseBlock } from '../mcp/sse.js';
 import { JsonRpcErrorCode } from '../mcp/errors.js';
 import { LIST_METHODS, type ListMethod } from '../mcp/protocol.js';
 import { checkResourceUri } from '../mcp/resource-uri.js';
-import { filterListResult } from '../curation/filter-list.js';
+import { filterListResult, type FilterOutcome } from '../curation/filter-list.js';
 import type { PolicyInput, ListItem } from '../policy/input.js';
 import type { ServerRuntime } from './runtime.js';
 import { refusalBody } from './refusal.js';
+import { integrityRecord, type IntegrityFinding, type IntegrityRecord } from '../integrity/findings.js';
 import { CONTINUE, JSON_CONTENT_TYPE, type Verdict } from './verdict.js';
 
 const encoder = new TextEncoder();
@@ -46,10 +47,12 @@ export interface ServerMessageReport {
   id: JsonRpcId | null | undefined;
   method: string | undefined;
   action: 'filtered' | 'dropped';
-  reason: 'not_curated' | 'uri_not_canonical' | 'response_uninspectable';
+  reason: 'not_curated' | 'uri_not_canonical' | 'response_uninspectable' | 'integrity_finding';
   message: string;
   target: { kind: 'resource'; name: string } | undefined;
   filtered: { returned: number; visible: number } | undefined;
+  /** What the lockfile check found in the lists it carried. */
+  integrity?: IntegrityRecord | undefined;
 }
 
 /** The body modes of ResponseFilter. */
@@ -77,6 +80,8 @@ export interface ResponseFilterReport {
   filtered: { returned: number; visible: number } | undefined;
   /** Set when the response could not be inspected and was replaced by an error (fail closed). */
   failure: { reason: FailureReason; message: string } | undefined;
+  /** Listed items that differ from the lockfile, or that it lacks (servers[].pinning). */
+  integrity: IntegrityRecord | undefined;
 }
 
 // Bytes that every list result and every resource notification must contain, even
@@ -90,12 +95,15 @@ function mentionsListKey(bytes: Uint8Array): boolean {
   return false;
 }
 
+type ListOutcome = FilterOutcome & { findings: readonly IntegrityFinding[] };
+const NO_FINDINGS: readonly IntegrityFinding[] = Object.freeze([]);
+
 type Judgement = { action: 'pass' } | { action: 'replace'; value: unknown } | { action: 'drop' };
 const PASS: Judgement = Object.freeze({ action: 'pass' });
 const DROP: Judgement = Object.freeze({ action: 'drop' });
 
 export class ResponseFilter {
-  readonly report: ResponseFilterReport = { filtered: undefined, failure: undefined };
+  readonly report: ResponseFilterReport = { filtered: undefined, failure: undefined, integrity: undefined };
   private readonly framer: SseFramer | undefined;
   private failed = false;
 
@@ -224,6 +232,7 @@ export class ResponseFilter {
     const outcome = this.filterList(result as Record<string, unknown>, list);
     if ('error' in outcome) return { action: 'replace', value: JSON.parse(this.fail('response_uninspectable', outcome.error)) };
     this.report.filtered = { returned: outcome.returned, visible: outcome.visible };
+    if (outcome.findings.length) this.report.integrity = this.integrityOf(outcome.findings);
     return outcome.changed ? { action: 'replace', value: { ...m, result: outcome.result } } : PASS;
   }
 
@@ -235,6 +244,7 @@ export class ResponseFilter {
     let returned = 0;
     let visible = 0;
     let changed = false;
+    const findings: IntegrityFinding[] = [];
     for (const list of LIST_METHODS.values()) {
       if (current[list.resultKey] === undefined) continue;
       const outcome = this.filterList(current, list);
@@ -244,13 +254,20 @@ export class ResponseFilter {
       }
       returned += outcome.returned;
       visible += outcome.visible;
+      findings.push(...outcome.findings);
       if (outcome.changed) {
         current = outcome.result;
         changed = true;
       }
     }
+    if (findings.length) {
+      const integrity = this.integrityOf(findings);
+      const what = integrity.action === 'hidden' ? 'removed from' : 'flagged in';
+      this.ctx.onServerMessage?.({ kind: 'response', id, method: undefined, action: 'filtered', reason: 'integrity_finding', message: `items that differ from the lockfile ${what} an answer to another request (a replay, a GET stream, or an id that is not the request's)`, target: undefined, filtered: { returned, visible }, integrity });
+    } else if (changed) {
+      this.ctx.onServerMessage?.({ kind: 'response', id, method: undefined, action: 'filtered', reason: 'not_curated', message: 'hidden items removed from an answer to another request (a replay, or an id that is not the request\'s)', target: undefined, filtered: { returned, visible } });
+    }
     if (!changed) return PASS;
-    this.ctx.onServerMessage?.({ kind: 'response', id, method: undefined, action: 'filtered', reason: 'not_curated', message: 'hidden items removed from an answer to another request (a replay, or an id that is not the request\'s)', target: undefined, filtered: { returned, visible } });
     return { action: 'replace', value: { ...m, result: current } };
   }
 
@@ -281,17 +298,35 @@ export class ResponseFilter {
     return server.policy.current().visibleSet(this.ctx.input(), [{ kind: 'resource', name: uri, item: null }]).has(uri);
   }
 
-  /** Curation, then the policy's visibility (one evaluation for the whole list). */
-  private filterList(result: Record<string, unknown>, list: ListMethod): ReturnType<typeof filterListResult> {
+  /** Curation, then the policy's visibility (one evaluation for the whole list), then the lockfile. */
+  private filterList(result: Record<string, unknown>, list: ListMethod): ListOutcome | { error: string } {
     const { server } = this.ctx;
-    const outcome = filterListResult(result, list, server.curation);
-    if ('error' in outcome || !server.policy) return outcome;
+    let outcome: FilterOutcome | { error: string } = filterListResult(result, list, server.curation);
+    if ('error' in outcome) return outcome;
+    if (server.policy) {
+      const items = outcome.result[list.resultKey] as Record<string, unknown>[];
+      const asked: ListItem[] = items.map((i) => ({ kind: list.kind, name: i[list.itemKey] as string, item: null }));
+      const seen = server.policy.current().visibleSet(this.ctx.input(), asked);
+      const kept = items.filter((i) => seen.has(i[list.itemKey] as string));
+      if (kept.length !== items.length) outcome = { result: { ...outcome.result, [list.resultKey]: kept }, returned: outcome.returned, visible: kept.length, changed: true };
+    }
+    const pins = server.pins;
+    const pinned = pins?.listOf(list.resultKey);
+    if (!pins || !pinned) return { ...outcome, findings: NO_FINDINGS };
+    // Each item the caller would see is checked against the lock; in enforce the ones that differ are hidden.
+    const findings: IntegrityFinding[] = [];
     const items = outcome.result[list.resultKey] as Record<string, unknown>[];
-    const asked: ListItem[] = items.map((i) => ({ kind: list.kind, name: i[list.itemKey] as string, item: null }));
-    const seen = server.policy.current().visibleSet(this.ctx.input(), asked);
-    const kept = items.filter((i) => seen.has(i[list.itemKey] as string));
-    if (kept.length === items.length) return outcome;
-    return { result: { ...outcome.result, [list.resultKey]: kept }, returned: outcome.returned, visible: kept.length, changed: true };
+    const kept = items.filter((i) => {
+      const f = pins.checkListed(pinned, i);
+      if (f) findings.push(f);
+      return f === undefined || pins.pinning === 'observe';
+    });
+    if (kept.length === items.length) return { ...outcome, findings };
+    return { result: { ...outcome.result, [list.resultKey]: kept }, returned: outcome.returned, visible: kept.length, changed: true, findings };
+  }
+
+  private integrityOf(findings: readonly IntegrityFinding[]): IntegrityRecord {
+    return integrityRecord(this.ctx.server.pins?.pinning === 'enforce' ? 'hidden' : 'flagged', findings);
   }
 
   /** Records the failure and returns the JSON-RPC error that replaces the exchange's answer. */

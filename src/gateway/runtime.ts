@@ -18,6 +18,8 @@ import { readSecret } from '../credentials/secret.js';
 import { SessionBinder } from '../sessions/binding.js';
 import { randomBytes } from 'node:crypto';
 import { callerAttribution, compileToolCosts, type CallerOf, type ToolCost } from '../usage/attribution.js';
+import type { ServerPins } from '../integrity/pins.js';
+import { loadPins } from '../integrity/load-pins.js';
 
 export interface ServerRuntime {
   config: ServerConfig;
@@ -34,13 +36,16 @@ export interface ServerRuntime {
   governsResources: boolean;
   /** Cost units of a tool (servers[].tool_costs); undefined: no costs configured. */
   toolCost: ToolCost | undefined;
+  /** The server's pins in the lockfile (servers[].pinning, validate_arguments); undefined: neither is on. */
+  pins: ServerPins | undefined;
 }
 
-function serverRuntime(s: ServerConfig, policy: PolicyWatcher | undefined, broker: CredentialBroker | undefined, stripHeaders: readonly string[]): ServerRuntime {
+function serverRuntime(s: ServerConfig, policy: PolicyWatcher | undefined, broker: CredentialBroker | undefined, stripHeaders: readonly string[], pins: ServerPins | undefined): ServerRuntime {
   const curation = compileCuration(s);
   const governsResources = policy !== undefined || !curation.isOpen('resource');
-  const governed = governsResources || !curation.isOpen('tool') || !curation.isOpen('prompt');
-  return { config: s, curation, policy, broker, governed, governsResources, stripHeaders, toolCost: compileToolCosts(s.toolCosts) };
+  // Pinned lists are checked item by item, so their answers are read like curated ones.
+  const governed = governsResources || !curation.isOpen('tool') || !curation.isOpen('prompt') || (pins !== undefined && pins.pinning !== 'off');
+  return { config: s, curation, policy, broker, governed, governsResources, stripHeaders, toolCost: compileToolCosts(s.toolCosts), pins };
 }
 
 export class GatewayRuntime {
@@ -63,13 +68,15 @@ export class GatewayRuntime {
     brokers: ReadonlyMap<string, CredentialBroker> = new Map(),
     /** Binds upstream session ids to callers; undefined when nobody is authenticated. */
     readonly sessions: SessionBinder | undefined = undefined,
+    /** Each pinned or validated server's pins, by server name. */
+    pins: ReadonlyMap<string, ServerPins> = new Map(),
   ) {
     this.credentialHeaders = authenticator
       ? [...new Set(['authorization', 'proxy-authorization', config.auth.apiKeys?.header ?? 'x-api-key'])]
       : [];
     const withCookie = [...new Set([...this.credentialHeaders, 'cookie'])];
     this.routes = new Map(
-      config.servers.map((s) => [s.path, serverRuntime(s, s.policyBundle === undefined ? undefined : policies.get(s.policyBundle), brokers.get(s.name), s.forwardCookies ? this.credentialHeaders : withCookie)]),
+      config.servers.map((s) => [s.path, serverRuntime(s, s.policyBundle === undefined ? undefined : policies.get(s.policyBundle), brokers.get(s.name), s.forwardCookies ? this.credentialHeaders : withCookie, pins.get(s.name))]),
     );
     this.hosts = compileGlobs(config.gateway.allowedHosts, { caseInsensitive: true });
     this.origins = compileGlobs(config.gateway.allowedOrigins, { caseInsensitive: true });
@@ -128,6 +135,8 @@ export const ANONYMOUS: Identity = Object.freeze({ subject: 'anonymous', issuer:
  * policy bundles, which are then watched and swapped atomically when they change).
  */
 export async function createRuntime(config: GatewayConfig, audit: AuditSink, log: Logger, instruments?: Instruments): Promise<GatewayRuntime> {
+  // Lockfiles first: a missing or tampered one stops the start before anything is opened.
+  const pins = await loadPins(config, log);
   const hasAuth = config.auth.jwt !== undefined || config.auth.apiKeys !== undefined || config.auth.envoyJwtAuthn || !config.auth.anonymous;
   const authenticator = hasAuth ? await createAuthenticator(config.auth, instruments) : undefined;
   const policies = new Map<string, PolicyWatcher>();
@@ -171,5 +180,5 @@ export async function createRuntime(config: GatewayConfig, audit: AuditSink, log
     for (const w of policies.values()) w.close();
     throw err;
   }
-  return new GatewayRuntime(config, audit, authenticator, policies, brokers, sessions);
+  return new GatewayRuntime(config, audit, authenticator, policies, brokers, sessions, pins);
 }

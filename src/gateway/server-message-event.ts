@@ -20,6 +20,7 @@ export function serverMessageEvent(exchange: Readonly<AuditEvent>, m: ServerMess
   ev.rpc = m.kind === 'unknown' ? undefined : { kind: m.kind, id: m.id ?? undefined, method: m.method };
   ev.target = m.target;
   ev.filtered = m.filtered;
+  ev.integrity = m.integrity;
   ev.decision = m.action === 'dropped' ? 'deny' : 'allow';
   ev.reason = m.reason;
   ev.message = m.message;

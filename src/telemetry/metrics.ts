@@ -18,6 +18,7 @@
 // telemetry.usage.caller_label says so (see usage-metrics.ts).
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { AuditEvent, AuditSink } from '../audit/event.js';
+import type { IntegrityRecord } from '../integrity/findings.js';
 import type { AuditSinkObserver } from '../audit/sink.js';
 import type { UsageSection } from '../config/types.js';
 import type { TokenExchangeObserver } from '../credentials/token-exchange.js';
@@ -44,6 +45,7 @@ export class GatewayMetrics implements Instruments, AuditSinkObserver, StreamObs
   private readonly listItems: Counter;
   private readonly upstreamResponses: Counter;
   private readonly serverMessages: Counter;
+  private readonly integrityFindings: Counter;
   private readonly streamsOpen: Gauge;
   private readonly streams: Counter;
   private readonly names = new Map<string, Set<string>>();
@@ -94,6 +96,12 @@ export class GatewayMetrics implements Instruments, AuditSinkObserver, StreamObs
       labelNames: ['server', 'action', 'reason'],
       registers,
     });
+    this.integrityFindings = new Counter({
+      name: 'mcp_gateway_integrity_findings_total',
+      help: 'Tools, prompts and resource templates that differ from the lockfile (finding changed) or that it lacks (not_pinned), by what was done (hidden from a list, a call refused, flagged)',
+      labelNames: ['server', 'finding', 'action'],
+      registers,
+    });
     this.streamsOpen = new Gauge({ name: 'mcp_gateway_extproc_streams_open', help: 'ext_proc streams (HTTP exchanges) open now', registers });
     this.streams = new Counter({ name: 'mcp_gateway_extproc_streams_total', help: 'ext_proc streams opened', registers });
     this.policyDuration = new Histogram({
@@ -127,6 +135,7 @@ export class GatewayMetrics implements Instruments, AuditSinkObserver, StreamObs
     try {
       const server = ev.server ?? OTHER;
       const method = ev.rpc?.method === undefined ? '' : isKnownMethod(ev.rpc.method) ? ev.rpc.method : OTHER;
+      if (ev.integrity) this.countIntegrity(server, ev.integrity);
       if (ev.type === 'mcp.server_message') {
         this.serverMessages.inc({ server, action: ev.decision === 'deny' ? 'dropped' : 'filtered', reason: ev.reason });
         if (ev.filtered) this.countItems(server, '', ev.filtered);
@@ -221,6 +230,11 @@ export class GatewayMetrics implements Instruments, AuditSinkObserver, StreamObs
 
   get contentType(): string {
     return this.registry.contentType;
+  }
+
+  private countIntegrity(server: string, rec: IntegrityRecord): void {
+    if (rec.counts.changed) this.integrityFindings.inc({ server, finding: 'changed', action: rec.action }, rec.counts.changed);
+    if (rec.counts.not_pinned) this.integrityFindings.inc({ server, finding: 'not_pinned', action: rec.action }, rec.counts.not_pinned);
   }
 
   private countItems(server: string, method: string, f: { returned: number; visible: number }): void {
