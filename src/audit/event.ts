@@ -1,6 +1,7 @@
 // The audit event: one per message the gateway decides on. The README documents
 // this schema; change both together.
 import type { IntegrityRecord } from '../integrity/findings.js';
+import type { ScanRecord } from '../integrity/screen.js';
 
 export type Decision = 'allow' | 'deny';
 
@@ -39,6 +40,8 @@ export interface AuditEvent {
   filtered: { returned: number; visible: number } | undefined;
   /** Lockfile findings: listed items that differ from the lock or that it lacks (hidden or flagged), or the call refused or flagged for one. */
   integrity: IntegrityRecord | undefined;
+  /** servers[].scan_definitions: listed items whose definitions look poisoned (hidden or flagged), or the call refused or flagged for one. */
+  definition_scan: ScanRecord | undefined;
   /** Upstream HTTP status (undefined when no response came back). */
   upstream_status: number | undefined;
   /** servers[].versions: the version whose replica answered. */
@@ -82,6 +85,7 @@ export function emptyAuditEvent(): AuditEvent {
     message: undefined,
     filtered: undefined,
     integrity: undefined,
+    definition_scan: undefined,
     upstream_status: undefined,
     upstream_version: undefined,
     request_bytes: undefined,

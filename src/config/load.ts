@@ -238,6 +238,8 @@ function normalize(raw: RawConfig, source: string): GatewayConfig {
       pinning: s.pinning ?? 'off',
       lockfile: s.lockfile !== undefined ? abs(s.lockfile) : raw.lockfile !== undefined ? abs(raw.lockfile) : undefined,
       validateArguments: s.validate_arguments ?? 'off',
+      scanDefinitions: s.scan_definitions ?? 'off',
+      allowedUrlHosts: s.allowed_url_hosts ?? [],
     },
   };
   });

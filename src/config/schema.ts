@@ -170,6 +170,8 @@ const server = z
     pinning: z.enum(['enforce', 'observe', 'off']).optional(),
     lockfile: z.string().min(1).optional(),
     validate_arguments: z.enum(['enforce', 'off']).optional(),
+    scan_definitions: z.enum(['off', 'flag', 'hide']).optional(),
+    allowed_url_hosts: z.array(glob).optional(),
   })
   .strict()
   .refine((s) => (s.url === undefined) !== (s.versions === undefined), { message: 'set exactly one of url or versions', path: ['url'] });

@@ -63,6 +63,10 @@ export interface ServerIntegrity {
   lockfile: string | undefined;
   /** `enforce`: tools/call arguments are validated against the lock's inputSchema before the upstream. */
   validateArguments: 'enforce' | 'off';
+  /** `flag` | `hide`: listed definitions are scanned for hidden instructions, invisible Unicode, long base64, unknown URL hosts. */
+  scanDefinitions: 'off' | 'flag' | 'hide';
+  /** Hosts (globs) URLs in definitions may name besides the upstream's own. */
+  allowedUrlHosts: readonly string[];
 }
 
 export interface HttpRouteConfig {

@@ -490,6 +490,7 @@ export class Exchange {
       const ev = this.event;
       ev.filtered = f.report.filtered;
       ev.integrity ??= f.report.integrity;
+      ev.definition_scan ??= f.report.definitionScan;
       if (failure) {
         ev.decision = 'deny';
         ev.reason = failure.reason;

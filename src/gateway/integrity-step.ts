@@ -7,15 +7,25 @@ import { JsonRpcErrorCode } from '../mcp/errors.js';
 import type { JsonRpcId, JsonRpcMessage } from '../mcp/jsonrpc.js';
 import type { Target } from '../mcp/protocol.js';
 import { integrityRecord } from '../integrity/findings.js';
+import { scanRecord } from '../integrity/screen.js';
 import type { Refusal, RefusalReason } from './refusal.js';
 import type { ServerRuntime } from './runtime.js';
 
 export function applyIntegrity(server: ServerRuntime, msg: Extract<JsonRpcMessage, { kind: 'request' | 'notification' }>, target: Target | undefined, rpcId: JsonRpcId | null, refuseStatus: number, ev: AuditEvent): Refusal | undefined {
-  const pins = server.pins;
-  if (!pins || !target || (target.kind !== 'tool' && target.kind !== 'prompt')) return undefined;
+  const { pins, screen } = server;
+  if ((!pins && !screen) || !target || (target.kind !== 'tool' && target.kind !== 'prompt')) return undefined;
   const kind = target.kind;
   const noun = kind === 'tool' ? 'Tool' : 'Prompt';
   const refuse = (reason: RefusalReason, message: string, data?: Record<string, unknown>): Refusal => ({ reason, httpStatus: refuseStatus, rpcCode: JsonRpcErrorCode.InvalidParams, rpcId, message, ...(data && { data }) });
+  if (screen) {
+    const f = screen.checkCall(kind, target.name);
+    if (f) {
+      ev.definition_scan = scanRecord(screen.action === 'hide' ? 'refused' : 'flagged', [f]);
+      const signals = [...new Set(f.signals.map((s) => s.signal))];
+      if (screen.action === 'hide') return refuse(`${kind}_definition_suspicious`, `${noun} "${target.name}" on server "${server.config.name}" was listed with a definition that looks poisoned (${signals.join(', ')}); review it with mcp-gateway tools diff`, { signals });
+    }
+  }
+  if (!pins) return undefined;
   if (pins.pinning !== 'off') {
     const f = pins.checkCall(kind, target.name);
     if (f) {

@@ -39,6 +39,8 @@ export type RefusalReason =
   | 'tool_definition_changed'
   | 'prompt_not_pinned'
   | 'prompt_definition_changed'
+  | 'tool_definition_suspicious'
+  | 'prompt_definition_suspicious'
   | 'invalid_arguments';
 
 export interface Refusal {

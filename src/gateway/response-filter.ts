@@ -25,6 +25,7 @@ import type { PolicyInput, ListItem } from '../policy/input.js';
 import type { ServerRuntime } from './runtime.js';
 import { refusalBody } from './refusal.js';
 import { integrityRecord, type IntegrityFinding, type IntegrityRecord } from '../integrity/findings.js';
+import { scanRecord, type ScanFinding, type ScanRecord } from '../integrity/screen.js';
 import { CONTINUE, JSON_CONTENT_TYPE, type Verdict } from './verdict.js';
 
 const encoder = new TextEncoder();
@@ -53,6 +54,8 @@ export interface ServerMessageReport {
   filtered: { returned: number; visible: number } | undefined;
   /** What the lockfile check found in the lists it carried. */
   integrity?: IntegrityRecord | undefined;
+  /** What definition scanning found in the lists it carried. */
+  definitionScan?: ScanRecord | undefined;
 }
 
 /** The body modes of ResponseFilter. */
@@ -82,6 +85,8 @@ export interface ResponseFilterReport {
   failure: { reason: FailureReason; message: string } | undefined;
   /** Listed items that differ from the lockfile, or that it lacks (servers[].pinning). */
   integrity: IntegrityRecord | undefined;
+  /** Listed items whose definitions look poisoned (servers[].scan_definitions). */
+  definitionScan: ScanRecord | undefined;
 }
 
 // Bytes that every list result and every resource notification must contain, even
@@ -95,15 +100,16 @@ function mentionsListKey(bytes: Uint8Array): boolean {
   return false;
 }
 
-type ListOutcome = FilterOutcome & { findings: readonly IntegrityFinding[] };
+type ListOutcome = FilterOutcome & { findings: readonly IntegrityFinding[]; scanned: readonly ScanFinding[] };
 const NO_FINDINGS: readonly IntegrityFinding[] = Object.freeze([]);
+const NO_SCANS: readonly ScanFinding[] = Object.freeze([]);
 
 type Judgement = { action: 'pass' } | { action: 'replace'; value: unknown } | { action: 'drop' };
 const PASS: Judgement = Object.freeze({ action: 'pass' });
 const DROP: Judgement = Object.freeze({ action: 'drop' });
 
 export class ResponseFilter {
-  readonly report: ResponseFilterReport = { filtered: undefined, failure: undefined, integrity: undefined };
+  readonly report: ResponseFilterReport = { filtered: undefined, failure: undefined, integrity: undefined, definitionScan: undefined };
   private readonly framer: SseFramer | undefined;
   private failed = false;
 
@@ -233,6 +239,7 @@ export class ResponseFilter {
     if ('error' in outcome) return { action: 'replace', value: JSON.parse(this.fail('response_uninspectable', outcome.error)) };
     this.report.filtered = { returned: outcome.returned, visible: outcome.visible };
     if (outcome.findings.length) this.report.integrity = this.integrityOf(outcome.findings);
+    if (outcome.scanned.length) this.report.definitionScan = this.scanOf(outcome.scanned);
     return outcome.changed ? { action: 'replace', value: { ...m, result: outcome.result } } : PASS;
   }
 
@@ -245,6 +252,7 @@ export class ResponseFilter {
     let visible = 0;
     let changed = false;
     const findings: IntegrityFinding[] = [];
+    const scanned: ScanFinding[] = [];
     for (const list of LIST_METHODS.values()) {
       if (current[list.resultKey] === undefined) continue;
       const outcome = this.filterList(current, list);
@@ -255,15 +263,17 @@ export class ResponseFilter {
       returned += outcome.returned;
       visible += outcome.visible;
       findings.push(...outcome.findings);
+      scanned.push(...outcome.scanned);
       if (outcome.changed) {
         current = outcome.result;
         changed = true;
       }
     }
-    if (findings.length) {
-      const integrity = this.integrityOf(findings);
-      const what = integrity.action === 'hidden' ? 'removed from' : 'flagged in';
-      this.ctx.onServerMessage?.({ kind: 'response', id, method: undefined, action: 'filtered', reason: 'integrity_finding', message: `items that differ from the lockfile ${what} an answer to another request (a replay, a GET stream, or an id that is not the request's)`, target: undefined, filtered: { returned, visible }, integrity });
+    if (findings.length || scanned.length) {
+      const integrity = findings.length ? this.integrityOf(findings) : undefined;
+      const definitionScan = scanned.length ? this.scanOf(scanned) : undefined;
+      const what = integrity?.action === 'hidden' || definitionScan?.action === 'hidden' ? 'removed from' : 'flagged in';
+      this.ctx.onServerMessage?.({ kind: 'response', id, method: undefined, action: 'filtered', reason: 'integrity_finding', message: `items that differ from the lockfile or look poisoned ${what} an answer to another request (a replay, a GET stream, or an id that is not the request's)`, target: undefined, filtered: { returned, visible }, integrity, definitionScan });
     } else if (changed) {
       this.ctx.onServerMessage?.({ kind: 'response', id, method: undefined, action: 'filtered', reason: 'not_curated', message: 'hidden items removed from an answer to another request (a replay, or an id that is not the request\'s)', target: undefined, filtered: { returned, visible } });
     }
@@ -310,19 +320,38 @@ export class ResponseFilter {
       const kept = items.filter((i) => seen.has(i[list.itemKey] as string));
       if (kept.length !== items.length) outcome = { result: { ...outcome.result, [list.resultKey]: kept }, returned: outcome.returned, visible: kept.length, changed: true };
     }
-    const pins = server.pins;
+    const { pins, screen } = server;
     const pinned = pins?.listOf(list.resultKey);
-    if (!pins || !pinned) return { ...outcome, findings: NO_FINDINGS };
-    // Each item the caller would see is checked against the lock; in enforce the ones that differ are hidden.
+    const screened = screen?.listOf(list.resultKey);
+    if (!pinned && !screened) return { ...outcome, findings: NO_FINDINGS, scanned: NO_SCANS };
+    // Each item the caller would see is checked against the lock and scanned; in enforce / hide the ones found are hidden.
     const findings: IntegrityFinding[] = [];
+    const scanned: ScanFinding[] = [];
     const items = outcome.result[list.resultKey] as Record<string, unknown>[];
     const kept = items.filter((i) => {
-      const f = pins.checkListed(pinned, i);
-      if (f) findings.push(f);
-      return f === undefined || pins.pinning === 'observe';
+      let keep = true;
+      if (pinned) {
+        const f = pins!.checkListed(pinned, i);
+        if (f) {
+          findings.push(f);
+          keep = pins!.pinning === 'observe';
+        }
+      }
+      if (screened) {
+        const f = screen!.checkListed(screened, i);
+        if (f) {
+          scanned.push(f);
+          keep &&= screen!.action === 'flag';
+        }
+      }
+      return keep;
     });
-    if (kept.length === items.length) return { ...outcome, findings };
-    return { result: { ...outcome.result, [list.resultKey]: kept }, returned: outcome.returned, visible: kept.length, changed: true, findings };
+    if (kept.length === items.length) return { ...outcome, findings, scanned };
+    return { result: { ...outcome.result, [list.resultKey]: kept }, returned: outcome.returned, visible: kept.length, changed: true, findings, scanned };
+  }
+
+  private scanOf(found: readonly ScanFinding[]): ScanRecord {
+    return scanRecord(this.ctx.server.screen?.action === 'hide' ? 'hidden' : 'flagged', found);
   }
 
   private integrityOf(findings: readonly IntegrityFinding[]): IntegrityRecord {

@@ -20,6 +20,7 @@ import { randomBytes } from 'node:crypto';
 import { callerAttribution, compileToolCosts, type CallerOf, type ToolCost } from '../usage/attribution.js';
 import type { ServerPins } from '../integrity/pins.js';
 import { loadPins } from '../integrity/load-pins.js';
+import { DefinitionScreen } from '../integrity/screen.js';
 
 export interface ServerRuntime {
   config: ServerConfig;
@@ -38,14 +39,18 @@ export interface ServerRuntime {
   toolCost: ToolCost | undefined;
   /** The server's pins in the lockfile (servers[].pinning, validate_arguments); undefined: neither is on. */
   pins: ServerPins | undefined;
+  /** Definition scanning of listed items (servers[].scan_definitions); undefined: off. */
+  screen: DefinitionScreen | undefined;
 }
 
 function serverRuntime(s: ServerConfig, policy: PolicyWatcher | undefined, broker: CredentialBroker | undefined, stripHeaders: readonly string[], pins: ServerPins | undefined): ServerRuntime {
   const curation = compileCuration(s);
   const governsResources = policy !== undefined || !curation.isOpen('resource');
   // Pinned lists are checked item by item, so their answers are read like curated ones.
-  const governed = governsResources || !curation.isOpen('tool') || !curation.isOpen('prompt') || (pins !== undefined && pins.pinning !== 'off');
-  return { config: s, curation, policy, broker, governed, governsResources, stripHeaders, toolCost: compileToolCosts(s.toolCosts), pins };
+  const scan = s.integrity.scanDefinitions;
+  const screen = scan === 'off' ? undefined : new DefinitionScreen(scan, s.url.hostname, s.integrity.allowedUrlHosts);
+  const governed = governsResources || !curation.isOpen('tool') || !curation.isOpen('prompt') || (pins !== undefined && pins.pinning !== 'off') || screen !== undefined;
+  return { config: s, curation, policy, broker, governed, governsResources, stripHeaders, toolCost: compileToolCosts(s.toolCosts), pins, screen };
 }
 
 export class GatewayRuntime {

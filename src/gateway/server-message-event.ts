@@ -21,6 +21,7 @@ export function serverMessageEvent(exchange: Readonly<AuditEvent>, m: ServerMess
   ev.target = m.target;
   ev.filtered = m.filtered;
   ev.integrity = m.integrity;
+  ev.definition_scan = m.definitionScan;
   ev.decision = m.action === 'dropped' ? 'deny' : 'allow';
   ev.reason = m.reason;
   ev.message = m.message;

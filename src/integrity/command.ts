@@ -7,6 +7,24 @@ import { PINNED_LISTS } from './definition.js';
 import { diffServer, formatChanges } from './diff.js';
 import { fetchDefinitions } from './fetch.js';
 import { emptyServerLock, readLockfile, writeLockfile, type Lockfile, type ServerLock } from './lockfile.js';
+import { DefinitionScreen } from './screen.js';
+import type { PinnedKind } from './definition.js';
+
+const NOUN: Record<PinnedKind, string> = { tool: 'tool', prompt: 'prompt', resourceTemplate: 'resource template' };
+
+/** The scanners' signals in these items, for the reviewer (scan-definitions.ts says what each means). */
+function scanReport(s: ServerConfig, items: Iterable<[PinnedKind, string, Record<string, unknown>]>): string {
+  const screen = new DefinitionScreen('flag', s.url.hostname, s.integrity.allowedUrlHosts);
+  let out = '';
+  for (const [kind, name, def] of items) {
+    for (const sig of screen.scan(def)) out += `  ! ${NOUN[kind]} ${JSON.stringify(name)}: ${sig.signal} at ${sig.at}: ${JSON.stringify(sig.detail)}\n`;
+  }
+  return out;
+}
+
+function* itemsOf(lock: ServerLock): Generator<[PinnedKind, string, Record<string, unknown>]> {
+  for (const l of PINNED_LISTS) for (const [name, e] of lock[l.kind]) yield [l.kind, name, e.definition];
+}
 
 export interface ToolsOptions {
   /** --output / --lockfile: one lockfile for every server, instead of the config's. */
@@ -52,6 +70,8 @@ export async function toolsLock(config: GatewayConfig, o: ToolsOptions): Promise
       const live = await fetchDefinitions(s);
       lock.servers.set(s.name, live);
       o.out(`${s.name}: locked ${count(live)} from ${s.url.href}\n`);
+      const signals = scanReport(s, itemsOf(live));
+      if (signals) o.out(`${s.name}: review these before you commit the lock:\n${signals}`);
     }
     await writeLockfile(file, lock);
     o.out(`wrote ${file}\n`);
@@ -67,6 +87,8 @@ export async function toolsDiff(config: GatewayConfig, o: ToolsOptions): Promise
       const changes = diffServer(lock.servers.get(s.name) ?? emptyServerLock(), await fetchDefinitions(s));
       if (changes.length) changed = true;
       o.out(formatChanges(s.name, changes));
+      const signals = scanReport(s, changes.filter((c) => c.after).map((c) => [c.kind, c.name, c.after!.definition] as [PinnedKind, string, Record<string, unknown>]));
+      if (signals) o.out(`${s.name}: the new definitions have these signals:\n${signals}`);
     }
   }
   return changed ? 1 : 0;

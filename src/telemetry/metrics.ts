@@ -46,6 +46,7 @@ export class GatewayMetrics implements Instruments, AuditSinkObserver, StreamObs
   private readonly upstreamResponses: Counter;
   private readonly serverMessages: Counter;
   private readonly integrityFindings: Counter;
+  private readonly scanFindings: Counter;
   private readonly streamsOpen: Gauge;
   private readonly streams: Counter;
   private readonly names = new Map<string, Set<string>>();
@@ -102,6 +103,12 @@ export class GatewayMetrics implements Instruments, AuditSinkObserver, StreamObs
       labelNames: ['server', 'finding', 'action'],
       registers,
     });
+    this.scanFindings = new Counter({
+      name: 'mcp_gateway_definition_scan_findings_total',
+      help: 'Signals found in listed tool, prompt and resource-template definitions (servers[].scan_definitions), by signal and what was done (hidden, refused, flagged)',
+      labelNames: ['server', 'signal', 'action'],
+      registers,
+    });
     this.streamsOpen = new Gauge({ name: 'mcp_gateway_extproc_streams_open', help: 'ext_proc streams (HTTP exchanges) open now', registers });
     this.streams = new Counter({ name: 'mcp_gateway_extproc_streams_total', help: 'ext_proc streams opened', registers });
     this.policyDuration = new Histogram({
@@ -136,6 +143,7 @@ export class GatewayMetrics implements Instruments, AuditSinkObserver, StreamObs
       const server = ev.server ?? OTHER;
       const method = ev.rpc?.method === undefined ? '' : isKnownMethod(ev.rpc.method) ? ev.rpc.method : OTHER;
       if (ev.integrity) this.countIntegrity(server, ev.integrity);
+      if (ev.definition_scan) for (const [signal, n] of Object.entries(ev.definition_scan.counts)) this.scanFindings.inc({ server, signal, action: ev.definition_scan.action }, n);
       if (ev.type === 'mcp.server_message') {
         this.serverMessages.inc({ server, action: ev.decision === 'deny' ? 'dropped' : 'filtered', reason: ev.reason });
         if (ev.filtered) this.countItems(server, '', ev.filtered);

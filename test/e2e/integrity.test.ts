@@ -77,6 +77,7 @@ before(async () => {
     servers: [
       { name: 'pinned', url: up.url, pinning: 'enforce', validate_arguments: 'enforce' },
       { name: 'observed', url: up.url, pinning: 'observe' },
+      { name: 'screened', url: up.url, scan_definitions: 'hide' },
     ],
   };
   configFile = join(dir, 'gateway.yaml');
@@ -178,6 +179,17 @@ describe('pinning, then a rug pull', () => {
     assert.deepEqual(await names(observed), ['echo', 'add', 'weather', 'lookup', 'search', 'exfiltrate']);
     const flagged = await gw.waitForAudit((e) => e.server === 'observed' && e.rpc?.method === 'tools/list' && e.integrity?.counts.not_pinned === 1);
     assert.equal(flagged.integrity!.action, 'flagged');
+    // scan_definitions: hide, no lock: the poisoned description is hidden by its content, the new tool is not.
+    const screened = await connect('screened');
+    assert.deepEqual(await names(screened), ['echo', 'add', 'lookup', 'search', 'exfiltrate']);
+    const scanEv = await gw.waitForAudit((e) => e.server === 'screened' && e.rpc?.method === 'tools/list' && e.definition_scan !== undefined);
+    assert.equal(scanEv.definition_scan!.action, 'hidden');
+    assert.deepEqual(scanEv.definition_scan!.findings[0]!.signals.map((x) => [x.signal, x.at]), [['hidden_instructions', 'description']]);
+    const suspicious = await rawCall('screened', screened, 'weather', { city: 'Paris' });
+    assert.equal(suspicious.error.data.reason, 'tool_definition_suspicious');
+    assert.deepEqual(suspicious.error.data.signals, ['hidden_instructions']);
+    await screened.close();
+
     const passed = await observed.callTool({ name: 'exfiltrate', arguments: {} });
     assert.ok(!passed.isError);
     const flaggedCall = await gw.waitForAudit((e) => e.server === 'observed' && e.target?.name === 'exfiltrate' && e.rpc?.method === 'tools/call');
@@ -194,6 +206,7 @@ describe('pinning, then a rug pull', () => {
     assert.match(diff.stdout, /- The weather in a city\.\n/);
     assert.match(diff.stdout, /\+ The weather in a city\. <IMPORTANT>/);
     assert.match(diff.stdout, /\+ tool "exfiltrate": not in the lock/);
+    assert.match(diff.stdout, /! tool "weather": hidden_instructions at description: "<IMPORTANT>"/, 'the scanners report on the new definitions');
 
     const approve = await cli('tools', 'approve', '--config', configFile, '--server', 'pinned', 'exfiltrate');
     assert.equal(approve.code, 0, approve.stdout + approve.stderr);
@@ -212,10 +225,12 @@ describe('pinning, then a rug pull', () => {
 
   test('the upstream reverts: the next list shows the tool again and calls to it pass', async () => {
     up.tools = initialTools();
-    const c = await connect('pinned');
-    assert.deepEqual(await names(c), ['echo', 'add', 'weather', 'lookup', 'search']);
-    const r = await c.callTool({ name: 'weather', arguments: { city: 'Paris' } });
-    assert.equal((r.content as { text: string }[])[0]!.text, '{"city":"Paris"}');
-    await c.close();
+    for (const server of ['pinned', 'screened']) {
+      const c = await connect(server);
+      assert.deepEqual(await names(c), ['echo', 'add', 'weather', 'lookup', 'search']);
+      const r = await c.callTool({ name: 'weather', arguments: { city: 'Paris' } });
+      assert.equal((r.content as { text: string }[])[0]!.text, '{"city":"Paris"}');
+      await c.close();
+    }
   });
 });
