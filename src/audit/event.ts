@@ -2,6 +2,7 @@
 // this schema; change both together.
 import type { IntegrityRecord } from '../integrity/findings.js';
 import type { ScanRecord } from '../integrity/screen.js';
+import type { ResultScanRecord } from '../guardrails/result-guard.js';
 
 export type Decision = 'allow' | 'deny';
 
@@ -42,6 +43,8 @@ export interface AuditEvent {
   integrity: IntegrityRecord | undefined;
   /** servers[].scan_definitions: listed items whose definitions look poisoned (hidden or flagged), or the call refused or flagged for one. */
   definition_scan: ScanRecord | undefined;
+  /** servers[].scan_results: what was found in the result (kinds and counts, never values) and what was done. */
+  result_scan: ResultScanRecord | undefined;
   /** Upstream HTTP status (undefined when no response came back). */
   upstream_status: number | undefined;
   /** servers[].versions: the version whose replica answered. */
@@ -86,6 +89,7 @@ export function emptyAuditEvent(): AuditEvent {
     filtered: undefined,
     integrity: undefined,
     definition_scan: undefined,
+    result_scan: undefined,
     upstream_status: undefined,
     upstream_version: undefined,
     request_bytes: undefined,

@@ -172,6 +172,15 @@ const server = z
     validate_arguments: z.enum(['enforce', 'off']).optional(),
     scan_definitions: z.enum(['off', 'flag', 'hide']).optional(),
     allowed_url_hosts: z.array(glob).optional(),
+    // Tool results scanned for secrets and personal data (redacted, blocked or flagged).
+    scan_results: z
+      .object({
+        action: z.enum(['redact', 'block', 'flag']).optional(),
+        detect: z.array(z.enum(['secrets', 'pii', 'prompt_injection'])).min(1).optional(),
+        tools: z.array(glob).min(1).optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict()
   .refine((s) => (s.url === undefined) !== (s.versions === undefined), { message: 'set exactly one of url or versions', path: ['url'] });

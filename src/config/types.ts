@@ -1,6 +1,7 @@
 // The normalized, validated configuration every other module reads.
 // Produced once by loadConfig(); never mutated afterwards (reload swaps the whole object).
 import type { AuthConfig } from '../identity/config.js';
+import type { ResultScanConfig } from '../guardrails/result-guard.js';
 
 export type { AuthConfig };
 
@@ -67,6 +68,8 @@ export interface ServerIntegrity {
   scanDefinitions: 'off' | 'flag' | 'hide';
   /** Hosts (globs) URLs in definitions may name besides the upstream's own. */
   allowedUrlHosts: readonly string[];
+  /** servers[].scan_results: tool results scanned for secrets and personal data; undefined: off. */
+  scanResults: ResultScanConfig | undefined;
 }
 
 export interface HttpRouteConfig {

@@ -419,7 +419,9 @@ export class Exchange {
     const method = this.event.http.method;
     // Clients read JSON-RPC only from a 2xx body (the SDK throws on anything else).
     const server = this.server!;
-    const wanted = server.config.inspectResponses === 'all' ? method === 'POST' || method === 'GET' : this.list !== undefined;
+    const t = this.event.target;
+    const scanOwnResult = server.resultGuard !== undefined && this.event.rpc?.method === 'tools/call' && t?.kind === 'tool' && server.resultGuard.appliesTo(t.name);
+    const wanted = server.config.inspectResponses === 'all' ? method === 'POST' || method === 'GET' : this.list !== undefined || scanOwnResult;
     const inspect = server.governed && wanted && !endOfStream && status >= 200 && status < 300;
     if (!inspect) {
       this.phase = 'done';
@@ -435,6 +437,7 @@ export class Exchange {
         request: this.rpcId === null ? undefined : { id: this.rpcId, list: this.list },
         input: () => this.input(),
         maxEventBytes: this.rt.maxResponseBytes,
+        scanOwnResult,
         onServerMessage: (m) => this.auditServerMessage(m),
       },
       mode,
@@ -491,6 +494,7 @@ export class Exchange {
       ev.filtered = f.report.filtered;
       ev.integrity ??= f.report.integrity;
       ev.definition_scan ??= f.report.definitionScan;
+      ev.result_scan = f.report.resultScan;
       if (failure) {
         ev.decision = 'deny';
         ev.reason = failure.reason;

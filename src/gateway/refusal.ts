@@ -41,7 +41,8 @@ export type RefusalReason =
   | 'prompt_definition_changed'
   | 'tool_definition_suspicious'
   | 'prompt_definition_suspicious'
-  | 'invalid_arguments';
+  | 'invalid_arguments'
+  | 'result_blocked';
 
 export interface Refusal {
   reason: RefusalReason;

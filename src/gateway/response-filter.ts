@@ -26,6 +26,7 @@ import type { ServerRuntime } from './runtime.js';
 import { refusalBody } from './refusal.js';
 import { integrityRecord, type IntegrityFinding, type IntegrityRecord } from '../integrity/findings.js';
 import { scanRecord, type ScanFinding, type ScanRecord } from '../integrity/screen.js';
+import type { ResultScanRecord } from '../guardrails/result-guard.js';
 import { CONTINUE, JSON_CONTENT_TYPE, type Verdict } from './verdict.js';
 
 const encoder = new TextEncoder();
@@ -38,6 +39,8 @@ export interface ResponseFilterContext {
   input: () => PolicyInput;
   /** Largest SSE event held back while incomplete. */
   maxEventBytes: number;
+  /** The request is a tools/call whose result servers[].scan_results scans. */
+  scanOwnResult?: boolean;
   /** Called for each message the filter changed or dropped that is not the exchange's own answer. */
   onServerMessage?: (m: ServerMessageReport) => void;
 }
@@ -48,7 +51,7 @@ export interface ServerMessageReport {
   id: JsonRpcId | null | undefined;
   method: string | undefined;
   action: 'filtered' | 'dropped';
-  reason: 'not_curated' | 'uri_not_canonical' | 'response_uninspectable' | 'integrity_finding';
+  reason: 'not_curated' | 'uri_not_canonical' | 'response_uninspectable' | 'integrity_finding' | 'result_scan';
   message: string;
   target: { kind: 'resource'; name: string } | undefined;
   filtered: { returned: number; visible: number } | undefined;
@@ -56,6 +59,8 @@ export interface ServerMessageReport {
   integrity?: IntegrityRecord | undefined;
   /** What definition scanning found in the lists it carried. */
   definitionScan?: ScanRecord | undefined;
+  /** What result scanning found in it. */
+  resultScan?: ResultScanRecord | undefined;
 }
 
 /** The body modes of ResponseFilter. */
@@ -87,6 +92,8 @@ export interface ResponseFilterReport {
   integrity: IntegrityRecord | undefined;
   /** Listed items whose definitions look poisoned (servers[].scan_definitions). */
   definitionScan: ScanRecord | undefined;
+  /** What result scanning found in the exchange's own answer (servers[].scan_results). */
+  resultScan: ResultScanRecord | undefined;
 }
 
 // Bytes that every list result and every resource notification must contain, even
@@ -109,7 +116,9 @@ const PASS: Judgement = Object.freeze({ action: 'pass' });
 const DROP: Judgement = Object.freeze({ action: 'drop' });
 
 export class ResponseFilter {
-  readonly report: ResponseFilterReport = { filtered: undefined, failure: undefined, integrity: undefined, definitionScan: undefined };
+  readonly report: ResponseFilterReport = { filtered: undefined, failure: undefined, integrity: undefined, definitionScan: undefined, resultScan: undefined };
+  /** Every body is parsed: results are scanned (no marker fast path). */
+  private readonly scanning: boolean;
   private readonly framer: SseFramer | undefined;
   private failed = false;
 
@@ -119,6 +128,7 @@ export class ResponseFilter {
     readonly mode: BodyMode,
   ) {
     this.framer = mode === 'sse' ? new SseFramer() : undefined;
+    this.scanning = ctx.scanOwnResult === true || ctx.server.resultGuard?.coversAll === true;
   }
 
   /** The verdict for one body chunk (the whole body in JSON mode). */
@@ -138,7 +148,7 @@ export class ResponseFilter {
   }
 
   private jsonBody(body: Uint8Array): Verdict {
-    if (body.length === 0 || !mentionsListKey(body)) return CONTINUE;
+    if (body.length === 0 || (!this.scanning && !mentionsListKey(body))) return CONTINUE;
     const value = parseJson(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8'));
     let replacement: string | undefined;
     if (value === undefined) replacement = this.fail('response_uninspectable', 'Upstream response could not be inspected: not JSON');
@@ -183,11 +193,12 @@ export class ResponseFilter {
   /** A replacement for one SSE event ("" drops it), or undefined to pass its bytes unchanged. */
   private sseBlock(block: SseBlock): string | undefined {
     const ev = block.event;
-    if (!ev || !ev.hasData || ev.data === '' || !mentionsListKey(block.bytes)) return undefined;
+    if (!ev || !ev.hasData || ev.data === '' || (!this.scanning && !mentionsListKey(block.bytes))) return undefined;
     const value = parseJson(ev.data);
     let j: Judgement;
     if (value === undefined) {
-      // Not JSON, yet it mentions a list key: a lenient client might still read it.
+      // Not JSON: passes unless it mentions a list key (a lenient client might still read it as a list).
+      if (this.scanning && !mentionsListKey(block.bytes)) return undefined;
       this.ctx.onServerMessage?.({ kind: 'unknown', id: undefined, method: undefined, action: 'dropped', reason: 'response_uninspectable', message: 'an SSE event that is not JSON was dropped', target: undefined, filtered: undefined });
       j = DROP;
     } else j = this.judge(value);
@@ -225,10 +236,29 @@ export class ResponseFilter {
     const id = m.id as JsonRpcId | null | undefined;
     const own = this.ctx.request;
     if (own !== undefined && sameId(id, own.id)) {
-      if (!own.list) return PASS; // The answer to this very request: the client reads it as what it asked for.
+      // The answer to this very request: the client reads it as what it asked for.
+      if (!own.list) return this.ctx.scanOwnResult ? this.scanResult(m, id, true) : PASS;
       return this.filterOwnList(m, own.list);
     }
-    return this.filterByShape(m, id);
+    const j = this.filterByShape(m, id);
+    // An answer to an unknown request that looks like a tool result: scanned when every tool's results are.
+    if (j.action === 'drop' || !this.ctx.server.resultGuard?.coversAll || !looksLikeToolResult(m.result)) return j;
+    const scanned = this.scanResult(j.action === 'replace' ? (j.value as Record<string, unknown>) : m, id, false);
+    return scanned.action === 'pass' ? j : scanned;
+  }
+
+  /** Result scanning of one answer: redacted in place, replaced by an error (block), or only recorded (flag). */
+  private scanResult(m: Record<string, unknown>, id: JsonRpcId | null | undefined, own: boolean): Judgement {
+    const found = this.ctx.server.resultGuard!.inspect(m.result);
+    if (!found) return PASS;
+    const kinds = Object.keys(found.record.counts);
+    if (own) this.report.resultScan = found.record;
+    else this.ctx.onServerMessage?.({ kind: 'response', id, method: undefined, action: found.blocked ? 'dropped' : 'filtered', reason: 'result_scan', message: `an answer to another request carried ${kinds.join(', ')} (${found.record.action})`, target: undefined, filtered: undefined, resultScan: found.record });
+    if (found.blocked) {
+      const message = `The tool result was withheld: it contained ${kinds.join(', ')} (servers[].scan_results)`;
+      return { action: 'replace', value: JSON.parse(refusalBody({ reason: 'result_blocked', httpStatus: 200, rpcCode: JsonRpcErrorCode.InternalError, rpcId: (id ?? null) as JsonRpcId | null, message, data: { kinds } })) };
+    }
+    return found.record.action === 'redacted' ? { action: 'replace', value: { ...m, result: found.value } } : PASS;
   }
 
   /** The exchange's own list answer: judged by its list's rules; uninspectable → an error in its place. */
@@ -363,6 +393,11 @@ export class ResponseFilter {
     this.report.failure = { reason, message };
     return refusalBody({ reason: 'invalid_request', httpStatus: 200, rpcCode: JsonRpcErrorCode.InternalError, rpcId: this.ctx.request?.id ?? null, message });
   }
+}
+
+/** A tools/call result: `content` or `structuredContent`. */
+function looksLikeToolResult(result: unknown): boolean {
+  return result !== null && typeof result === 'object' && (Array.isArray((result as Record<string, unknown>).content) || (result as Record<string, unknown>).structuredContent !== undefined);
 }
 
 /** JSON-RPC ids are JSON values: 2 and "2" are different ids (even if a client treats them alike). */

@@ -21,6 +21,7 @@ import { callerAttribution, compileToolCosts, type CallerOf, type ToolCost } fro
 import type { ServerPins } from '../integrity/pins.js';
 import { loadPins } from '../integrity/load-pins.js';
 import { DefinitionScreen } from '../integrity/screen.js';
+import { ResultGuard } from '../guardrails/result-guard.js';
 
 export interface ServerRuntime {
   config: ServerConfig;
@@ -41,6 +42,8 @@ export interface ServerRuntime {
   pins: ServerPins | undefined;
   /** Definition scanning of listed items (servers[].scan_definitions); undefined: off. */
   screen: DefinitionScreen | undefined;
+  /** Tool-result scanning (servers[].scan_results); undefined: off. */
+  resultGuard: ResultGuard | undefined;
 }
 
 function serverRuntime(s: ServerConfig, policy: PolicyWatcher | undefined, broker: CredentialBroker | undefined, stripHeaders: readonly string[], pins: ServerPins | undefined): ServerRuntime {
@@ -49,8 +52,9 @@ function serverRuntime(s: ServerConfig, policy: PolicyWatcher | undefined, broke
   // Pinned lists are checked item by item, so their answers are read like curated ones.
   const scan = s.integrity.scanDefinitions;
   const screen = scan === 'off' ? undefined : new DefinitionScreen(scan, s.url.hostname, s.integrity.allowedUrlHosts);
-  const governed = governsResources || !curation.isOpen('tool') || !curation.isOpen('prompt') || (pins !== undefined && pins.pinning !== 'off') || screen !== undefined;
-  return { config: s, curation, policy, broker, governed, governsResources, stripHeaders, toolCost: compileToolCosts(s.toolCosts), pins, screen };
+  const resultGuard = s.integrity.scanResults && new ResultGuard(s.integrity.scanResults);
+  const governed = governsResources || !curation.isOpen('tool') || !curation.isOpen('prompt') || (pins !== undefined && pins.pinning !== 'off') || screen !== undefined || resultGuard !== undefined;
+  return { config: s, curation, policy, broker, governed, governsResources, stripHeaders, toolCost: compileToolCosts(s.toolCosts), pins, screen, resultGuard };
 }
 
 export class GatewayRuntime {

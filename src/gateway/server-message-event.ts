@@ -22,6 +22,7 @@ export function serverMessageEvent(exchange: Readonly<AuditEvent>, m: ServerMess
   ev.filtered = m.filtered;
   ev.integrity = m.integrity;
   ev.definition_scan = m.definitionScan;
+  ev.result_scan = m.resultScan;
   ev.decision = m.action === 'dropped' ? 'deny' : 'allow';
   ev.reason = m.reason;
   ev.message = m.message;

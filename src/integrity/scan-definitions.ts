@@ -22,7 +22,8 @@ export interface DefinitionSignal {
   detail: string;
 }
 
-const INSTRUCTIONS: readonly RegExp[] = [
+/** Text addressed to a model (also what result scanning flags as prompt_injection). */
+export const INSTRUCTIONS: readonly RegExp[] = [
   /\b(?:ignore|disregard|forget|override)\b.{0,40}\b(?:previous|prior|above|earlier|all|any|other)\b.{0,20}\b(?:instructions?|prompts?|rules|directions|messages)\b/i,
   /<\s*\/?\s*(?:important|system|instructions?|secret|hidden|admin)\b[^>]*>/i,
   /\b(?:do\s+not|don'?t|never)\s+(?:tell|inform|mention|reveal|show|notify|alert)\b.{0,20}\b(?:the\s+)?(?:user|human|operator)\b/i,

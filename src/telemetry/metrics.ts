@@ -47,6 +47,7 @@ export class GatewayMetrics implements Instruments, AuditSinkObserver, StreamObs
   private readonly serverMessages: Counter;
   private readonly integrityFindings: Counter;
   private readonly scanFindings: Counter;
+  private readonly resultFindings: Counter;
   private readonly streamsOpen: Gauge;
   private readonly streams: Counter;
   private readonly names = new Map<string, Set<string>>();
@@ -109,6 +110,12 @@ export class GatewayMetrics implements Instruments, AuditSinkObserver, StreamObs
       labelNames: ['server', 'signal', 'action'],
       registers,
     });
+    this.resultFindings = new Counter({
+      name: 'mcp_gateway_result_scan_findings_total',
+      help: 'Secrets, personal data and prompt-injection text found in tool results (servers[].scan_results), by kind and what was done (redacted, blocked, flagged)',
+      labelNames: ['server', 'kind', 'action'],
+      registers,
+    });
     this.streamsOpen = new Gauge({ name: 'mcp_gateway_extproc_streams_open', help: 'ext_proc streams (HTTP exchanges) open now', registers });
     this.streams = new Counter({ name: 'mcp_gateway_extproc_streams_total', help: 'ext_proc streams opened', registers });
     this.policyDuration = new Histogram({
@@ -143,6 +150,7 @@ export class GatewayMetrics implements Instruments, AuditSinkObserver, StreamObs
       const server = ev.server ?? OTHER;
       const method = ev.rpc?.method === undefined ? '' : isKnownMethod(ev.rpc.method) ? ev.rpc.method : OTHER;
       if (ev.integrity) this.countIntegrity(server, ev.integrity);
+      if (ev.result_scan) for (const [kind, n] of Object.entries(ev.result_scan.counts)) this.resultFindings.inc({ server, kind, action: ev.result_scan.action }, n);
       if (ev.definition_scan) for (const [signal, n] of Object.entries(ev.definition_scan.counts)) this.scanFindings.inc({ server, signal, action: ev.definition_scan.action }, n);
       if (ev.type === 'mcp.server_message') {
         this.serverMessages.inc({ server, action: ev.decision === 'deny' ? 'dropped' : 'filtered', reason: ev.reason });
