@@ -18,7 +18,18 @@ export interface TextScanner {
 }
 
 /** Rules as one alternation with one named group per kind: one pass over the text for all of them. */
-export function regexScanner(name: string, rules: readonly { kind: string; pattern: string; accept?: (match: string) => boolean }[]): TextScanner {
+export interface Rule {
+  kind: string;
+  pattern: string;
+  /**
+   * A check of the match (a checksum): the length of the part of it that is a detection
+   * (the whole match, or a prefix of it: a greedy pattern may take a group too many), or
+   * 0 when none is.
+   */
+  accept?: (match: string) => number;
+}
+
+export function regexScanner(name: string, rules: readonly Rule[]): TextScanner {
   const source = rules.map((r, i) => `(?<k${i}>${r.pattern})`).join('|');
   const re = new RegExp(source, 'g');
   return {
@@ -36,7 +47,11 @@ export function regexScanner(name: string, rules: readonly { kind: string; patte
         for (let i = 0; i < rules.length; i++) {
           if (groups[`k${i}`] === undefined) continue;
           const rule = rules[i]!;
-          if (!rule.accept || rule.accept(m[0])) out.push({ kind: rule.kind, start: m.index, end: m.index + m[0].length });
+          const len = rule.accept ? rule.accept(m[0]) : m[0].length;
+          if (len > 0) {
+            out.push({ kind: rule.kind, start: m.index, end: m.index + len });
+            re.lastIndex = m.index + len;
+          } else re.lastIndex = m.index + 1; // Refused (a failed checksum): the rest is looked at again.
           break;
         }
       }
