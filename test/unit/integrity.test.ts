@@ -160,8 +160,11 @@ describe('config', () => {
     assert.throws(() => parseConfig('servers:\n  - name: s\n    url: http://127.0.0.1:1/mcp\n    pinning: enforce\n'), (e: unknown) => e instanceof ConfigError && /servers\[0\]\.pinning: needs a lockfile/.test(e.message));
     assert.throws(() => parseConfig('servers:\n  - name: s\n    url: http://127.0.0.1:1/mcp\n    pinning: sometimes\n    lockfile: l.yaml\n'), ConfigError);
     const c = parseConfig('lockfile: tools.lock.yaml\nservers:\n  - name: s\n    url: http://127.0.0.1:1/mcp\n    pinning: observe\n  - name: t\n    url: http://127.0.0.1:1/mcp\n    lockfile: /etc/t.lock.yaml\n    validate_arguments: enforce\n', '/srv/gw/gateway.yaml');
-    assert.deepEqual(c.servers[0]!.integrity, { pinning: 'observe', lockfile: '/srv/gw/tools.lock.yaml', validateArguments: 'off', scanDefinitions: 'off', allowedUrlHosts: [] });
-    assert.deepEqual(c.servers[1]!.integrity, { pinning: 'off', lockfile: '/etc/t.lock.yaml', validateArguments: 'enforce', scanDefinitions: 'off', allowedUrlHosts: [] });
+    assert.deepEqual(c.servers[0]!.integrity, { pinning: 'observe', lockfile: '/srv/gw/tools.lock.yaml', validateArguments: 'off', scanDefinitions: 'off', allowedUrlHosts: [], scanResults: undefined });
+    assert.deepEqual(c.servers[1]!.integrity, { pinning: 'off', lockfile: '/etc/t.lock.yaml', validateArguments: 'enforce', scanDefinitions: 'off', allowedUrlHosts: [], scanResults: undefined });
+    const r = parseConfig('servers:\n  - name: s\n    url: http://127.0.0.1:1/mcp\n    scan_results: {}\n');
+    assert.deepEqual(r.servers[0]!.integrity.scanResults, { action: 'redact', detect: ['secrets', 'pii', 'prompt_injection'], tools: ['*'] });
+    assert.throws(() => parseConfig('servers:\n  - name: s\n    url: http://127.0.0.1:1/mcp\n    scan_results: { detect: [] }\n'), ConfigError);
   });
 });
 
