@@ -27,6 +27,7 @@ import { refusalBody } from './refusal.js';
 import { integrityRecord, type IntegrityFinding, type IntegrityRecord } from '../integrity/findings.js';
 import { scanRecord, type ScanFinding, type ScanRecord } from '../integrity/screen.js';
 import type { ResultScanRecord } from '../guardrails/result-guard.js';
+import { SERVER_REQUEST_METHODS, type ServerRequest } from './server-request-step.js';
 import { CONTINUE, JSON_CONTENT_TYPE, type Verdict } from './verdict.js';
 
 const encoder = new TextEncoder();
@@ -41,6 +42,8 @@ export interface ResponseFilterContext {
   maxEventBytes: number;
   /** The request is a tools/call whose result servers[].scan_results scans. */
   scanOwnResult?: boolean;
+  /** A request from the upstream to the client (sampling, elicitation, roots): true lets it pass. */
+  onServerRequest?: (req: ServerRequest) => boolean;
   /** Called for each message the filter changed or dropped that is not the exchange's own answer. */
   onServerMessage?: (m: ServerMessageReport) => void;
 }
@@ -99,7 +102,8 @@ export interface ResponseFilterReport {
 // Bytes that every list result and every resource notification must contain, even
 // escaped ("\u0074ools" contains "\u"). A body with none of them carries no list and
 // passes without being parsed: most tool results.
-const MARKERS = ['tools', 'prompts', 'resource', '\\u'].map((m) => Buffer.from(m, 'latin1'));
+// Server-to-client requests are looked for too (by their method's first word).
+const MARKERS = ['tools', 'prompts', 'resource', 'sampling', 'elicitation', 'roots', '\\u'].map((m) => Buffer.from(m, 'latin1'));
 
 function mentionsListKey(bytes: Uint8Array): boolean {
   const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -231,7 +235,15 @@ export class ResponseFilter {
   private judgeMessage(value: unknown): Judgement {
     if (value === null || typeof value !== 'object' || Array.isArray(value)) return PASS;
     const m = value as Record<string, unknown>;
-    if (typeof m.method === 'string') return m.method === 'notifications/resources/updated' ? this.judgeResourceUpdate(m) : PASS;
+    if (typeof m.method === 'string') {
+      if (m.method === 'notifications/resources/updated') return this.judgeResourceUpdate(m);
+      const id = m.id;
+      if (this.ctx.onServerRequest && SERVER_REQUEST_METHODS.has(m.method) && (typeof id === 'string' || typeof id === 'number')) {
+        const params = m.params !== null && typeof m.params === 'object' && !Array.isArray(m.params) ? (m.params as Record<string, unknown>) : undefined;
+        return this.ctx.onServerRequest({ id, method: m.method, params }) ? PASS : DROP;
+      }
+      return PASS;
+    }
     if (m.result === undefined) return PASS; // A JSON-RPC error carries no items.
     const id = m.id as JsonRpcId | null | undefined;
     const own = this.ctx.request;

@@ -3,7 +3,7 @@
 // tools/list is paginated (two per page), it sends notifications/tools/list_changed to
 // every open session on request, and its tools return what the test puts in them.
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
-import { CallToolRequestSchema, GetPromptRequestSchema, ListPromptsRequestSchema, ListResourceTemplatesRequestSchema, ListToolsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import { CallToolRequestSchema, CreateMessageResultSchema, GetPromptRequestSchema, ListPromptsRequestSchema, ListResourceTemplatesRequestSchema, ListToolsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { startUpstream, type RunningUpstream } from '../../examples/upstream.js';
 
 export interface ToolDef {
@@ -52,7 +52,18 @@ export async function startIntegrityUpstream(opts: { jsonResponse?: boolean } = 
         const next = start + PAGE_SIZE < state.tools.length ? String(start + PAGE_SIZE) : undefined;
         return { tools, ...(next !== undefined && { nextCursor: next }) } as never;
       });
-      server.setRequestHandler(CallToolRequestSchema, async (req) => ({ content: [{ type: 'text', text: state.results.get(req.params.name) ?? JSON.stringify(req.params.arguments ?? {}) }] }));
+      server.setRequestHandler(CallToolRequestSchema, async (req, extra) => {
+        if (req.params.name === 'ask') {
+          // Asks the caller's model (sampling) in the middle of the call, on the call's own stream.
+          try {
+            const r = await extra.sendRequest({ method: 'sampling/createMessage', params: { messages: [{ role: 'user', content: { type: 'text', text: 'Summarize.' } }], maxTokens: 10 } }, CreateMessageResultSchema, { timeout: 10_000 });
+            return { content: [{ type: 'text', text: `sampled: ${(r.content as { text?: string }).text ?? ''}` }] };
+          } catch (err) {
+            return { content: [{ type: 'text', text: `sampling failed: ${(err as Error).message}` }], isError: true };
+          }
+        }
+        return { content: [{ type: 'text', text: state.results.get(req.params.name) ?? JSON.stringify(req.params.arguments ?? {}) }] };
+      });
       server.setRequestHandler(ListPromptsRequestSchema, async () => ({ prompts: [{ name: 'summarize', description: 'Summarizes a text.', arguments: [{ name: 'text', required: true }] }] }));
       server.setRequestHandler(GetPromptRequestSchema, async () => ({ messages: [{ role: 'user', content: { type: 'text', text: 'Summarize.' } }] }));
       server.setRequestHandler(ListResourceTemplatesRequestSchema, async () => ({ resourceTemplates: [{ name: 'customer', uriTemplate: 'crm://customers/{id}', mimeType: 'application/json' }] }));
