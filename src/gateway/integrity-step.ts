@@ -33,7 +33,7 @@ export function applyIntegrity(server: ServerRuntime, msg: Extract<JsonRpcMessag
       if (pins.pinning === 'enforce') {
         return f.finding === 'not_pinned'
           ? refuse(`${kind}_not_pinned`, `${noun} "${target.name}" is not in the lockfile of server "${server.config.name}" (not reviewed: mcp-gateway tools approve)`)
-          : refuse(`${kind}_definition_changed`, `${noun} "${target.name}" on server "${server.config.name}" was listed with a definition that differs from the lockfile (${f.fields!.join(', ')} changed; review it with mcp-gateway tools diff)`, { fields: f.fields });
+          : refuse(`${kind}_definition_changed`, `${noun} "${target.name}" on server "${server.config.name}" was last listed with a definition that differs from the lockfile (${f.fields!.join(', ')}; review it with mcp-gateway tools diff)`, { fields: f.fields });
       }
     }
   }

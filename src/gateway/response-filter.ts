@@ -370,10 +370,11 @@ export class ResponseFilter {
     const findings: IntegrityFinding[] = [];
     const scanned: ScanFinding[] = [];
     const items = outcome.result[list.resultKey] as Record<string, unknown>[];
-    const kept = items.filter((i) => {
+    const pinFindings = pinned ? pins!.checkList(pinned, items) : undefined;
+    const kept = items.filter((i, n) => {
       let keep = true;
-      if (pinned) {
-        const f = pins!.checkListed(pinned, i);
+      if (pinFindings) {
+        const f = pinFindings[n];
         if (f) {
           findings.push(f);
           keep = pins!.pinning === 'observe';

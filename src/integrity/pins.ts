@@ -38,6 +38,18 @@ export class ServerPins {
     return this.pinning === 'off' ? undefined : PINNED_BY_RESULT_KEY.get(resultKey);
   }
 
+  /** The findings of one list answer's items, in order; a name listed twice is a finding for every entry (and drifts). */
+  checkList(list: PinnedList, items: readonly Record<string, unknown>[]): (IntegrityFinding | undefined)[] {
+    const seen = new Map<string, number>();
+    for (const i of items) seen.set(i[list.itemKey] as string, (seen.get(i[list.itemKey] as string) ?? 0) + 1);
+    return items.map((i) => {
+      const name = i[list.itemKey] as string;
+      if (seen.get(name)! === 1) return this.checkListed(list, i);
+      if (this.lock[list.kind].has(name)) this.drifted[list.kind].set(name, ['listed more than once']);
+      return { kind: list.kind, name, finding: 'duplicate' };
+    });
+  }
+
   /** Checks one listed item against the lock, and remembers whether it drifted. */
   checkListed(list: PinnedList, item: Record<string, unknown>): IntegrityFinding | undefined {
     const name = item[list.itemKey] as string;

@@ -100,7 +100,7 @@ export class GatewayMetrics implements Instruments, AuditSinkObserver, StreamObs
     });
     this.integrityFindings = new Counter({
       name: 'mcp_gateway_integrity_findings_total',
-      help: 'Tools, prompts and resource templates that differ from the lockfile (finding changed) or that it lacks (not_pinned), by what was done (hidden from a list, a call refused, flagged)',
+      help: 'Tools, prompts and resource templates that differ from the lockfile (finding changed), that it lacks (not_pinned) or that an answer lists twice (duplicate), by what was done (hidden from a list, a call refused, flagged)',
       labelNames: ['server', 'finding', 'action'],
       registers,
     });
@@ -249,8 +249,7 @@ export class GatewayMetrics implements Instruments, AuditSinkObserver, StreamObs
   }
 
   private countIntegrity(server: string, rec: IntegrityRecord): void {
-    if (rec.counts.changed) this.integrityFindings.inc({ server, finding: 'changed', action: rec.action }, rec.counts.changed);
-    if (rec.counts.not_pinned) this.integrityFindings.inc({ server, finding: 'not_pinned', action: rec.action }, rec.counts.not_pinned);
+    for (const [finding, n] of Object.entries(rec.counts)) if (n) this.integrityFindings.inc({ server, finding, action: rec.action }, n);
   }
 
   private countItems(server: string, method: string, f: { returned: number; visible: number }): void {

@@ -157,7 +157,7 @@ describe('pinning, then a rug pull', () => {
     const listEv = await gw.waitForAudit((e) => e.server === 'pinned' && e.rpc?.method === 'tools/list' && e.integrity !== undefined);
     assert.equal(listEv.integrity!.action, 'hidden');
     assert.ok(listEv.integrity!.findings.some((f) => f.name === 'weather' && f.finding === 'changed' && f.fields?.join() === 'description'));
-    assert.deepEqual(listEv.integrity!.counts, { changed: 1, not_pinned: 0 }, 'per page: weather is on page 2');
+    assert.deepEqual(listEv.integrity!.counts, { changed: 1, not_pinned: 0, duplicate: 0 }, 'per page: weather is on page 2');
 
     const before = up.calls('weather');
     const changed = await rawCall('pinned', pinned, 'weather', { city: 'Paris' });
