@@ -240,7 +240,7 @@ function normalize(raw: RawConfig, source: string): GatewayConfig {
       validateArguments: s.validate_arguments ?? 'off',
       scanDefinitions: s.scan_definitions ?? 'off',
       allowedUrlHosts: s.allowed_url_hosts ?? [],
-      scanResults: s.scan_results && { action: s.scan_results.action ?? 'redact', detect: s.scan_results.detect ?? ['secrets', 'pii', 'prompt_injection'], tools: s.scan_results.tools ?? ['*'] },
+      scanResults: s.scan_results && { action: s.scan_results.action ?? 'redact', detect: s.scan_results.detect ?? ['secrets', 'pii', 'prompt_injection'], tools: s.scan_results.tools ?? ['*'], external: s.scan_results.external && { url: s.scan_results.external.url, timeoutMs: s.scan_results.external.timeout_ms ?? 2000 } },
     },
   };
   });

@@ -178,6 +178,8 @@ const server = z
         action: z.enum(['redact', 'block', 'flag']).optional(),
         detect: z.array(z.enum(['secrets', 'pii', 'prompt_injection'])).min(1).optional(),
         tools: z.array(glob).min(1).optional(),
+        // An external guardrail asked about every string of the results (fails closed).
+        external: z.object({ url: z.string().url('the guardrail endpoint URL'), timeout_ms: z.number().int().min(10).max(30_000).optional() }).strict().optional(),
       })
       .strict()
       .optional(),

@@ -488,12 +488,18 @@ export class Exchange {
 
   // ---- response body --------------------------------------------------------
 
-  responseBody(chunk: Uint8Array, endOfStream: boolean): Verdict {
+  responseBody(chunk: Uint8Array, endOfStream: boolean): Verdict | Promise<Verdict> {
     this.expect('response_body');
     const f = this.responseFilter!;
     this.event.response_bytes = (this.responseBytesRead += chunk.length);
     const failedBefore = f.report.failure !== undefined;
     const verdict = f.chunk(chunk, endOfStream);
+    // Only while an external guardrail is asked (servers[].scan_results.external); the ext_proc stream waits.
+    return verdict instanceof Promise ? verdict.then((v) => this.afterChunk(v, failedBefore, endOfStream)) : this.afterChunk(verdict, failedBefore, endOfStream);
+  }
+
+  private afterChunk(verdict: Verdict, failedBefore: boolean, endOfStream: boolean): Verdict {
+    const f = this.responseFilter!;
     const failure = f.report.failure;
     if (failure && !failedBefore && this.audited) {
       // A GET stream, audited when it opened: the failure is an event of its own.

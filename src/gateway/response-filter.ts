@@ -26,7 +26,7 @@ import type { ServerRuntime } from './runtime.js';
 import { refusalBody } from './refusal.js';
 import { integrityRecord, type IntegrityFinding, type IntegrityRecord } from '../integrity/findings.js';
 import { scanRecord, type ScanFinding, type ScanRecord } from '../integrity/screen.js';
-import type { ResultScanRecord } from '../guardrails/result-guard.js';
+import type { Prefetched, ResultScanRecord } from '../guardrails/result-guard.js';
 import { SERVER_REQUEST_METHODS, type ServerRequest } from './server-request-step.js';
 import { CONTINUE, JSON_CONTENT_TYPE, type Verdict } from './verdict.js';
 
@@ -135,10 +135,36 @@ export class ResponseFilter {
     this.scanning = ctx.scanOwnResult === true || ctx.server.resultGuard?.coversAll === true;
   }
 
-  /** The verdict for one body chunk (the whole body in JSON mode). */
-  chunk(chunk: Uint8Array, endOfStream: boolean): Verdict {
-    if (this.framer) return this.sseChunk(this.framer, chunk, endOfStream);
-    return this.mode === 'json' ? this.jsonBody(chunk) : this.opaqueBody(chunk);
+  /** What the external guardrail said about the strings of the body or events being judged. */
+  private prefetched: Prefetched | undefined;
+
+  /**
+   * The verdict for one body chunk (the whole body in JSON mode). Asynchronous only when
+   * an external guardrail is asked about the results it carries first.
+   */
+  chunk(chunk: Uint8Array, endOfStream: boolean): Verdict | Promise<Verdict> {
+    const external = this.scanning && this.ctx.server.resultGuard?.external !== undefined;
+    if (this.framer) {
+      if (this.failed) return { kind: 'continue', body: 'clear' };
+      const heldBefore = this.framer.pendingBytes;
+      const blocks = this.framer.push(chunk);
+      if (!external) return this.sseBlocks(this.framer, blocks, heldBefore, endOfStream);
+      const framer = this.framer;
+      return this.prefetch(blocks.map((b) => (b.event?.hasData ? b.event.data : ''))).then(() => this.sseBlocks(framer, blocks, heldBefore, endOfStream));
+    }
+    if (this.mode !== 'json') return this.opaqueBody(chunk);
+    if (!external || chunk.length === 0) return this.jsonBody(chunk);
+    return this.prefetch([Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength).toString('utf8')]).then(() => this.jsonBody(chunk));
+  }
+
+  /** Asks the external guardrail about every string in the results of these JSON texts. */
+  private async prefetch(texts: readonly string[]): Promise<void> {
+    const results: unknown[] = [];
+    for (const t of texts) {
+      const v = t === '' ? undefined : parseJson(t);
+      for (const m of Array.isArray(v) ? v : [v]) if (m !== null && typeof m === 'object' && 'result' in m) results.push((m as Record<string, unknown>).result);
+    }
+    this.prefetched = results.length ? await this.ctx.server.resultGuard!.prefetch(results) : undefined;
   }
 
   private opaqueBody(body: Uint8Array): Verdict {
@@ -164,10 +190,7 @@ export class ResponseFilter {
     return replacement === undefined ? CONTINUE : this.replaceBody(replacement);
   }
 
-  private sseChunk(framer: SseFramer, chunk: Uint8Array, endOfStream: boolean): Verdict {
-    if (this.failed) return { kind: 'continue', body: 'clear' };
-    const heldBefore = framer.pendingBytes;
-    const blocks = framer.push(chunk);
+  private sseBlocks(framer: SseFramer, blocks: readonly SseBlock[], heldBefore: number, endOfStream: boolean): Verdict {
     let changed = false;
     const out: (Uint8Array | string)[] = [];
     for (const block of blocks) {
@@ -261,7 +284,7 @@ export class ResponseFilter {
 
   /** Result scanning of one answer: redacted in place, replaced by an error (block), or only recorded (flag). */
   private scanResult(m: Record<string, unknown>, id: JsonRpcId | null | undefined, own: boolean): Judgement {
-    const found = this.ctx.server.resultGuard!.inspect(m.result);
+    const found = this.ctx.server.resultGuard!.inspect(m.result, this.prefetched);
     if (!found) return PASS;
     const kinds = Object.keys(found.record.counts);
     if (own) this.report.resultScan = found.record;

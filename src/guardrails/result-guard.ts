@@ -5,7 +5,8 @@
 // audit event gets the kinds and counts, never the values. Prompt-injection detections
 // are only ever counted.
 import { compileGlobs, type GlobSet } from '../curation/glob.js';
-import type { Detection, TextScanner } from './scanner.js';
+import type { AsyncTextScanner, Detection, TextScanner } from './scanner.js';
+import { httpScanner } from './http-scanner.js';
 import { secretScanner } from './secrets.js';
 import { piiScanner } from './pii.js';
 import { injectionScanner } from './injection.js';
@@ -18,7 +19,15 @@ export interface ResultScanConfig {
   detect: readonly Detector[];
   /** Tool-name globs whose results are scanned. */
   tools: readonly string[];
+  /** An external guardrail asked beside the built-in detectors (fails closed: kind guardrail_unavailable). */
+  external?: { url: string; timeoutMs: number } | undefined;
 }
+
+/** Detections an async scanner made for the strings of one body, looked up by the string. */
+export type Prefetched = ReadonlyMap<string, readonly Detection[]>;
+
+/** What an unanswered external guardrail makes of every string it was asked about: all of it. */
+export const UNAVAILABLE = 'guardrail_unavailable';
 
 /** The audit event's `result_scan` member. */
 export interface ResultScanRecord {
@@ -38,11 +47,16 @@ export class ResultGuard {
   /** Every tool's results are scanned, so an answer whose request is unknown (a replay, another id) is scanned too. */
   readonly coversAll: boolean;
 
+  /** The external guardrail, if any: asked per body before the (synchronous) scan. */
+  readonly external: AsyncTextScanner | undefined;
+
   constructor(
     readonly config: ResultScanConfig,
     /** Scanners besides the built-in ones (an external guardrail). */
     extra: readonly TextScanner[] = [],
+    external?: AsyncTextScanner,
   ) {
+    this.external = external ?? (config.external && httpScanner(config.external));
     const built: TextScanner[] = [];
     if (config.detect.includes('secrets')) built.push(secretScanner());
     if (config.detect.includes('pii')) built.push(piiScanner());
@@ -57,15 +71,39 @@ export class ResultGuard {
     return this.tools.test(tool);
   }
 
-  /** Scans one result; undefined when nothing was found. */
-  inspect(result: unknown): Inspection {
+  /**
+   * Asks the external guardrail about every string in these results, once; a failure or
+   * timeout marks every string as guardrail_unavailable (so it is redacted or blocked).
+   */
+  async prefetch(results: readonly unknown[]): Promise<Prefetched> {
+    const texts = new Set<string>();
+    const collect = (v: unknown, depth: number): void => {
+      if (typeof v === 'string') return void (v.length && texts.add(v));
+      if (v === null || typeof v !== 'object' || depth >= MAX_DEPTH) return;
+      for (const x of Array.isArray(v) ? v : Object.values(v)) collect(x, depth + 1);
+    };
+    for (const r of results) collect(r, 0);
+    const list = [...texts];
+    const out = new Map<string, readonly Detection[]>();
+    if (!this.external || list.length === 0) return out;
+    try {
+      const found = await this.external.scanMany(list);
+      list.forEach((t, i) => out.set(t, found[i] ?? []));
+    } catch {
+      for (const t of list) out.set(t, [{ kind: UNAVAILABLE, start: 0, end: t.length }]);
+    }
+    return out;
+  }
+
+  /** Scans one result (with what the external guardrail said about its strings); undefined when nothing was found. */
+  inspect(result: unknown, prefetched?: Prefetched): Inspection {
     const counts: Record<string, number> = {};
     let found = false;
     let act = false;
     const redact = this.config.action === 'redact';
     const visit = (v: unknown, depth: number): unknown => {
       if (typeof v === 'string') {
-        const ds = this.detect(v);
+        const ds = this.detect(v, prefetched);
         if (ds.length === 0) return v;
         found = true;
         for (const d of ds) counts[d.kind] = (counts[d.kind] ?? 0) + 1;
@@ -95,8 +133,12 @@ export class ResultGuard {
     return { record: { action, counts }, value: action === 'redacted' ? value : result, blocked: action === 'blocked' };
   }
 
-  private detect(text: string): Detection[] {
-    return this.scanners.length === 1 ? this.scanners[0]!.scan(text) : this.scanners.flatMap((s) => s.scan(text));
+  private detect(text: string, prefetched: Prefetched | undefined): Detection[] {
+    const own = this.scanners.length === 1 ? this.scanners[0]!.scan(text) : this.scanners.flatMap((s) => s.scan(text));
+    if (!this.external || text === '') return own;
+    // A string the guardrail was not asked about (should not happen) fails closed too.
+    const ext = prefetched?.get(text) ?? [{ kind: UNAVAILABLE, start: 0, end: text.length }];
+    return ext.length ? [...own, ...ext] : own;
   }
 }
 

@@ -17,6 +17,12 @@ export interface TextScanner {
   scan(text: string): Detection[];
 }
 
+/** A scanner reached asynchronously (an external guardrail): many strings per call, one list of detections per string. */
+export interface AsyncTextScanner {
+  readonly name: string;
+  scanMany(texts: readonly string[]): Promise<Detection[][]>;
+}
+
 /** Rules as one alternation with one named group per kind: one pass over the text for all of them. */
 export interface Rule {
   kind: string;

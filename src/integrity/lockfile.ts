@@ -24,13 +24,9 @@ export interface Lockfile {
 export const emptyServerLock = (): ServerLock => ({ tool: new Map(), prompt: new Map(), resourceTemplate: new Map() });
 
 const entry = z.object({ digest: z.string().regex(/^sha256:[0-9a-f]{64}$/, 'expected sha256:<64 hex digits>'), definition: z.record(z.string(), z.unknown()) }).strict();
-const items = z.record(z.string(), entry);
-const schema = z
-  .object({
-    version: z.literal(LOCKFILE_VERSION),
-    servers: z.record(z.string(), z.object({ tools: items.optional(), prompts: items.optional(), resourceTemplates: items.optional() }).strict()),
-  })
-  .strict();
+const KIND_KEYS = new Set(['tools', 'prompts', 'resourceTemplates']);
+
+const isMap = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 export class LockfileError extends Error {
   override name = 'LockfileError';
@@ -44,13 +40,26 @@ export function parseLockfile(text: string, source: string): Lockfile {
   } catch (err) {
     throw new LockfileError(`${source}: not YAML: ${(err as Error).message}`);
   }
-  const r = schema.safeParse(raw);
-  if (!r.success) throw new LockfileError(`${source}: ${r.error.issues.map((i) => `${i.path.join('.') || '(top level)'}: ${i.message}`).join('; ')}`);
+  // Walked by hand rather than with z.record, which drops a key named "__proto__" (a name an upstream may give a tool).
+  const bad = (where: string, message: string) => new LockfileError(`${source}: ${where}: ${message}`);
+  if (!isMap(raw)) throw bad('(top level)', 'expected a mapping');
+  for (const k of Object.keys(raw)) if (k !== 'version' && k !== 'servers') throw bad(k, 'unknown key');
+  if (raw.version !== LOCKFILE_VERSION) throw bad('version', `expected ${LOCKFILE_VERSION} (this gateway's lockfile version)`);
+  if (!isMap(raw.servers)) throw bad('servers', 'expected a mapping of server names');
   const servers = new Map<string, ServerLock>();
-  for (const [name, s] of Object.entries(r.data.servers)) {
+  for (const name of Object.keys(raw.servers)) {
+    const s = raw.servers[name];
+    if (!isMap(s)) throw bad(`servers.${name}`, 'expected a mapping of tools, prompts, resourceTemplates');
+    for (const k of Object.keys(s)) if (!KIND_KEYS.has(k)) throw bad(`servers.${name}.${k}`, 'unknown key (expected tools, prompts or resourceTemplates)');
     const lock = emptyServerLock();
     for (const list of PINNED_LISTS) {
-      for (const [item, e] of Object.entries(s[list.resultKey] ?? {})) {
+      const items = s[list.resultKey];
+      if (items === undefined || items === null) continue;
+      if (!isMap(items)) throw bad(`servers.${name}.${list.resultKey}`, 'expected a mapping of names');
+      for (const item of Object.keys(items)) {
+        const r = entry.safeParse(items[item]);
+        if (!r.success) throw bad(`servers.${name}.${list.resultKey}.${item}`, r.error.issues.map((i) => `${i.path.join('.') || 'entry'}: ${i.message}`).join('; '));
+        const e = r.data;
         const actual = digestOf(e.definition);
         if (actual !== e.digest) throw new LockfileError(`${source}: servers.${name}.${list.resultKey}.${item}: the digest does not match the definition (edited by hand? run mcp-gateway tools approve)`);
         lock[list.kind].set(item, { digest: e.digest, definition: e.definition });
@@ -78,14 +87,15 @@ const HEADER = `# mcp-gateway tool lockfile: the reviewed definitions of each se
 
 /** The lockfile's text: servers, kinds and names in sorted order, definitions with sorted keys, so diffs are small. */
 export function serializeLockfile(lock: Lockfile): string {
-  const servers: Record<string, Record<string, Record<string, unknown>>> = {};
+  const servers: Record<string, Record<string, Record<string, unknown>>> = Object.create(null);
   for (const name of [...lock.servers.keys()].sort()) {
     const s = lock.servers.get(name)!;
     const out: Record<string, Record<string, unknown>> = {};
     for (const list of PINNED_LISTS) {
       const m = s[list.kind];
       if (m.size === 0) continue;
-      const kind: Record<string, unknown> = {};
+      // A null prototype: an upstream may name a tool "__proto__".
+      const kind: Record<string, unknown> = Object.create(null);
       for (const item of [...m.keys()].sort()) {
         const e = m.get(item)!;
         kind[item] = { digest: e.digest, definition: JSON.parse(canonicalJson(e.definition)) };

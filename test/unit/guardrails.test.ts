@@ -12,7 +12,14 @@ import { parseConfig } from '../../src/config/load.js';
 import { GatewayRuntime } from '../../src/gateway/runtime.js';
 import { Exchange } from '../../src/gateway/exchange.js';
 import { MemoryAuditSink } from '../../src/audit/sink.js';
+import type { Verdict } from '../../src/gateway/verdict.js';
 import { splitAt } from '../support/chunks.js';
+
+/** Without an external guardrail every verdict is synchronous. */
+function syncVerdict(v: Verdict | Promise<Verdict>): Verdict {
+  assert.ok(!(v instanceof Promise), 'a synchronous verdict');
+  return v as Verdict;
+}
 
 const kinds = (s: { scan(t: string): { kind: string; start: number; end: number }[] }, t: string) => s.scan(t).map((d) => [d.kind, t.slice(d.start, d.end)]);
 
@@ -145,7 +152,7 @@ describe('through an Exchange', () => {
     assert.equal(hv.kind, 'continue');
     let out = '';
     chunks.forEach((c, i) => {
-      const v = ex.responseBody(c, i === chunks.length - 1);
+      const v = syncVerdict(ex.responseBody(c, i === chunks.length - 1));
       if (v.kind === 'continue') out += v.body === undefined ? c.toString() : v.body === 'clear' ? '' : Buffer.from(v.body).toString();
     });
     return out;
@@ -166,5 +173,56 @@ describe('through an Exchange', () => {
   it('a tool the config does not name is not scanned (its body is not even parsed)', async () => {
     const body = Buffer.from(JSON.stringify({ jsonrpc: '2.0', id: 3, result: { content: [{ type: 'text', text: 'alice@example.org' }] } }));
     assert.equal(await call('weather', 'application/json', [body]), body.toString());
+  });
+});
+
+describe('an external (asynchronous) scanner', () => {
+  const tickets: import('../../src/guardrails/scanner.js').AsyncTextScanner = {
+    name: 'fake',
+    scanMany: async (texts) => texts.map((t) => [...t.matchAll(/TCK-\d+/g)].map((m) => ({ kind: 'ticket_id', start: m.index!, end: m.index! + m[0].length }))),
+  };
+  const failing: import('../../src/guardrails/scanner.js').AsyncTextScanner = { name: 'down', scanMany: async () => Promise.reject(new Error('down')) };
+
+  it('is asked once per body about every string, and its detections are applied with the built-in ones', async () => {
+    const g = new ResultGuard({ action: 'redact', detect: ['pii'], tools: ['*'] }, [], tickets);
+    const result = { content: [{ type: 'text', text: 'TCK-42 for a@example.com' }, { type: 'text', text: 'TCK-7' }] };
+    const pre = await g.prefetch([result]);
+    assert.equal(pre.size, 3, 'every string, "text" values included');
+    const r = g.inspect(result, pre)!;
+    assert.deepEqual(r.record.counts, { email: 1, ticket_id: 2 });
+    assert.equal((r.value as typeof result).content[1]!.text, '[REDACTED:ticket_id]');
+  });
+
+  it('fails closed: unanswered, or a string it was not asked about, is all redacted', async () => {
+    const g = new ResultGuard({ action: 'redact', detect: ['pii'], tools: ['*'] }, [], failing);
+    const result = { content: [{ type: 'text', text: 'fine text' }] };
+    const r = g.inspect(result, await g.prefetch([result]))!;
+    assert.deepEqual(r.record.counts, { guardrail_unavailable: 2 });
+    assert.equal((r.value as typeof result).content[0]!.text, '[REDACTED:guardrail_unavailable]');
+    const g2 = new ResultGuard({ action: 'block', detect: ['pii'], tools: ['*'] }, [], tickets);
+    assert.equal(g2.inspect(result, new Map())!.blocked, true);
+  });
+
+  it('through an Exchange: the verdict is a promise, and an SSE result split anywhere is redacted the same', async () => {
+    const config = parseConfig('servers:\n  - name: s\n    url: http://127.0.0.1:1/mcp\n    scan_results:\n      detect: [pii]\n      external:\n        url: http://127.0.0.1:1/never-called\n');
+    const rt = new GatewayRuntime(config, new MemoryAuditSink(), undefined);
+    // The runtime's guard, with the fake scanner in place of the HTTP one.
+    Object.assign(rt.route('/mcp/s')!, { resultGuard: new ResultGuard(config.servers[0]!.integrity.scanResults!, [], tickets) });
+    const event = Buffer.from(`data: ${JSON.stringify({ jsonrpc: '2.0', id: 3, result: { content: [{ type: 'text', text: 'see TCK-123456' }] } })}\n\n`);
+    for (let cut = 0; cut <= event.length; cut += 5) {
+      const ex = new Exchange(rt);
+      await ex.requestHeaders({ ':method': 'POST', ':path': '/mcp/s', ':authority': 'localhost:10000', 'content-type': 'application/json' }, false, { clientAddress: '127.0.0.1' });
+      ex.requestBody(Buffer.from(JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'x', arguments: {} } })));
+      ex.responseHeaders({ ':status': '200', 'content-type': 'text/event-stream' }, false);
+      let out = '';
+      const chunks = splitAt(event, [cut]);
+      for (let i = 0; i < chunks.length; i++) {
+        const p = ex.responseBody(chunks[i]!, i === chunks.length - 1);
+        assert.ok(p instanceof Promise);
+        const v = await p;
+        if (v.kind === 'continue') out += v.body === undefined ? chunks[i]!.toString() : v.body === 'clear' ? '' : Buffer.from(v.body).toString();
+      }
+      assert.match(out, /see \[REDACTED:ticket_id\]/, `cut ${cut}`);
+    }
   });
 });

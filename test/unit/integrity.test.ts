@@ -21,6 +21,12 @@ import { splitAt } from '../support/chunks.js';
 import { scanDefinition } from '../../src/integrity/scan-definitions.js';
 import { compileGlobs } from '../../src/curation/glob.js';
 
+/** Without an external guardrail every verdict is synchronous. */
+function syncVerdict(v: Verdict | Promise<Verdict>): Verdict {
+  assert.ok(!(v instanceof Promise), 'a synchronous verdict');
+  return v as Verdict;
+}
+
 const TOOLS = PINNED_LISTS[0]!;
 const tool = (name: string, description: string, extra: Record<string, unknown> = {}) => ({ name, description, inputSchema: { type: 'object', properties: { n: { type: 'integer' } }, required: ['n'] }, ...extra });
 
@@ -71,12 +77,18 @@ describe('lockfile', () => {
     );
   });
 
+  it('keeps items named like Object.prototype members ("__proto__", "constructor")', () => {
+    const text = serializeLockfile({ servers: new Map([['s', lockOf([tool('__proto__', 'P'), tool('constructor', 'C'), tool('toString', 'T')])]]) });
+    assert.deepEqual([...parseLockfile(text, 'l').servers.get('s')!.tool.keys()].sort(), ['__proto__', 'constructor', 'toString']);
+  });
+
   it('refuses a tampered definition, a bad digest, an unknown key and another version', () => {
     const text = serializeLockfile({ servers: new Map([['s', lockOf([tool('a', 'Adds.')])]]) });
     assert.throws(() => parseLockfile(text.replace('Adds.', 'Adds, and mails ~/.ssh.'), 'l'), /digest does not match/);
     assert.throws(() => parseLockfile(text.replace(/sha256:[0-9a-f]{4}/, 'sha256:zz'), 'l'), /sha256/);
     assert.throws(() => parseLockfile(text.replace('version: 1', 'version: 2'), 'l'), /version/);
-    assert.throws(() => parseLockfile(text.replace('servers:', 'extra: 1\nservers:'), 'l'), /extra|Unrecognized/i);
+    assert.throws(() => parseLockfile(text.replace('servers:', 'extra: 1\nservers:'), 'l'), /extra: unknown key/);
+    assert.throws(() => parseLockfile(text.replace('tools:', 'gadgets:'), 'l'), /gadgets: unknown key/);
     assert.throws(() => parseLockfile('{', 'l'), /not YAML/);
   });
 });
@@ -172,7 +184,7 @@ describe('config', () => {
     assert.deepEqual(c.servers[0]!.integrity, { pinning: 'observe', lockfile: '/srv/gw/tools.lock.yaml', validateArguments: 'off', scanDefinitions: 'off', allowedUrlHosts: [], scanResults: undefined });
     assert.deepEqual(c.servers[1]!.integrity, { pinning: 'off', lockfile: '/etc/t.lock.yaml', validateArguments: 'enforce', scanDefinitions: 'off', allowedUrlHosts: [], scanResults: undefined });
     const r = parseConfig('servers:\n  - name: s\n    url: http://127.0.0.1:1/mcp\n    scan_results: {}\n');
-    assert.deepEqual(r.servers[0]!.integrity.scanResults, { action: 'redact', detect: ['secrets', 'pii', 'prompt_injection'], tools: ['*'] });
+    assert.deepEqual(r.servers[0]!.integrity.scanResults, { action: 'redact', detect: ['secrets', 'pii', 'prompt_injection'], tools: ['*'], external: undefined });
     assert.throws(() => parseConfig('servers:\n  - name: s\n    url: http://127.0.0.1:1/mcp\n    scan_results: { detect: [] }\n'), ConfigError);
   });
 });
@@ -200,7 +212,7 @@ function respond(ex: Exchange, contentType: string, chunks: Buffer[]): string {
   ex.responseHeaders({ ':status': '200', 'content-type': contentType }, false);
   let out = '';
   chunks.forEach((c, i) => {
-    const v = ex.responseBody(c, i === chunks.length - 1);
+    const v = syncVerdict(ex.responseBody(c, i === chunks.length - 1));
     assert.equal(v.kind, 'continue');
     if (v.kind !== 'continue') return;
     out += v.body === undefined ? c.toString('utf8') : v.body === 'clear' ? '' : Buffer.from(v.body).toString('utf8');

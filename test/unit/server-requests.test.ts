@@ -7,8 +7,15 @@ import { parseConfig } from '../../src/config/load.js';
 import { GatewayRuntime } from '../../src/gateway/runtime.js';
 import { Exchange } from '../../src/gateway/exchange.js';
 import { MemoryAuditSink } from '../../src/audit/sink.js';
+import type { Verdict } from '../../src/gateway/verdict.js';
 import { createPolicyInputBuilder } from '../../src/policy/input.js';
 import { splitAt } from '../support/chunks.js';
+
+/** Without an external guardrail every verdict is synchronous. */
+function syncVerdict(v: Verdict | Promise<Verdict>): Verdict {
+  assert.ok(!(v instanceof Promise), 'a synchronous verdict');
+  return v as Verdict;
+}
 
 const config = parseConfig('servers:\n  - name: s\n    url: http://127.0.0.1:1/mcp\n    tools:\n      deny: ["secret"]\n');
 const H = { ':method': 'POST', ':path': '/mcp/s', ':authority': 'localhost:10000', 'content-type': 'application/json' };
@@ -20,7 +27,7 @@ async function stream(audit: MemoryAuditSink, chunks: Buffer[]): Promise<string>
   ex.responseHeaders({ ':status': '200', 'content-type': 'text/event-stream' }, false);
   let out = '';
   chunks.forEach((c, i) => {
-    const v = ex.responseBody(c, i === chunks.length - 1);
+    const v = syncVerdict(ex.responseBody(c, i === chunks.length - 1));
     if (v.kind === 'continue') out += v.body === undefined ? c.toString() : v.body === 'clear' ? '' : Buffer.from(v.body).toString();
   });
   return out;
