@@ -79,7 +79,8 @@ async function main(argv: string[]): Promise<number> {
     case 'sidecar': {
       const c = await needConfig();
       const sidecar = await startSidecar(c);
-      process.on('SIGHUP', () => void sidecar.runtime.checkPolicies());
+      const log = createLogger(c.log.level);
+      process.on('SIGHUP', () => void Promise.all([sidecar.runtime.checkPolicies(), sidecar.runtime.reloadLockfiles(log)]));
       await untilSignal();
       await sidecar.stop();
       return 0;
@@ -90,8 +91,8 @@ async function main(argv: string[]): Promise<number> {
       const gw = await launchGateway(c, { log, envoy: { logLevel: values['envoy-log-level'] ?? 'warn' } });
       if (gw.envoy.parentDeath === 'none') log.warn({ envoyPid: gw.envoy.pid }, 'setpriv (util-linux) not found: if this process is SIGKILLed, Envoy keeps running and must be stopped by hand');
       printEndpoints(endpointsOf(c), gw.envoy.adminUrl, gw.envoy.pid, gw.sidecar.telemetryUrl);
-      // SIGHUP: look for changed policy bundles now (they are also watched and polled).
-      process.on('SIGHUP', () => void gw.sidecar.runtime.checkPolicies());
+      // SIGHUP: look for changed policy bundles now (they are also watched and polled), and read the lockfiles again.
+      process.on('SIGHUP', () => void Promise.all([gw.sidecar.runtime.checkPolicies(), gw.sidecar.runtime.reloadLockfiles(log)]));
       const exit = await Promise.race([untilSignal().then(() => 0), gw.envoy.exited.then((code) => (log.error({ code }, 'envoy exited'), 1))]);
       await gw.stop();
       return exit;

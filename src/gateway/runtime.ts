@@ -110,6 +110,24 @@ export class GatewayRuntime {
     await Promise.all([...this.policies.values()].map((w) => w.check()));
   }
 
+  /**
+   * Reads the lockfiles again (what SIGHUP does, after `tools approve`): each pinned
+   * server's pins are replaced as one reference for the exchanges that start next. A
+   * lockfile that cannot be read or checked leaves the ones in force; never rejects.
+   */
+  async reloadLockfiles(log: Logger): Promise<boolean> {
+    if (!this.config.servers.some((s) => s.integrity.pinning !== 'off' || s.integrity.validateArguments !== 'off')) return true;
+    try {
+      const next = await loadPins(this.config, log);
+      for (const r of this.routes.values()) r.pins = next.get(r.config.name);
+      log.info({ servers: [...next.keys()] }, 'lockfiles reloaded');
+      return true;
+    } catch (err) {
+      log.error({ err: (err as Error).message }, 'lockfiles not reloaded; the ones loaded before stay in force');
+      return false;
+    }
+  }
+
   /** Releases what the runtime holds open (JWKS refresh timers, bundle watchers). */
   close(): void {
     this.authenticator?.close();

@@ -374,3 +374,34 @@ describe('definition scanning', () => {
     assert.equal((await call()).kind, 'continue');
   });
 });
+
+describe('lockfile reload (SIGHUP)', () => {
+  it('an approved change is enforced after a reload; a broken lockfile leaves the old pins in force', async () => {
+    const { mkdtemp, writeFile, rm } = await import('node:fs/promises');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const { createLogger } = await import('../../src/telemetry/log.js');
+    const dir = await mkdtemp(join(tmpdir(), 'lock-reload-'));
+    try {
+      const file = join(dir, 'tools.lock.yaml');
+      await writeFile(file, serializeLockfile({ servers: new Map([['s', lockOf([tool('add', 'Adds.')])]]) }));
+      const config = parseConfig(`lockfile: ${file}\nservers:\n  - name: s\n    url: http://127.0.0.1:1/mcp\n    pinning: enforce\n`);
+      const log = createLogger('silent');
+      const { loadPins } = await import('../../src/integrity/load-pins.js');
+      const rt = new GatewayRuntime(config, new MemoryAuditSink(), undefined, new Map(), new Map(), undefined, await loadPins(config, log));
+      const reasonOf = async (name: string) => {
+        const { v } = await request(rt, { jsonrpc: '2.0', id: 5, method: 'tools/call', params: { name, arguments: { n: 1 } } });
+        return v.kind === 'respond' ? JSON.parse(v.body).error.data.reason : 'passed';
+      };
+      assert.equal(await reasonOf('rogue'), 'tool_not_pinned');
+      await writeFile(file, serializeLockfile({ servers: new Map([['s', lockOf([tool('add', 'Adds.'), tool('rogue', 'Approved.')])]]) }));
+      assert.equal(await rt.reloadLockfiles(log), true);
+      assert.equal(await reasonOf('rogue'), 'passed');
+      await writeFile(file, 'version: 1\nservers: {s: {tools: {add: {digest: "sha256:00", definition: {}}}}}\n');
+      assert.equal(await rt.reloadLockfiles(log), false);
+      assert.equal(await reasonOf('rogue'), 'passed', 'the pins loaded before stay in force');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
