@@ -32,6 +32,13 @@ Usage:
   mcp-gateway usage --audit FILE [--by caller|server|tool|method ...] [--since T] [--until T] [--format table|json|csv]
                                           usage per caller/server/tool from the audit trail; T is an ISO time or a
                                           duration back from now (30m, 24h, 7d); --by repeats or takes a comma list
+  mcp-gateway tools lock --config FILE [--output FILE] [--server NAME ...]
+                                          read each server's tools, prompts and resource templates from its upstream
+                                          and write the lockfile (default: the config's lockfile)
+  mcp-gateway tools diff --config FILE [--server NAME ...]
+                                          what changed upstream against the lock (exit 1 when anything did)
+  mcp-gateway tools approve --config FILE [--server NAME ...] NAME ...
+                                          take the upstream's current definition of these items into the lock
   mcp-gateway example                     run the bundled example: the "everything" MCP server behind the gateway
 `;
 
@@ -52,9 +59,11 @@ async function main(argv: string[]): Promise<number> {
       bundle: { type: 'string' },
       against: { type: 'string' },
       examples: { type: 'string' },
+      server: { type: 'string', multiple: true },
+      lockfile: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
-    allowPositionals: command === 'policy',
+    allowPositionals: command === 'policy' || command === 'tools',
   });
   if (!command || command === 'help' || values.help) {
     process.stdout.write(USAGE);
@@ -80,7 +89,7 @@ async function main(argv: string[]): Promise<number> {
       const c = await needConfig();
       const log = createLogger(c.log.level);
       const sidecar = await startSidecar(c, { log });
-      const live = await reloadOnChange(values.config!, log, (next) => sidecar.reload(next), () => sidecar.runtime.checkPolicies());
+      const live = await reloadOnChange(values.config!, log, (next) => sidecar.reload(next), () => Promise.all([sidecar.runtime.checkPolicies(), sidecar.runtime.reloadLockfiles(log)]).then(() => undefined));
       await untilSignal();
       live.close();
       await sidecar.stop();
@@ -92,8 +101,8 @@ async function main(argv: string[]): Promise<number> {
       const gw = await launchGateway(c, { log, envoy: { logLevel: values['envoy-log-level'] ?? 'warn' } });
       if (gw.envoy.parentDeath === 'none') log.warn({ envoyPid: gw.envoy.pid }, 'setpriv (util-linux) not found: if this process is SIGKILLed, Envoy keeps running and must be stopped by hand');
       printEndpoints(endpointsOf(c), gw.envoy.adminUrl, gw.envoy.pid, gw.sidecar.telemetryUrl);
-      // A changed config file (watched, or SIGHUP) is applied live; SIGHUP also looks for changed policy bundles.
-      const live = await reloadOnChange(values.config!, log, (next) => gw.reload(next), () => gw.sidecar.runtime.checkPolicies());
+      // A changed config file (watched, or SIGHUP) is applied live; SIGHUP also looks for changed policy bundles and reads the lockfiles again.
+      const live = await reloadOnChange(values.config!, log, (next) => gw.reload(next), () => Promise.all([gw.sidecar.runtime.checkPolicies(), gw.sidecar.runtime.reloadLockfiles(log)]).then(() => undefined));
       const exit = await Promise.race([untilSignal().then(() => 0), gw.envoy.exited.then((code) => (log.error({ code }, 'envoy exited'), 1))]);
       live.close();
       // On a signal Envoy drains (open requests finish, the sidecar deciding) before both stop.
@@ -122,6 +131,19 @@ async function main(argv: string[]): Promise<number> {
     case 'usage': {
       if (!values.audit) throw new UsageError('usage needs --audit FILE (the JSON-lines audit trail)');
       return (await import('./usage/command.js')).usageCommand({ audit: values.audit, by: values.by, since: values.since, until: values.until, format: values.format }, UsageError);
+    }
+    case 'tools': {
+      const [sub, ...names] = positionals;
+      const tools = await import('./integrity/command.js');
+      const run = sub === 'lock' ? tools.toolsLock : sub === 'diff' ? tools.toolsDiff : sub === 'approve' ? tools.toolsApprove : undefined;
+      if (!run) throw new UsageError('tools needs "lock", "diff" or "approve"');
+      if (sub !== 'approve' && names.length) throw new UsageError(`tools ${sub} takes no names (did you mean tools approve?)`);
+      try {
+        return await run(await needConfig(), { lockfile: values.output ?? values.lockfile, servers: values.server, names, out: (t) => process.stdout.write(t) });
+      } catch (err) {
+        if (err instanceof tools.ToolsUsageError) throw new UsageError(err.message);
+        throw err;
+      }
     }
     case 'example':
       return (await import('../examples/run-example.js')).runExample(resolve(projectRoot(), 'examples/gateway.yaml'));

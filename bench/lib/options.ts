@@ -9,6 +9,7 @@ Measures six setups in front of the same upstream, in one run, on loopback:
   1 direct     2 envoy (no ext_proc)     3 mcp-rbac (Envoy's MCP filter + RBAC)
   4 curation (Envoy + sidecar)           5 full (Envoy + sidecar: JWT, Rego, audit file)
   6 metrics (5 + the /metrics endpoint, scraped every second; usage by subject, tool costs)
+  7 integrity (4 + pinning, validate_arguments, scan_results; only when --setups names it)
 and writes bench/results/latest.{json,md} and bench/results/latency.svg.
 
 Options:
@@ -105,10 +106,10 @@ export function parseOptions(argv: string[]): Options | 'help' {
   const setups = v.setups
     ? list(v.setups).map((s) => {
         const d = SETUPS.find((x) => String(x.n) === s || x.key === s);
-        if (!d) throw new Error(`--setups: unknown setup "${s}" (expected 1-6 or ${SETUPS.map((x) => x.key).join(', ')})`);
+        if (!d) throw new Error(`--setups: unknown setup "${s}" (expected 1-7 or ${SETUPS.map((x) => x.key).join(', ')})`);
         return d;
       })
-    : [...SETUPS];
+    : SETUPS.filter((s) => !s.optIn);
   const sorted = [...new Set(setups)].sort((a, b) => a.n - b.n);
   const narrowed = ['setups', 'workloads', 'rates', 'repeats', 'duration', 'min-samples', 'warmup', 'pool', 'rss-sessions', 'rss-rate', 'no-max-rate', 'max-workloads', 'slo-ms'].some(
     (k) => (v as Record<string, unknown>)[k] !== undefined,

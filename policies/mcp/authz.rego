@@ -102,6 +102,20 @@ deny contains msg if {
 	msg := concat("", [target.kind, " \"", target.name, "\" is not available to ", input.identity.subject])
 }
 
+# ---- requests upstreams send to the caller -----------------------------------
+
+# input.mcp.direction is "server_to_client" for sampling/createMessage, elicitation/create
+# and roots/list that an upstream sends; a denied one never reaches the client. Only these
+# servers may ask the caller's model for a completion (sampling); elicitation and roots pass.
+sampling_servers := {"everything", "assistant"}
+
+deny contains msg if {
+	input.mcp.direction == "server_to_client"
+	input.mcp.method == "sampling/createMessage"
+	not input.server.name in sampling_servers
+	msg := concat("", ["server \"", input.server.name, "\" may not ask for sampling"])
+}
+
 # ---- argument rules -----------------------------------------------------------
 
 # The arguments of a tools/call of `tool` (an empty object when absent or not an object).

@@ -27,6 +27,7 @@ base(identity) := {
 	"mcp": {
 		"protocol_version": "2025-11-25", "method": "ping", "kind": "request", "request_id": 1,
 		"session_id": null, "tool": null, "prompt": null, "resource": null, "target": null, "arguments": null,
+		"direction": "client_to_server",
 	},
 }
 
@@ -320,4 +321,28 @@ test_every_deny_has_a_reason if {
 		d.allowed == false
 		count(d.reasons) > 0
 	}
+}
+
+# ---- requests upstreams send to the caller -------------------------------------
+
+server_request(server, method) := object.union(base(caller([])), {
+	"server": {"name": server},
+	"mcp": object.union(base(caller([])).mcp, {"method": method, "direction": "server_to_client"}),
+})
+
+test_sampling_from_a_listed_server_allowed if allowed(server_request("assistant", "sampling/createMessage"))
+
+test_sampling_from_another_server_denied if {
+	not allowed(server_request("demo", "sampling/createMessage"))
+	reasons(server_request("demo", "sampling/createMessage")) == [`server "demo" may not ask for sampling`]
+}
+
+test_elicitation_and_roots_from_any_server_allowed if {
+	allowed(server_request("demo", "elicitation/create"))
+	allowed(server_request("demo", "roots/list"))
+}
+
+# The same method sent by a client is not a server request.
+test_client_sampling_method_not_judged_as_server_request if {
+	allowed(object.union(base(caller([])), {"mcp": object.union(base(caller([])).mcp, {"method": "sampling/createMessage"})}))
 }

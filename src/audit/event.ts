@@ -1,5 +1,8 @@
 // The audit event: one per message the gateway decides on. The README documents
 // this schema; change both together.
+import type { IntegrityRecord } from '../integrity/findings.js';
+import type { ScanRecord } from '../integrity/screen.js';
+import type { ResultScanRecord } from '../guardrails/result-guard.js';
 
 export type Decision = 'allow' | 'deny';
 
@@ -47,6 +50,12 @@ export interface AuditEvent {
   message: string | undefined;
   /** For list responses: how many items the upstream returned and how many the caller saw. */
   filtered: { returned: number; visible: number } | undefined;
+  /** Lockfile findings: listed items that differ from the lock or that it lacks (hidden or flagged), or the call refused or flagged for one. */
+  integrity: IntegrityRecord | undefined;
+  /** servers[].scan_definitions: listed items whose definitions look poisoned (hidden or flagged), or the call refused or flagged for one. */
+  definition_scan: ScanRecord | undefined;
+  /** servers[].scan_results: what was found in the result (kinds and counts, never values) and what was done. */
+  result_scan: ResultScanRecord | undefined;
   /** Upstream HTTP status (undefined when no response came back). */
   upstream_status: number | undefined;
   /** servers[].versions: the version whose replica answered. */
@@ -92,6 +101,9 @@ export function emptyAuditEvent(): AuditEvent {
     reason: 'allowed',
     message: undefined,
     filtered: undefined,
+    integrity: undefined,
+    definition_scan: undefined,
+    result_scan: undefined,
     upstream_status: undefined,
     upstream_version: undefined,
     request_bytes: undefined,

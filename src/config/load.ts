@@ -234,6 +234,14 @@ function normalize(raw: RawConfig, source: string): GatewayConfig {
     forwardCookies: s.forward_cookies ?? false,
     inspectResponses: s.inspect_responses ?? 'all',
     toolCosts: Object.entries(s.tool_costs ?? {}).map(([pattern, units]) => ({ pattern, units })),
+    integrity: {
+      pinning: s.pinning ?? 'off',
+      lockfile: s.lockfile !== undefined ? abs(s.lockfile) : raw.lockfile !== undefined ? abs(raw.lockfile) : undefined,
+      validateArguments: s.validate_arguments ?? 'off',
+      scanDefinitions: s.scan_definitions ?? 'off',
+      allowedUrlHosts: s.allowed_url_hosts ?? [],
+      scanResults: s.scan_results && { action: s.scan_results.action ?? 'redact', detect: s.scan_results.detect ?? ['secrets', 'pii', 'prompt_injection'], tools: s.scan_results.tools ?? ['*'], external: s.scan_results.external && { url: s.scan_results.external.url, timeoutMs: s.scan_results.external.timeout_ms ?? 2000 } },
+    },
   };
   });
   return {
@@ -263,6 +271,7 @@ function normalize(raw: RawConfig, source: string): GatewayConfig {
       messageTimeoutMs: raw.sidecar?.message_timeout_ms ?? DEFAULTS.messageTimeoutMs,
     },
     servers,
+    lockfile: raw.lockfile === undefined ? undefined : abs(raw.lockfile),
     httpRoutes: (raw.http_routes ?? []).map((r) => {
       const replicas = (Array.isArray(r.url) ? r.url : [r.url]).map((u) => new URL(u));
       return {
@@ -367,6 +376,9 @@ function checkSemantics(c: GatewayConfig, raw: RawConfig): { path: (string | num
     }
     for (const [j, r] of c.httpRoutes.entries()) {
       if (underPrefix(s.path, r.pathPrefix)) out.push({ path: ['http_routes', j, 'path_prefix'], message: `covers ${s.path}, the path of MCP server "${s.name}"` });
+    }
+    if ((s.integrity.pinning !== 'off' || s.integrity.validateArguments !== 'off') && s.integrity.lockfile === undefined) {
+      out.push({ path: ['servers', i, s.integrity.pinning !== 'off' ? 'pinning' : 'validate_arguments'], message: 'needs a lockfile (servers[].lockfile or the top-level lockfile; create it with mcp-gateway tools lock)' });
     }
     const hc = s.traffic.healthCheck;
     if (hc && hc.timeoutMs >= hc.intervalMs) out.push({ path: ['servers', i, 'health_check', 'timeout_ms'], message: `must be shorter than interval_ms (${hc.intervalMs})` });

@@ -168,6 +168,23 @@ const server = z
     inspect_responses: z.enum(['all', 'lists']).optional(),
     // Cost units per tools/call that passed, by tool name or glob (first match in the order written).
     tool_costs: z.record(glob, z.number().min(0)).optional(),
+    // Tool integrity (src/integrity): pinning to a lockfile of reviewed definitions, argument validation.
+    pinning: z.enum(['enforce', 'observe', 'off']).optional(),
+    lockfile: z.string().min(1).optional(),
+    validate_arguments: z.enum(['enforce', 'off']).optional(),
+    scan_definitions: z.enum(['off', 'flag', 'hide']).optional(),
+    allowed_url_hosts: z.array(glob).optional(),
+    // Tool results scanned for secrets and personal data (redacted, blocked or flagged).
+    scan_results: z
+      .object({
+        action: z.enum(['redact', 'block', 'flag']).optional(),
+        detect: z.array(z.enum(['secrets', 'pii', 'prompt_injection'])).min(1).optional(),
+        tools: z.array(glob).min(1).optional(),
+        // An external guardrail asked about every string of the results (fails closed).
+        external: z.object({ url: z.string().url('the guardrail endpoint URL'), timeout_ms: z.number().int().min(10).max(30_000).optional() }).strict().optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict()
   .refine((s) => (s.url === undefined) !== (s.versions === undefined), { message: 'set exactly one of url or versions', path: ['url'] });
@@ -207,6 +224,8 @@ export const configSchema = z
       .strict()
       .optional(),
     servers: z.array(server).min(1, 'at least one server is needed'),
+    // The lockfile of reviewed tool definitions (`mcp-gateway tools lock`), for every server that does not name its own.
+    lockfile: z.string().min(1).optional(),
     // Plain HTTP routes beside the MCP servers, on the same listener: passed through Envoy
     // without the sidecar (auth: none) or after the sidecar authenticated the caller.
     http_routes: z

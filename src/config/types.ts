@@ -1,6 +1,7 @@
 // The normalized, validated configuration every other module reads.
 // Produced once by loadConfig(); never mutated afterwards (reload swaps the whole object).
 import type { AuthConfig } from '../identity/config.js';
+import type { ResultScanConfig } from '../guardrails/result-guard.js';
 
 export type { AuthConfig };
 
@@ -52,6 +53,23 @@ export interface ServerConfig {
   inspectResponses: 'all' | 'lists';
   /** `tool_costs`: cost units of a tools/call that passed, first matching pattern wins (empty: no cost). */
   toolCosts: readonly { pattern: string; units: number }[];
+  /** Tool integrity: pinning to the lockfile, argument validation (src/integrity). */
+  integrity: ServerIntegrity;
+}
+
+export interface ServerIntegrity {
+  /** `enforce`: items that differ from the lock (or that it lacks) are hidden and refused; `observe`: flagged only. */
+  pinning: 'enforce' | 'observe' | 'off';
+  /** The lockfile (absolute path): `servers[].lockfile`, else the top-level `lockfile`. */
+  lockfile: string | undefined;
+  /** `enforce`: tools/call arguments are validated against the lock's inputSchema before the upstream. */
+  validateArguments: 'enforce' | 'off';
+  /** `flag` | `hide`: listed definitions are scanned for hidden instructions, invisible Unicode, long base64, unknown URL hosts. */
+  scanDefinitions: 'off' | 'flag' | 'hide';
+  /** Hosts (globs) URLs in definitions may name besides the upstream's own. */
+  allowedUrlHosts: readonly string[];
+  /** servers[].scan_results: tool results scanned for secrets and personal data; undefined: off. */
+  scanResults: ResultScanConfig | undefined;
 }
 
 export interface HttpRouteConfig {
@@ -197,6 +215,8 @@ export interface GatewayConfig {
   servers: readonly ServerConfig[];
   /** Plain HTTP routes beside the MCP servers (`http_routes`). */
   httpRoutes: readonly HttpRouteConfig[];
+  /** The top-level `lockfile` (absolute path), the default of every server's. */
+  lockfile: string | undefined;
   auth: AuthConfig;
   sessions: SessionsSection;
   policy: PolicySection;

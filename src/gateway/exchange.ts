@@ -14,12 +14,14 @@ import { METADATA_ROOT, metadataResponse } from '../oauth/metadata.js';
 import { authFailure, checkAudience, scopeFailure } from './auth-refusals.js';
 import { callerKey } from '../sessions/binding.js';
 import type { BrokerResult } from '../credentials/broker.js';
-import type { PolicyInput } from '../policy/input.js';
+import type { PolicyFacts, PolicyInput } from '../policy/input.js';
+import { decideServerRequest, type ServerRequest } from './server-request-step.js';
 import type { HttpRouteConfig } from '../config/types.js';
 import { ResponseFilter, bodyModeOf, type ServerMessageReport } from './response-filter.js';
 import { serverMessageEvent } from './server-message-event.js';
 import { applyPolicy } from './policy-step.js';
 import { applyCuration } from './curation-step.js';
+import { applyIntegrity } from './integrity-step.js';
 import { INTERNAL_HEADER_PREFIX } from './internal-headers.js';
 import { VERSION_HEADER } from '../envoy/upstream-cluster.js';
 import { refusalBody, type Refusal } from './refusal.js';
@@ -57,6 +59,10 @@ export class Exchange {
   private session: { sealed: string; upstreamId: string } | undefined;
   private readonly event: AuditEvent;
   private responseBytesRead = 0;
+  /** The upstream's own session id (from its answer, or unsealed from the caller's). */
+  private upstreamSession: string | undefined;
+  /** The credential headers the upstream got (for the sidecar's own answer to a refused server request). */
+  private brokered: readonly [string, string][] = [];
 
   constructor(private readonly rt: GatewayRuntime) {
     this.event = emptyAuditEvent();
@@ -225,7 +231,7 @@ export class Exchange {
     const auth = h['authorization'];
     const brokered = broker.headersFor(auth !== undefined && /^bearer /i.test(auth) ? auth.slice(7).trim() : undefined);
     const finish = (r: BrokerResult): Verdict =>
-      r.ok ? withHeaders(verdict, [...set, ...r.headers]) : this.refuse({ reason: r.reason, httpStatus: r.status, rpcCode: JsonRpcErrorCode.InternalError, rpcId: null, message: r.message });
+      r.ok ? ((this.brokered = r.headers), withHeaders(verdict, [...set, ...r.headers])) : this.refuse({ reason: r.reason, httpStatus: r.status, rpcCode: JsonRpcErrorCode.InternalError, rpcId: null, message: r.message });
     return brokered instanceof Promise ? brokered.then(finish) : finish(brokered);
   }
 
@@ -363,6 +369,8 @@ export class Exchange {
 
     const curation = applyCuration(msg, { server, rpcId: this.rpcId, refuseStatus, redact: this.rt.includeArguments ? this.rt.redact : undefined }, ev);
     if (curation.refusal) return this.refuse(curation.refusal);
+    const integrity = applyIntegrity(server, msg, curation.target, this.rpcId, refuseStatus, ev);
+    if (integrity) return this.refuse(integrity);
 
     if (isRequest) this.list = LIST_METHODS.get(msg.method);
     if (!server.policy) return CONTINUE;
@@ -375,16 +383,21 @@ export class Exchange {
   private input(): PolicyInput {
     const h = this.headers;
     const ev = this.event;
-    return (this.policyInput ??= this.rt.policyInput({
+    return (this.policyInput ??= this.rt.policyInput({ ...this.inputFacts(), message: this.message, target: ev.target }));
+  }
+
+  /** The exchange's facts for a policy input (without its message). */
+  private inputFacts(): Omit<PolicyFacts, 'message'> {
+    const h = this.headers;
+    const ev = this.event;
+    return {
       http: { method: ev.http.method, path: ev.http.path, host: h[':authority'] ?? h['host'] ?? '', headers: h },
       sourceAddress: ev.client_address,
       identity: { ...this.identity, issuer: this.identity.issuer ?? null },
       server: this.server!.config.name,
       protocolVersion: ev.protocol_version,
       sessionId: ev.session_id,
-      message: this.message,
-      target: ev.target,
-    }));
+    };
   }
 
   // ---- response headers -----------------------------------------------------
@@ -405,6 +418,7 @@ export class Exchange {
       sealed = { kind: 'continue', headers: { remove: [VERSION_HEADER] } };
     }
     const upstreamSession = h['mcp-session-id'];
+    this.upstreamSession = upstreamSession ?? this.session?.upstreamId;
     if (upstreamSession !== undefined) {
       const binder = this.rt.sessions;
       // The client only ever sees the sealed id, bound to this caller on this server.
@@ -416,7 +430,9 @@ export class Exchange {
     const method = this.event.http.method;
     // Clients read JSON-RPC only from a 2xx body (the SDK throws on anything else).
     const server = this.server!;
-    const wanted = server.config.inspectResponses === 'all' ? method === 'POST' || method === 'GET' : this.list !== undefined;
+    const t = this.event.target;
+    const scanOwnResult = server.resultGuard !== undefined && this.event.rpc?.method === 'tools/call' && t?.kind === 'tool' && server.resultGuard.appliesTo(t.name);
+    const wanted = server.config.inspectResponses === 'all' ? method === 'POST' || method === 'GET' : this.list !== undefined || scanOwnResult;
     const inspect = server.governed && wanted && !endOfStream && status >= 200 && status < 300;
     if (!inspect) {
       this.phase = 'done';
@@ -432,7 +448,9 @@ export class Exchange {
         request: this.rpcId === null ? undefined : { id: this.rpcId, list: this.list },
         input: () => this.input(),
         maxEventBytes: this.rt.maxResponseBytes,
+        scanOwnResult,
         onServerMessage: (m) => this.auditServerMessage(m),
+        onServerRequest: (r) => this.serverRequest(r),
       },
       mode,
     );
@@ -470,12 +488,18 @@ export class Exchange {
 
   // ---- response body --------------------------------------------------------
 
-  responseBody(chunk: Uint8Array, endOfStream: boolean): Verdict {
+  responseBody(chunk: Uint8Array, endOfStream: boolean): Verdict | Promise<Verdict> {
     this.expect('response_body');
     const f = this.responseFilter!;
     this.event.response_bytes = (this.responseBytesRead += chunk.length);
     const failedBefore = f.report.failure !== undefined;
     const verdict = f.chunk(chunk, endOfStream);
+    // Only while an external guardrail is asked (servers[].scan_results.external); the ext_proc stream waits.
+    return verdict instanceof Promise ? verdict.then((v) => this.afterChunk(v, failedBefore, endOfStream)) : this.afterChunk(verdict, failedBefore, endOfStream);
+  }
+
+  private afterChunk(verdict: Verdict, failedBefore: boolean, endOfStream: boolean): Verdict {
+    const f = this.responseFilter!;
     const failure = f.report.failure;
     if (failure && !failedBefore && this.audited) {
       // A GET stream, audited when it opened: the failure is an event of its own.
@@ -486,6 +510,9 @@ export class Exchange {
       if (this.audited) return verdict;
       const ev = this.event;
       ev.filtered = f.report.filtered;
+      ev.integrity ??= f.report.integrity;
+      ev.definition_scan ??= f.report.definitionScan;
+      ev.result_scan = f.report.resultScan;
       if (failure) {
         ev.decision = 'deny';
         ev.reason = failure.reason;
@@ -502,6 +529,20 @@ export class Exchange {
   requestTrailers(h: HeaderBag): Verdict {
     const remove = Object.keys(h);
     return remove.length ? { kind: 'continue', headers: { remove } } : CONTINUE;
+  }
+
+  /** A request the upstream sends the caller: decided by the policy, audited; a refused one is answered to the upstream. */
+  private serverRequest(req: ServerRequest): boolean {
+    const h = this.headers;
+    const d = decideServerRequest(req, {
+      server: this.server!,
+      exchange: this.event,
+      input: (r) => this.rt.policyInput({ ...this.inputFacts(), message: { kind: 'request', id: r.id, method: r.method, params: r.params, body: {} }, target: undefined, direction: 'server_to_client' }),
+      upstream: { sessionId: this.upstreamSession ?? (this.rt.sessions ? undefined : h['mcp-session-id']), protocolVersion: h['mcp-protocol-version'], headers: this.brokered },
+      latencyMs: this.elapsedMs(),
+    });
+    this.rt.audit.write(d.event);
+    return d.allowed;
   }
 
   /** One audit event for a message the response filter changed or dropped (not the exchange's own answer). */

@@ -34,7 +34,15 @@ export type RefusalReason =
   | 'session_foreign'
   | 'credential_unavailable'
   | 'token_exchange_failed'
-  | 'policy_denied';
+  | 'policy_denied'
+  | 'tool_not_pinned'
+  | 'tool_definition_changed'
+  | 'prompt_not_pinned'
+  | 'prompt_definition_changed'
+  | 'tool_definition_suspicious'
+  | 'prompt_definition_suspicious'
+  | 'invalid_arguments'
+  | 'result_blocked';
 
 export interface Refusal {
   reason: RefusalReason;

@@ -20,10 +20,14 @@ import { SseFramer, serializeSseEvent, type SseBlock } from '../mcp/sse.js';
 import { JsonRpcErrorCode } from '../mcp/errors.js';
 import { LIST_METHODS, type ListMethod } from '../mcp/protocol.js';
 import { checkResourceUri } from '../mcp/resource-uri.js';
-import { filterListResult } from '../curation/filter-list.js';
+import { filterListResult, type FilterOutcome } from '../curation/filter-list.js';
 import type { PolicyInput, ListItem } from '../policy/input.js';
 import type { ServerRuntime } from './runtime.js';
 import { refusalBody } from './refusal.js';
+import { integrityRecord, type IntegrityFinding, type IntegrityRecord } from '../integrity/findings.js';
+import { scanRecord, type ScanFinding, type ScanRecord } from '../integrity/screen.js';
+import type { Prefetched, ResultScanRecord } from '../guardrails/result-guard.js';
+import { SERVER_REQUEST_METHODS, type ServerRequest } from './server-request-step.js';
 import { CONTINUE, JSON_CONTENT_TYPE, type Verdict } from './verdict.js';
 
 const encoder = new TextEncoder();
@@ -36,6 +40,10 @@ export interface ResponseFilterContext {
   input: () => PolicyInput;
   /** Largest SSE event held back while incomplete. */
   maxEventBytes: number;
+  /** The request is a tools/call whose result servers[].scan_results scans. */
+  scanOwnResult?: boolean;
+  /** A request from the upstream to the client (sampling, elicitation, roots): true lets it pass. */
+  onServerRequest?: (req: ServerRequest) => boolean;
   /** Called for each message the filter changed or dropped that is not the exchange's own answer. */
   onServerMessage?: (m: ServerMessageReport) => void;
 }
@@ -46,10 +54,16 @@ export interface ServerMessageReport {
   id: JsonRpcId | null | undefined;
   method: string | undefined;
   action: 'filtered' | 'dropped';
-  reason: 'not_curated' | 'uri_not_canonical' | 'response_uninspectable';
+  reason: 'not_curated' | 'uri_not_canonical' | 'response_uninspectable' | 'integrity_finding' | 'result_scan';
   message: string;
   target: { kind: 'resource'; name: string } | undefined;
   filtered: { returned: number; visible: number } | undefined;
+  /** What the lockfile check found in the lists it carried. */
+  integrity?: IntegrityRecord | undefined;
+  /** What definition scanning found in the lists it carried. */
+  definitionScan?: ScanRecord | undefined;
+  /** What result scanning found in it. */
+  resultScan?: ResultScanRecord | undefined;
 }
 
 /** The body modes of ResponseFilter. */
@@ -77,12 +91,19 @@ export interface ResponseFilterReport {
   filtered: { returned: number; visible: number } | undefined;
   /** Set when the response could not be inspected and was replaced by an error (fail closed). */
   failure: { reason: FailureReason; message: string } | undefined;
+  /** Listed items that differ from the lockfile, or that it lacks (servers[].pinning). */
+  integrity: IntegrityRecord | undefined;
+  /** Listed items whose definitions look poisoned (servers[].scan_definitions). */
+  definitionScan: ScanRecord | undefined;
+  /** What result scanning found in the exchange's own answer (servers[].scan_results). */
+  resultScan: ResultScanRecord | undefined;
 }
 
 // Bytes that every list result and every resource notification must contain, even
 // escaped ("\u0074ools" contains "\u"). A body with none of them carries no list and
 // passes without being parsed: most tool results.
-const MARKERS = ['tools', 'prompts', 'resource', '\\u'].map((m) => Buffer.from(m, 'latin1'));
+// Server-to-client requests are looked for too (by their method's first word).
+const MARKERS = ['tools', 'prompts', 'resource', 'sampling', 'elicitation', 'roots', '\\u'].map((m) => Buffer.from(m, 'latin1'));
 
 function mentionsListKey(bytes: Uint8Array): boolean {
   const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -90,12 +111,18 @@ function mentionsListKey(bytes: Uint8Array): boolean {
   return false;
 }
 
+type ListOutcome = FilterOutcome & { findings: readonly IntegrityFinding[]; scanned: readonly ScanFinding[] };
+const NO_FINDINGS: readonly IntegrityFinding[] = Object.freeze([]);
+const NO_SCANS: readonly ScanFinding[] = Object.freeze([]);
+
 type Judgement = { action: 'pass' } | { action: 'replace'; value: unknown } | { action: 'drop' };
 const PASS: Judgement = Object.freeze({ action: 'pass' });
 const DROP: Judgement = Object.freeze({ action: 'drop' });
 
 export class ResponseFilter {
-  readonly report: ResponseFilterReport = { filtered: undefined, failure: undefined };
+  readonly report: ResponseFilterReport = { filtered: undefined, failure: undefined, integrity: undefined, definitionScan: undefined, resultScan: undefined };
+  /** Every body is parsed: results are scanned (no marker fast path). */
+  private readonly scanning: boolean;
   private readonly framer: SseFramer | undefined;
   private failed = false;
 
@@ -105,12 +132,39 @@ export class ResponseFilter {
     readonly mode: BodyMode,
   ) {
     this.framer = mode === 'sse' ? new SseFramer() : undefined;
+    this.scanning = ctx.scanOwnResult === true || ctx.server.resultGuard?.coversAll === true;
   }
 
-  /** The verdict for one body chunk (the whole body in JSON mode). */
-  chunk(chunk: Uint8Array, endOfStream: boolean): Verdict {
-    if (this.framer) return this.sseChunk(this.framer, chunk, endOfStream);
-    return this.mode === 'json' ? this.jsonBody(chunk) : this.opaqueBody(chunk);
+  /** What the external guardrail said about the strings of the body or events being judged. */
+  private prefetched: Prefetched | undefined;
+
+  /**
+   * The verdict for one body chunk (the whole body in JSON mode). Asynchronous only when
+   * an external guardrail is asked about the results it carries first.
+   */
+  chunk(chunk: Uint8Array, endOfStream: boolean): Verdict | Promise<Verdict> {
+    const external = this.scanning && this.ctx.server.resultGuard?.external !== undefined;
+    if (this.framer) {
+      if (this.failed) return { kind: 'continue', body: 'clear' };
+      const heldBefore = this.framer.pendingBytes;
+      const blocks = this.framer.push(chunk);
+      if (!external) return this.sseBlocks(this.framer, blocks, heldBefore, endOfStream);
+      const framer = this.framer;
+      return this.prefetch(blocks.map((b) => (b.event?.hasData ? b.event.data : ''))).then(() => this.sseBlocks(framer, blocks, heldBefore, endOfStream));
+    }
+    if (this.mode !== 'json') return this.opaqueBody(chunk);
+    if (!external || chunk.length === 0) return this.jsonBody(chunk);
+    return this.prefetch([Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength).toString('utf8')]).then(() => this.jsonBody(chunk));
+  }
+
+  /** Asks the external guardrail about every string in the results of these JSON texts. */
+  private async prefetch(texts: readonly string[]): Promise<void> {
+    const results: unknown[] = [];
+    for (const t of texts) {
+      const v = t === '' ? undefined : parseJson(t);
+      for (const m of Array.isArray(v) ? v : [v]) if (m !== null && typeof m === 'object' && 'result' in m) results.push((m as Record<string, unknown>).result);
+    }
+    this.prefetched = results.length ? await this.ctx.server.resultGuard!.prefetch(results) : undefined;
   }
 
   private opaqueBody(body: Uint8Array): Verdict {
@@ -124,7 +178,7 @@ export class ResponseFilter {
   }
 
   private jsonBody(body: Uint8Array): Verdict {
-    if (body.length === 0 || !mentionsListKey(body)) return CONTINUE;
+    if (body.length === 0 || (!this.scanning && !mentionsListKey(body))) return CONTINUE;
     const value = parseJson(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8'));
     let replacement: string | undefined;
     if (value === undefined) replacement = this.fail('response_uninspectable', 'Upstream response could not be inspected: not JSON');
@@ -136,10 +190,7 @@ export class ResponseFilter {
     return replacement === undefined ? CONTINUE : this.replaceBody(replacement);
   }
 
-  private sseChunk(framer: SseFramer, chunk: Uint8Array, endOfStream: boolean): Verdict {
-    if (this.failed) return { kind: 'continue', body: 'clear' };
-    const heldBefore = framer.pendingBytes;
-    const blocks = framer.push(chunk);
+  private sseBlocks(framer: SseFramer, blocks: readonly SseBlock[], heldBefore: number, endOfStream: boolean): Verdict {
     let changed = false;
     const out: (Uint8Array | string)[] = [];
     for (const block of blocks) {
@@ -169,11 +220,12 @@ export class ResponseFilter {
   /** A replacement for one SSE event ("" drops it), or undefined to pass its bytes unchanged. */
   private sseBlock(block: SseBlock): string | undefined {
     const ev = block.event;
-    if (!ev || !ev.hasData || ev.data === '' || !mentionsListKey(block.bytes)) return undefined;
+    if (!ev || !ev.hasData || ev.data === '' || (!this.scanning && !mentionsListKey(block.bytes))) return undefined;
     const value = parseJson(ev.data);
     let j: Judgement;
     if (value === undefined) {
-      // Not JSON, yet it mentions a list key: a lenient client might still read it.
+      // Not JSON: passes unless it mentions a list key (a lenient client might still read it as a list).
+      if (this.scanning && !mentionsListKey(block.bytes)) return undefined;
       this.ctx.onServerMessage?.({ kind: 'unknown', id: undefined, method: undefined, action: 'dropped', reason: 'response_uninspectable', message: 'an SSE event that is not JSON was dropped', target: undefined, filtered: undefined });
       j = DROP;
     } else j = this.judge(value);
@@ -206,15 +258,42 @@ export class ResponseFilter {
   private judgeMessage(value: unknown): Judgement {
     if (value === null || typeof value !== 'object' || Array.isArray(value)) return PASS;
     const m = value as Record<string, unknown>;
-    if (typeof m.method === 'string') return m.method === 'notifications/resources/updated' ? this.judgeResourceUpdate(m) : PASS;
+    if (typeof m.method === 'string') {
+      if (m.method === 'notifications/resources/updated') return this.judgeResourceUpdate(m);
+      const id = m.id;
+      if (this.ctx.onServerRequest && SERVER_REQUEST_METHODS.has(m.method) && (typeof id === 'string' || typeof id === 'number')) {
+        const params = m.params !== null && typeof m.params === 'object' && !Array.isArray(m.params) ? (m.params as Record<string, unknown>) : undefined;
+        return this.ctx.onServerRequest({ id, method: m.method, params }) ? PASS : DROP;
+      }
+      return PASS;
+    }
     if (m.result === undefined) return PASS; // A JSON-RPC error carries no items.
     const id = m.id as JsonRpcId | null | undefined;
     const own = this.ctx.request;
     if (own !== undefined && sameId(id, own.id)) {
-      if (!own.list) return PASS; // The answer to this very request: the client reads it as what it asked for.
+      // The answer to this very request: the client reads it as what it asked for.
+      if (!own.list) return this.ctx.scanOwnResult ? this.scanResult(m, id, true) : PASS;
       return this.filterOwnList(m, own.list);
     }
-    return this.filterByShape(m, id);
+    const j = this.filterByShape(m, id);
+    // An answer to an unknown request that looks like a tool result: scanned when every tool's results are.
+    if (j.action === 'drop' || !this.ctx.server.resultGuard?.coversAll || !looksLikeToolResult(m.result)) return j;
+    const scanned = this.scanResult(j.action === 'replace' ? (j.value as Record<string, unknown>) : m, id, false);
+    return scanned.action === 'pass' ? j : scanned;
+  }
+
+  /** Result scanning of one answer: redacted in place, replaced by an error (block), or only recorded (flag). */
+  private scanResult(m: Record<string, unknown>, id: JsonRpcId | null | undefined, own: boolean): Judgement {
+    const found = this.ctx.server.resultGuard!.inspect(m.result, this.prefetched);
+    if (!found) return PASS;
+    const kinds = Object.keys(found.record.counts);
+    if (own) this.report.resultScan = found.record;
+    else this.ctx.onServerMessage?.({ kind: 'response', id, method: undefined, action: found.blocked ? 'dropped' : 'filtered', reason: 'result_scan', message: `an answer to another request carried ${kinds.join(', ')} (${found.record.action})`, target: undefined, filtered: undefined, resultScan: found.record });
+    if (found.blocked) {
+      const message = `The tool result was withheld: it contained ${kinds.join(', ')} (servers[].scan_results)`;
+      return { action: 'replace', value: JSON.parse(refusalBody({ reason: 'result_blocked', httpStatus: 200, rpcCode: JsonRpcErrorCode.InternalError, rpcId: (id ?? null) as JsonRpcId | null, message, data: { kinds } })) };
+    }
+    return found.record.action === 'redacted' ? { action: 'replace', value: { ...m, result: found.value } } : PASS;
   }
 
   /** The exchange's own list answer: judged by its list's rules; uninspectable → an error in its place. */
@@ -224,6 +303,8 @@ export class ResponseFilter {
     const outcome = this.filterList(result as Record<string, unknown>, list);
     if ('error' in outcome) return { action: 'replace', value: JSON.parse(this.fail('response_uninspectable', outcome.error)) };
     this.report.filtered = { returned: outcome.returned, visible: outcome.visible };
+    if (outcome.findings.length) this.report.integrity = this.integrityOf(outcome.findings);
+    if (outcome.scanned.length) this.report.definitionScan = this.scanOf(outcome.scanned);
     return outcome.changed ? { action: 'replace', value: { ...m, result: outcome.result } } : PASS;
   }
 
@@ -235,6 +316,8 @@ export class ResponseFilter {
     let returned = 0;
     let visible = 0;
     let changed = false;
+    const findings: IntegrityFinding[] = [];
+    const scanned: ScanFinding[] = [];
     for (const list of LIST_METHODS.values()) {
       if (current[list.resultKey] === undefined) continue;
       const outcome = this.filterList(current, list);
@@ -244,13 +327,22 @@ export class ResponseFilter {
       }
       returned += outcome.returned;
       visible += outcome.visible;
+      findings.push(...outcome.findings);
+      scanned.push(...outcome.scanned);
       if (outcome.changed) {
         current = outcome.result;
         changed = true;
       }
     }
+    if (findings.length || scanned.length) {
+      const integrity = findings.length ? this.integrityOf(findings) : undefined;
+      const definitionScan = scanned.length ? this.scanOf(scanned) : undefined;
+      const what = integrity?.action === 'hidden' || definitionScan?.action === 'hidden' ? 'removed from' : 'flagged in';
+      this.ctx.onServerMessage?.({ kind: 'response', id, method: undefined, action: 'filtered', reason: 'integrity_finding', message: `items that differ from the lockfile or look poisoned ${what} an answer to another request (a replay, a GET stream, or an id that is not the request's)`, target: undefined, filtered: { returned, visible }, integrity, definitionScan });
+    } else if (changed) {
+      this.ctx.onServerMessage?.({ kind: 'response', id, method: undefined, action: 'filtered', reason: 'not_curated', message: 'hidden items removed from an answer to another request (a replay, or an id that is not the request\'s)', target: undefined, filtered: { returned, visible } });
+    }
     if (!changed) return PASS;
-    this.ctx.onServerMessage?.({ kind: 'response', id, method: undefined, action: 'filtered', reason: 'not_curated', message: 'hidden items removed from an answer to another request (a replay, or an id that is not the request\'s)', target: undefined, filtered: { returned, visible } });
     return { action: 'replace', value: { ...m, result: current } };
   }
 
@@ -281,17 +373,55 @@ export class ResponseFilter {
     return server.visibleSet!(this.ctx.input(), [{ kind: 'resource', name: uri, item: null }]).has(uri);
   }
 
-  /** Curation, then the policy's visibility (one evaluation for the whole list). */
-  private filterList(result: Record<string, unknown>, list: ListMethod): ReturnType<typeof filterListResult> {
+  /** Curation, then the policy's visibility (one evaluation for the whole list), then the lockfile. */
+  private filterList(result: Record<string, unknown>, list: ListMethod): ListOutcome | { error: string } {
     const { server } = this.ctx;
-    const outcome = filterListResult(result, list, server.curation);
-    if ('error' in outcome || !server.policy) return outcome;
+    let outcome: FilterOutcome | { error: string } = filterListResult(result, list, server.curation);
+    if ('error' in outcome) return outcome;
+    if (server.policy) {
+      const items = outcome.result[list.resultKey] as Record<string, unknown>[];
+      const asked: ListItem[] = items.map((i) => ({ kind: list.kind, name: i[list.itemKey] as string, item: null }));
+      const seen = server.visibleSet!(this.ctx.input(), asked);
+      const kept = items.filter((i) => seen.has(i[list.itemKey] as string));
+      if (kept.length !== items.length) outcome = { result: { ...outcome.result, [list.resultKey]: kept }, returned: outcome.returned, visible: kept.length, changed: true };
+    }
+    const { pins, screen } = server;
+    const pinned = pins?.listOf(list.resultKey);
+    const screened = screen?.listOf(list.resultKey);
+    if (!pinned && !screened) return { ...outcome, findings: NO_FINDINGS, scanned: NO_SCANS };
+    // Each item the caller would see is checked against the lock and scanned; in enforce / hide the ones found are hidden.
+    const findings: IntegrityFinding[] = [];
+    const scanned: ScanFinding[] = [];
     const items = outcome.result[list.resultKey] as Record<string, unknown>[];
-    const asked: ListItem[] = items.map((i) => ({ kind: list.kind, name: i[list.itemKey] as string, item: null }));
-    const seen = server.visibleSet!(this.ctx.input(), asked);
-    const kept = items.filter((i) => seen.has(i[list.itemKey] as string));
-    if (kept.length === items.length) return outcome;
-    return { result: { ...outcome.result, [list.resultKey]: kept }, returned: outcome.returned, visible: kept.length, changed: true };
+    const pinFindings = pinned ? pins!.checkList(pinned, items) : undefined;
+    const kept = items.filter((i, n) => {
+      let keep = true;
+      if (pinFindings) {
+        const f = pinFindings[n];
+        if (f) {
+          findings.push(f);
+          keep = pins!.pinning === 'observe';
+        }
+      }
+      if (screened) {
+        const f = screen!.checkListed(screened, i);
+        if (f) {
+          scanned.push(f);
+          keep &&= screen!.action === 'flag';
+        }
+      }
+      return keep;
+    });
+    if (kept.length === items.length) return { ...outcome, findings, scanned };
+    return { result: { ...outcome.result, [list.resultKey]: kept }, returned: outcome.returned, visible: kept.length, changed: true, findings, scanned };
+  }
+
+  private scanOf(found: readonly ScanFinding[]): ScanRecord {
+    return scanRecord(this.ctx.server.screen?.action === 'hide' ? 'hidden' : 'flagged', found);
+  }
+
+  private integrityOf(findings: readonly IntegrityFinding[]): IntegrityRecord {
+    return integrityRecord(this.ctx.server.pins?.pinning === 'enforce' ? 'hidden' : 'flagged', findings);
   }
 
   /** Records the failure and returns the JSON-RPC error that replaces the exchange's answer. */
@@ -299,6 +429,11 @@ export class ResponseFilter {
     this.report.failure = { reason, message };
     return refusalBody({ reason: 'invalid_request', httpStatus: 200, rpcCode: JsonRpcErrorCode.InternalError, rpcId: this.ctx.request?.id ?? null, message });
   }
+}
+
+/** A tools/call result: `content` or `structuredContent`. */
+function looksLikeToolResult(result: unknown): boolean {
+  return result !== null && typeof result === 'object' && (Array.isArray((result as Record<string, unknown>).content) || (result as Record<string, unknown>).structuredContent !== undefined);
 }
 
 /** JSON-RPC ids are JSON values: 2 and "2" are different ids (even if a client treats them alike). */

@@ -19,6 +19,10 @@ import { readSecret } from '../credentials/secret.js';
 import { SessionBinder } from '../sessions/binding.js';
 import { randomBytes } from 'node:crypto';
 import { callerAttribution, compileToolCosts, type CallerOf, type ToolCost } from '../usage/attribution.js';
+import type { ServerPins } from '../integrity/pins.js';
+import { loadPins } from '../integrity/load-pins.js';
+import { DefinitionScreen } from '../integrity/screen.js';
+import { ResultGuard } from '../guardrails/result-guard.js';
 
 export interface ServerRuntime {
   config: ServerConfig;
@@ -37,19 +41,29 @@ export interface ServerRuntime {
   toolCost: ToolCost | undefined;
   /** The names of `items` the policy lets this caller see (through policy.visibility_cache when configured); undefined without a policy. */
   visibleSet: ((input: PolicyInput, items: readonly ListItem[]) => Set<string>) | undefined;
+  /** The server's pins in the lockfile (servers[].pinning, validate_arguments); undefined: neither is on. */
+  pins: ServerPins | undefined;
+  /** Definition scanning of listed items (servers[].scan_definitions); undefined: off. */
+  screen: DefinitionScreen | undefined;
+  /** Tool-result scanning (servers[].scan_results); undefined: off. */
+  resultGuard: ResultGuard | undefined;
 }
 
-function serverRuntime(s: ServerConfig, policy: PolicyWatcher | undefined, broker: CredentialBroker | undefined, stripHeaders: readonly string[], cache: VisibilityCache | undefined): ServerRuntime {
+function serverRuntime(s: ServerConfig, policy: PolicyWatcher | undefined, broker: CredentialBroker | undefined, stripHeaders: readonly string[], pins: ServerPins | undefined, cache: VisibilityCache | undefined): ServerRuntime {
   const curation = compileCuration(s);
   const governsResources = policy !== undefined || !curation.isOpen('resource');
-  const governed = governsResources || !curation.isOpen('tool') || !curation.isOpen('prompt');
+  // Pinned lists are checked item by item, so their answers are read like curated ones.
+  const scan = s.integrity.scanDefinitions;
+  const screen = scan === 'off' ? undefined : new DefinitionScreen(scan, s.url.hostname, s.integrity.allowedUrlHosts);
+  const resultGuard = s.integrity.scanResults && new ResultGuard(s.integrity.scanResults);
+  const governed = governsResources || !curation.isOpen('tool') || !curation.isOpen('prompt') || (pins !== undefined && pins.pinning !== 'off') || screen !== undefined || resultGuard !== undefined;
   const visibleSet =
     policy === undefined
       ? undefined
       : cache
         ? (input: PolicyInput, items: readonly ListItem[]) => cache.visibleSet(policy.current(), s.name, input, items)
         : (input: PolicyInput, items: readonly ListItem[]) => policy.current().visibleSet(input, items);
-  return { config: s, curation, policy, broker, governed, governsResources, stripHeaders, toolCost: compileToolCosts(s.toolCosts), visibleSet };
+  return { config: s, curation, policy, broker, governed, governsResources, stripHeaders, toolCost: compileToolCosts(s.toolCosts), visibleSet, pins, screen, resultGuard };
 }
 
 export class GatewayRuntime {
@@ -78,6 +92,8 @@ export class GatewayRuntime {
     brokers: ReadonlyMap<string, CredentialBroker> = new Map(),
     /** Binds upstream session ids to callers; undefined when nobody is authenticated. */
     readonly sessions: SessionBinder | undefined = undefined,
+    /** Each pinned or validated server's pins, by server name. */
+    pins: ReadonlyMap<string, ServerPins> = new Map(),
   ) {
     this.credentialHeaders = authenticator
       ? [...new Set(['authorization', 'proxy-authorization', config.auth.apiKeys?.header ?? 'x-api-key'])]
@@ -85,7 +101,7 @@ export class GatewayRuntime {
     const withCookie = [...new Set([...this.credentialHeaders, 'cookie'])];
     const cache = config.policy.visibilityCache && new VisibilityCache(config.policy.visibilityCache);
     this.routes = new Map(
-      config.servers.map((s) => [s.path, serverRuntime(s, s.policyBundle === undefined ? undefined : policies.get(s.policyBundle), brokers.get(s.name), s.forwardCookies ? this.credentialHeaders : withCookie, cache)]),
+      config.servers.map((s) => [s.path, serverRuntime(s, s.policyBundle === undefined ? undefined : policies.get(s.policyBundle), brokers.get(s.name), s.forwardCookies ? this.credentialHeaders : withCookie, pins.get(s.name), cache)]),
     );
     this.hosts = compileGlobs(config.gateway.allowedHosts, { caseInsensitive: true });
     this.origins = compileGlobs(config.gateway.allowedOrigins, { caseInsensitive: true });
@@ -118,6 +134,24 @@ export class GatewayRuntime {
   /** Looks for changed policy bundles now (what SIGHUP does); resolves when any reload is done. */
   async checkPolicies(): Promise<void> {
     await Promise.all([...this.policies.values()].map((w) => w.check()));
+  }
+
+  /**
+   * Reads the lockfiles again (what SIGHUP does, after `tools approve`): each pinned
+   * server's pins are replaced as one reference for the exchanges that start next. A
+   * lockfile that cannot be read or checked leaves the ones in force; never rejects.
+   */
+  async reloadLockfiles(log: Logger): Promise<boolean> {
+    if (!this.config.servers.some((s) => s.integrity.pinning !== 'off' || s.integrity.validateArguments !== 'off')) return true;
+    try {
+      const next = await loadPins(this.config, log);
+      for (const r of this.routes.values()) r.pins = next.get(r.config.name);
+      log.info({ servers: [...next.keys()] }, 'lockfiles reloaded');
+      return true;
+    } catch (err) {
+      log.error({ err: (err as Error).message }, 'lockfiles not reloaded; the ones loaded before stay in force');
+      return false;
+    }
   }
 
   /** Releases what the runtime holds open (JWKS refresh timers, bundle watchers). */
@@ -157,6 +191,8 @@ export const ANONYMOUS: Identity = Object.freeze({ subject: 'anonymous', issuer:
 const PROCESS_SESSION_KEY = randomBytes(32);
 
 export async function createRuntime(config: GatewayConfig, audit: AuditSink, log: Logger, instruments?: Instruments): Promise<GatewayRuntime> {
+  // Lockfiles first: a missing or tampered one stops the start before anything is opened.
+  const pins = await loadPins(config, log);
   const hasAuth = config.auth.jwt !== undefined || config.auth.apiKeys !== undefined || config.auth.envoyJwtAuthn || !config.auth.anonymous;
   const authenticator = hasAuth ? await createAuthenticator(config.auth, instruments) : undefined;
   const policies = new Map<string, PolicyWatcher>();
@@ -200,5 +236,5 @@ export async function createRuntime(config: GatewayConfig, audit: AuditSink, log
     for (const w of policies.values()) w.close();
     throw err;
   }
-  return new GatewayRuntime(config, audit, authenticator, policies, brokers, sessions);
+  return new GatewayRuntime(config, audit, authenticator, policies, brokers, sessions, pins);
 }

@@ -20,6 +20,9 @@ export function serverMessageEvent(exchange: Readonly<AuditEvent>, m: ServerMess
   ev.rpc = m.kind === 'unknown' ? undefined : { kind: m.kind, id: m.id ?? undefined, method: m.method };
   ev.target = m.target;
   ev.filtered = m.filtered;
+  ev.integrity = m.integrity;
+  ev.definition_scan = m.definitionScan;
+  ev.result_scan = m.resultScan;
   ev.decision = m.action === 'dropped' ? 'deny' : 'allow';
   ev.reason = m.reason;
   ev.message = m.message;

@@ -53,6 +53,8 @@ export interface PolicyInput {
     /** The curated item kind+name this message addresses. */
     target: { kind: ItemKind; name: string } | null;
     arguments: unknown;
+    /** `client_to_server` for what callers send; `server_to_client` for requests upstreams send to the caller (sampling, elicitation, roots). */
+    direction: 'client_to_server' | 'server_to_client';
   };
   /** Set only when the policy is asked whether an item may be SEEN (list filtering). */
   list_item?: ListItem;
@@ -74,6 +76,8 @@ export interface PolicyFacts {
   message: JsonRpcMessage | undefined;
   /** The message's target if the caller already computed it (targetOf); computed when omitted. */
   target?: Target | undefined;
+  /** Who sent the message: the caller (default), or the upstream (a server-initiated request). */
+  direction?: 'client_to_server' | 'server_to_client';
 }
 
 /** Request headers a policy never sees: they carry credentials. */
@@ -128,6 +132,7 @@ export function createPolicyInputBuilder(options: PolicyInputBuilderOptions = {}
         resource: target?.kind === 'resource' ? target.name : null,
         target: target ? { kind: target.kind, name: target.name } : null,
         arguments: args === undefined ? null : args,
+        direction: f.direction ?? 'client_to_server',
       },
     };
   };

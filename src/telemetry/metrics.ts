@@ -18,6 +18,7 @@
 // telemetry.usage.caller_label says so (see usage-metrics.ts).
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { AuditEvent, AuditSink } from '../audit/event.js';
+import type { IntegrityRecord } from '../integrity/findings.js';
 import type { AuditSinkObserver } from '../audit/sink.js';
 import type { UsageSection } from '../config/types.js';
 import type { TokenExchangeObserver } from '../credentials/token-exchange.js';
@@ -44,6 +45,9 @@ export class GatewayMetrics implements Instruments, AuditSinkObserver, StreamObs
   private readonly listItems: Counter;
   private readonly upstreamResponses: Counter;
   private readonly serverMessages: Counter;
+  private readonly integrityFindings: Counter;
+  private readonly scanFindings: Counter;
+  private readonly resultFindings: Counter;
   private readonly streamsOpen: Gauge;
   private readonly streams: Counter;
   private readonly names = new Map<string, Set<string>>();
@@ -94,6 +98,24 @@ export class GatewayMetrics implements Instruments, AuditSinkObserver, StreamObs
       labelNames: ['server', 'action', 'reason'],
       registers,
     });
+    this.integrityFindings = new Counter({
+      name: 'mcp_gateway_integrity_findings_total',
+      help: 'Tools, prompts and resource templates that differ from the lockfile (finding changed), that it lacks (not_pinned) or that an answer lists twice (duplicate), by what was done (hidden from a list, a call refused, flagged)',
+      labelNames: ['server', 'finding', 'action'],
+      registers,
+    });
+    this.scanFindings = new Counter({
+      name: 'mcp_gateway_definition_scan_findings_total',
+      help: 'Signals found in listed tool, prompt and resource-template definitions (servers[].scan_definitions), by signal and what was done (hidden, refused, flagged)',
+      labelNames: ['server', 'signal', 'action'],
+      registers,
+    });
+    this.resultFindings = new Counter({
+      name: 'mcp_gateway_result_scan_findings_total',
+      help: 'Secrets, personal data and prompt-injection text found in tool results (servers[].scan_results), by kind and what was done (redacted, blocked, flagged)',
+      labelNames: ['server', 'kind', 'action'],
+      registers,
+    });
     this.streamsOpen = new Gauge({ name: 'mcp_gateway_extproc_streams_open', help: 'ext_proc streams (HTTP exchanges) open now', registers });
     this.streams = new Counter({ name: 'mcp_gateway_extproc_streams_total', help: 'ext_proc streams opened', registers });
     this.policyDuration = new Histogram({
@@ -127,6 +149,9 @@ export class GatewayMetrics implements Instruments, AuditSinkObserver, StreamObs
     try {
       const server = ev.server ?? OTHER;
       const method = ev.rpc?.method === undefined ? '' : isKnownMethod(ev.rpc.method) ? ev.rpc.method : OTHER;
+      if (ev.integrity) this.countIntegrity(server, ev.integrity);
+      if (ev.result_scan) for (const [kind, n] of Object.entries(ev.result_scan.counts)) this.resultFindings.inc({ server, kind, action: ev.result_scan.action }, n);
+      if (ev.definition_scan) for (const [signal, n] of Object.entries(ev.definition_scan.counts)) this.scanFindings.inc({ server, signal, action: ev.definition_scan.action }, n);
       if (ev.type === 'mcp.server_message') {
         this.serverMessages.inc({ server, action: ev.decision === 'deny' ? 'dropped' : 'filtered', reason: ev.reason });
         if (ev.filtered) this.countItems(server, '', ev.filtered);
@@ -221,6 +246,10 @@ export class GatewayMetrics implements Instruments, AuditSinkObserver, StreamObs
 
   get contentType(): string {
     return this.registry.contentType;
+  }
+
+  private countIntegrity(server: string, rec: IntegrityRecord): void {
+    for (const [finding, n] of Object.entries(rec.counts)) if (n) this.integrityFindings.inc({ server, finding, action: rec.action }, n);
   }
 
   private countItems(server: string, method: string, f: { returned: number; visible: number }): void {

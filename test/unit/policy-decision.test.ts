@@ -123,7 +123,7 @@ test('input: a tools/call fills method, id, tool, target and arguments', () => {
   const input = build(facts({ message: { kind: 'request', id: 7, method: 'tools/call', params: body.params, body } }));
   assert.deepEqual(input.mcp, {
     protocol_version: '2025-11-25', method: 'tools/call', kind: 'request', request_id: 7, session_id: 's1',
-    tool: 'run-sql', prompt: null, resource: null, target: { kind: 'tool', name: 'run-sql' }, arguments: { query: 'SELECT 1' },
+    tool: 'run-sql', prompt: null, resource: null, target: { kind: 'tool', name: 'run-sql' }, arguments: { query: 'SELECT 1' }, direction: 'client_to_server',
   });
   assert.deepEqual(input.attributes.source, { address: '10.0.0.1' });
   assert.equal(input.identity, identity);
@@ -144,7 +144,7 @@ test('input: a notification has no id; a GET has no message at all', () => {
   assert.equal(n.mcp.kind, 'notification');
   assert.equal(n.mcp.arguments, null);
   const g = build(facts({ http: { method: 'GET', path: '/mcp/demo', host: 'gw', headers: {} }, message: undefined, protocolVersion: undefined, sessionId: undefined }));
-  assert.deepEqual(g.mcp, { protocol_version: null, method: null, kind: null, request_id: null, session_id: null, tool: null, prompt: null, resource: null, target: null, arguments: null });
+  assert.deepEqual(g.mcp, { protocol_version: null, method: null, kind: null, request_id: null, session_id: null, tool: null, prompt: null, resource: null, target: null, arguments: null, direction: 'client_to_server' });
 });
 
 // ---- the bundle tarball reader ------------------------------------------------------
