@@ -19,6 +19,8 @@ import { ResponseFilter, bodyModeOf, type ServerMessageReport } from './response
 import { serverMessageEvent } from './server-message-event.js';
 import { applyPolicy } from './policy-step.js';
 import { applyCuration } from './curation-step.js';
+import { applyLimits, type LimitsStep } from './limits-step.js';
+import { NO_LEASE, type Lease, type PolicyLimit } from '../limits/types.js';
 import { INTERNAL_HEADER_PREFIX } from './internal-headers.js';
 import { refusalBody, type Refusal } from './refusal.js';
 import { CONTINUE, JSON_CONTENT_TYPE, withHeaders, type Verdict } from './verdict.js';
@@ -55,6 +57,11 @@ export class Exchange {
   private session: { sealed: string; upstreamId: string } | undefined;
   private readonly event: AuditEvent;
   private responseBytesRead = 0;
+  /** Concurrency slots held while the request is in flight; released when the exchange ends. */
+  private lease: Lease = NO_LEASE;
+  /** A limits check is under way (asynchronous: the rate-limit service or Redis). */
+  private deciding = false;
+  private closed = false;
 
   constructor(private readonly rt: GatewayRuntime) {
     this.event = emptyAuditEvent();
@@ -230,7 +237,7 @@ export class Exchange {
 
   // ---- request body ---------------------------------------------------------
 
-  requestBody(body: Uint8Array): Verdict {
+  requestBody(body: Uint8Array): Verdict | Promise<Verdict> {
     this.expect('request_body');
     if (this.bodyless) {
       if (body.length === 0) {
@@ -258,7 +265,7 @@ export class Exchange {
     return this.decideMessage(parsed.message);
   }
 
-  private decideMessage(msg: JsonRpcMessage): Verdict {
+  private decideMessage(msg: JsonRpcMessage): Verdict | Promise<Verdict> {
     const ev = this.event;
     const server = this.server!;
     this.message = msg;
@@ -309,10 +316,35 @@ export class Exchange {
     if (curation.refusal) return this.refuse(curation.refusal);
 
     if (isRequest) this.list = LIST_METHODS.get(msg.method);
-    if (!server.policy) return CONTINUE;
-    const step = applyPolicy(server, this.input(), curation.target, this.rpcId, ev);
-    if (step.refusal) return this.refuse(step.refusal);
-    return step.headers.length ? { kind: 'continue', headers: { set: step.headers } } : CONTINUE;
+    let verdict: Verdict = CONTINUE;
+    let policyLimits: readonly PolicyLimit[] = [];
+    if (server.policy) {
+      const step = applyPolicy(server, this.input(), curation.target, this.rpcId, ev);
+      if (step.refusal) return this.refuse(step.refusal);
+      if (step.headers.length) verdict = { kind: 'continue', headers: { set: step.headers } };
+      policyLimits = step.rateLimits;
+    }
+    const limiter = this.rt.limiter;
+    // Only a request can be refused with an error its sender will match (by id).
+    if (!isRequest || !limiter) return verdict;
+    const limits = applyLimits(limiter, { server: server.config.name, method: msg.method, target: curation.target, identity: this.identity }, policyLimits, msg.id, ev);
+    if (!(limits instanceof Promise)) return this.afterLimits(limits, verdict);
+    this.deciding = true;
+    return limits.then((s) => {
+      this.deciding = false;
+      return this.afterLimits(s, verdict);
+    });
+  }
+
+  private afterLimits(s: LimitsStep, verdict: Verdict): Verdict {
+    if (this.closed) {
+      // The exchange ended while the limits were checked: nothing will go upstream.
+      s.lease.release();
+      return s.refusal ? this.refuse(s.refusal) : verdict;
+    }
+    if (s.refusal) return this.refuse(s.refusal);
+    this.lease = s.lease;
+    return verdict;
   }
 
   /** The input document for this exchange's message, built once. */
@@ -452,6 +484,9 @@ export class Exchange {
 
   /** The ext_proc stream ended (normally, cancelled or broken): the audit event is owed regardless. */
   close(cause: 'complete' | 'cancelled' | 'error'): void {
+    this.closed = true;
+    this.lease.release();
+    this.lease = NO_LEASE;
     if (this.audited) return;
     if (this.undecided) {
       // Never decided, so nothing went upstream: the client went away, or Envoy gave up on
@@ -468,11 +503,15 @@ export class Exchange {
 
   /** Nothing has been let through yet: the request is still being read or decided. */
   private get undecided(): boolean {
-    return this.phase === 'request_headers' || this.phase === 'request_body';
+    return this.deciding || this.phase === 'request_headers' || this.phase === 'request_body';
   }
 
+  /**
+   * Nothing more to decide. An exchange holding concurrency slots is not finished until
+   * Envoy ends the stream (the response is over, or the client went away): then they are freed.
+   */
   get finished(): boolean {
-    return this.phase === 'done';
+    return this.phase === 'done' && this.lease === NO_LEASE;
   }
 
   private refuse(r: Refusal): Verdict {

@@ -34,7 +34,9 @@ export type RefusalReason =
   | 'session_foreign'
   | 'credential_unavailable'
   | 'token_exchange_failed'
-  | 'policy_denied';
+  | 'policy_denied'
+  | 'rate_limited'
+  | 'rate_limit_unavailable';
 
 export interface Refusal {
   reason: RefusalReason;

@@ -16,6 +16,7 @@ import { createBroker, type CredentialBroker } from '../credentials/broker.js';
 import { readSecret } from '../credentials/secret.js';
 import { SessionBinder } from '../sessions/binding.js';
 import { randomBytes } from 'node:crypto';
+import { Limiter, createBackends } from '../limits/limiter.js';
 import { callerAttribution, compileToolCosts, type CallerOf, type ToolCost } from '../usage/attribution.js';
 
 export interface ServerRuntime {
@@ -62,6 +63,8 @@ export class GatewayRuntime {
     brokers: ReadonlyMap<string, CredentialBroker> = new Map(),
     /** Binds upstream session ids to callers; undefined when nobody is authenticated. */
     readonly sessions: SessionBinder | undefined = undefined,
+    /** Rate limits and concurrency caps (configured or named by a policy); undefined: none can apply. */
+    readonly limiter: Limiter | undefined = undefined,
   ) {
     this.credentialHeaders = authenticator
       ? [...new Set(['authorization', 'proxy-authorization', config.auth.apiKeys?.header ?? 'x-api-key'])]
@@ -97,6 +100,7 @@ export class GatewayRuntime {
   close(): void {
     this.authenticator?.close();
     for (const w of this.policies.values()) w.close();
+    void this.limiter?.close();
   }
 
   /** The virtual server at this request path (query string already removed). */
@@ -164,5 +168,10 @@ export async function createRuntime(config: GatewayConfig, audit: AuditSink, log
     for (const w of policies.values()) w.close();
     throw err;
   }
-  return new GatewayRuntime(config, audit, authenticator, policies, brokers, sessions);
+  const limits = config.limits;
+  const limiter =
+    limits.limits.length > 0 || policies.size > 0
+      ? new Limiter(limits, createBackends(limits, (err) => log.warn({ err: err.message }, 'Redis (concurrency limits) error')))
+      : undefined;
+  return new GatewayRuntime(config, audit, authenticator, policies, brokers, sessions, limiter);
 }

@@ -7,7 +7,7 @@ import { createPolicyInputBuilder, type PolicyFacts } from '../../src/policy/inp
 import { readTarball, TarError } from '../../src/policy/tar.js';
 import { gzipSync } from 'node:zlib';
 
-const allow: Decision = { allowed: true, reasons: [], errorMessage: undefined, headers: [], redact: [], error: undefined };
+const allow: Decision = { allowed: true, reasons: [], errorMessage: undefined, headers: [], redact: [], rateLimits: [], error: undefined };
 
 test('a boolean decision: true allows, false denies, neither carries reasons', () => {
   assert.deepEqual(parseDecisionValue(true), allow);

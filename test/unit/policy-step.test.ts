@@ -7,7 +7,7 @@ import type { ServerRuntime } from '../../src/gateway/runtime.js';
 import type { Decision } from '../../src/policy/decision.js';
 import type { PolicyInput } from '../../src/policy/input.js';
 
-const decision = (d: Partial<Decision>): Decision => ({ allowed: false, reasons: [], errorMessage: undefined, headers: [], redact: [], error: undefined, ...d });
+const decision = (d: Partial<Decision>): Decision => ({ allowed: false, reasons: [], errorMessage: undefined, headers: [], redact: [], rateLimits: [], error: undefined, ...d });
 const server = (d: Decision, dryRun = false) =>
   ({ config: { dryRun }, policy: { current: () => ({ revision: 'abc123def456', decide: () => d }) } }) as unknown as ServerRuntime;
 const input = {} as PolicyInput;
