@@ -517,6 +517,7 @@ export class Exchange {
   private refuse(r: Refusal): Verdict {
     this.phase = 'done';
     this.event.decision = 'deny';
+    this.event.http.status = r.httpStatus;
     this.event.reason = r.reason;
     this.event.message = r.message;
     this.emit();
