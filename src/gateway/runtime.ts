@@ -171,7 +171,7 @@ export async function createRuntime(config: GatewayConfig, audit: AuditSink, log
   const limits = config.limits;
   const limiter =
     limits.limits.length > 0 || policies.size > 0
-      ? new Limiter(limits, createBackends(limits, (err) => log.warn({ err: err.message }, 'Redis (concurrency limits) error')))
+      ? new Limiter(limits, createBackends(limits, (err) => log.warn({ err: err.message }, 'Redis (concurrency limits) unavailable (logged again only after it was back)')))
       : undefined;
   return new GatewayRuntime(config, audit, authenticator, policies, brokers, sessions, limiter);
 }

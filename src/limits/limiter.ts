@@ -7,7 +7,7 @@ import { LocalRates } from './local-rates.js';
 import { LocalConcurrency } from './local-concurrency.js';
 import { RateLimitServiceClient } from './rls-client.js';
 import { RedisConcurrency } from './redis-concurrency.js';
-import { NO_LEASE, type ConcurrencySlot, type LimitFacts, type LimitHit, type LimitOutcome, type Lease, type PolicyLimit, type RateCounter } from './types.js';
+import { NO_LEASE, POLICY_LIMIT_PREFIX, type ConcurrencySlot, type LimitFacts, type LimitHit, type LimitOutcome, type Lease, type PolicyLimit, type RateCounter } from './types.js';
 
 type MaybePromise<T> = T | Promise<T>;
 type RateResult = { hit: LimitHit | undefined; shadowed: LimitHit[] };
@@ -68,7 +68,7 @@ export class Limiter {
       else (slots ??= []).push({ limit: c.name, values, max: c.concurrency!, shadow: c.shadow });
     }
     for (const p of policy) {
-      (counters ??= []).push({ limit: `policy:${p.key}`, source: 'policy', dimensions: ['policy'], values: [p.key], requestsPerUnit: p.requestsPerUnit, unit: p.unit, shadow: p.shadow });
+      (counters ??= []).push({ limit: POLICY_LIMIT_PREFIX + p.key, source: 'policy', dimensions: ['policy'], values: [p.key], requestsPerUnit: p.requestsPerUnit, unit: p.unit, shadow: p.shadow });
     }
     if (!counters && !slots) return PASS;
     if (!counters) return this.slots(slots!, [], undefined);

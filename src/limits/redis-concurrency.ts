@@ -56,6 +56,8 @@ export class RedisConcurrency {
   private readonly held = new Set<Held>();
   private readonly renewTimer: NodeJS.Timeout;
   private connecting: Promise<unknown> | undefined;
+  /** An error was reported since the connection was last ready. */
+  private quiet = false;
 
   constructor(private readonly cfg: RedisConfig, private readonly onError: (err: Error) => void = () => {}) {
     this.client = createClient({
@@ -64,9 +66,17 @@ export class RedisConcurrency {
       disableOfflineQueue: true,
       socket: { connectTimeout: Math.max(cfg.timeoutMs, 1000), reconnectStrategy: (retries) => Math.min(100 * 2 ** retries, 2000) },
     });
-    this.client.on('error', (err: Error) => this.onError(err));
+    // node-redis reports every failed reconnect: tell the first after a good spell, not each one.
+    this.client.on('error', (err: Error) => this.failed(err));
+    this.client.on('ready', () => (this.quiet = false));
     this.renewTimer = setInterval(() => void this.renew(), Math.max(250, Math.floor(cfg.leaseTtlMs / 3)));
     this.renewTimer.unref();
+  }
+
+  private failed(err: Error): void {
+    if (this.quiet) return;
+    this.quiet = true;
+    this.onError(err);
   }
 
   private async ready(): Promise<void> {
@@ -118,7 +128,7 @@ export class RedisConcurrency {
           // Best effort: a slot that cannot be given back now expires with its lease.
           const m = this.client.multi();
           for (const k of keys) m.zRem(k, id);
-          this.withTimeout(m.exec()).catch((err: Error) => this.onError(err));
+          this.withTimeout(m.exec()).catch((err: Error) => this.failed(err));
         },
       },
     };
@@ -132,7 +142,7 @@ export class RedisConcurrency {
     try {
       await this.withTimeout(this.script(RENEW, RENEW_SHA, keys, [String(this.cfg.leaseTtlMs), ...ids]));
     } catch (err) {
-      this.onError(err as Error);
+      this.failed(err as Error);
     }
   }
 

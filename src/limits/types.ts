@@ -13,6 +13,9 @@ export interface LimitFacts {
   identity: Identity;
 }
 
+/** The name of a policy-named limit is this prefix and its key. */
+export const POLICY_LIMIT_PREFIX = 'policy:';
+
 /** A limit a policy decision names (`rate_limits: [{key, requests_per_unit, unit, shadow?}]`). */
 export interface PolicyLimit {
   key: string;
