@@ -260,6 +260,7 @@ function limitsOf(raw: RawConfig): LimitsSection {
       key: (l.key ?? []) as LimitDimension[],
       rate: l.requests_per_unit !== undefined && l.unit !== undefined ? { requestsPerUnit: l.requests_per_unit, unit: l.unit } : undefined,
       concurrency: l.concurrency,
+      streams: l.streams ?? false,
       shadow: l.shadow ?? false,
     })),
     service: svc && {
@@ -357,6 +358,13 @@ function checkSemantics(c: GatewayConfig, raw: RawConfig): { path: (string | num
     }
     if (rate === (l.concurrency !== undefined)) {
       out.push({ path: ['rate_limits', i], message: 'set either requests_per_unit + unit (a rate) or concurrency (requests in flight), not both' });
+    }
+    if (l.streams) {
+      if (l.concurrency === undefined) out.push({ path: ['rate_limits', i, 'streams'], message: 'streams: true caps open GET streams: it needs concurrency (streams in flight), not a rate' });
+      const perMessage = (['methods', 'tools', 'prompts', 'resources'] as const).filter((k) => l.match?.[k] !== undefined);
+      if (perMessage.length) out.push({ path: ['rate_limits', i, 'match'], message: `a GET stream carries no JSON-RPC message: ${perMessage.join(', ')} cannot match it` });
+      const perMessageKey = (l.key ?? []).filter((k) => k === 'tool' || k === 'method');
+      if (perMessageKey.length) out.push({ path: ['rate_limits', i, 'key'], message: `a GET stream carries no JSON-RPC message: ${perMessageKey.join(', ')} cannot be part of its key` });
     }
     const key = l.key ?? [];
     const dupKey = key.find((k, j) => key.indexOf(k) !== j);

@@ -130,6 +130,7 @@ const rateLimit = z
     requests_per_unit: z.number().int().min(1).max(4_294_967_295).optional(),
     unit: z.enum(['second', 'minute', 'hour', 'day']).optional(),
     concurrency: z.number().int().min(1).max(1_000_000).optional(),
+    streams: z.boolean().optional(),
     shadow: z.boolean().optional(),
   })
   .strict();

@@ -167,6 +167,11 @@ export interface RateLimitConfig {
   /** A rate (requests per unit, fixed window) or a concurrency cap (requests in flight): exactly one. */
   rate: { requestsPerUnit: number; unit: LimitUnit } | undefined;
   concurrency: number | undefined;
+  /**
+   * A concurrency cap on open server streams (HTTP GET, server-to-client SSE) instead of
+   * requests: held while the stream is open. Stream caps never count requests, nor the reverse.
+   */
+  streams: boolean;
   /** Count, audit and meter, but let the request through. */
   shadow: boolean;
 }

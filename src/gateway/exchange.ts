@@ -19,7 +19,7 @@ import { ResponseFilter, bodyModeOf, type ServerMessageReport } from './response
 import { serverMessageEvent } from './server-message-event.js';
 import { applyPolicy } from './policy-step.js';
 import { applyCuration } from './curation-step.js';
-import { applyLimits, type LimitsStep } from './limits-step.js';
+import { applyLimits, applyStreamLimits, type LimitsStep } from './limits-step.js';
 import { NO_LEASE, type Lease, type PolicyLimit } from '../limits/types.js';
 import { INTERNAL_HEADER_PREFIX } from './internal-headers.js';
 import { refusalBody, type Refusal } from './refusal.js';
@@ -62,6 +62,8 @@ export class Exchange {
   /** A limits check is under way (asynchronous: the rate-limit service or Redis). */
   private deciding = false;
   private closed = false;
+  /** The response body streams past only to see when it ends (slots held, body not inspected). */
+  private watchingBody = false;
 
   constructor(private readonly rt: GatewayRuntime) {
     this.event = emptyAuditEvent();
@@ -171,6 +173,26 @@ export class Exchange {
       set.push(['mcp-session-id', opened.upstreamId]);
       this.session = { sealed, upstreamId: opened.upstreamId };
     }
+    const limiter = this.rt.limiter;
+    if (limiter?.capsStreams && ev.http.method === 'GET') {
+      // An open server stream holds a slot of its caps until Envoy ends it.
+      const step = applyStreamLimits(limiter, { server: this.server!.config.name, method: '', target: undefined, identity: id }, ev);
+      const next = (s: LimitsStep): Verdict | Promise<Verdict> => {
+        const v = this.afterLimits(s, verdict);
+        return v.kind === 'continue' && !this.closed ? this.brokered(v, set, h) : v;
+      };
+      if (!(step instanceof Promise)) return next(step);
+      this.deciding = true;
+      return step.then((s) => {
+        this.deciding = false;
+        return next(s);
+      });
+    }
+    return this.brokered(verdict, set, h);
+  }
+
+  /** The upstream credentials the broker adds (if the server has one), with the headers set so far. */
+  private brokered(verdict: Verdict, set: [string, string][], h: HeaderBag): Verdict | Promise<Verdict> {
     const broker = this.server!.broker;
     if (!broker) return withHeaders(verdict, set);
     const auth = h['authorization'];
@@ -392,7 +414,13 @@ export class Exchange {
     if (!inspect) {
       this.phase = 'done';
       this.emit();
-      return sealed;
+      if (this.lease === NO_LEASE || endOfStream) return sealed;
+      // Concurrency slots are held until the response ends, not until its headers arrive (Envoy
+      // ends the ext_proc stream as soon as it has nothing more to send): watch the body pass
+      // by, unchanged, to see its end. Only exchanges that hold a slot pay for this.
+      this.phase = 'response_body';
+      this.watchingBody = true;
+      return { ...sealed, kind: 'continue', responseBodyMode: 'streamed' };
     }
     const mode = bodyModeOf(h);
     if (typeof mode !== 'string') return this.uninspectable(mode.problem);
@@ -443,6 +471,15 @@ export class Exchange {
 
   responseBody(chunk: Uint8Array, endOfStream: boolean): Verdict {
     this.expect('response_body');
+    if (this.watchingBody) {
+      this.event.response_bytes = (this.responseBytesRead += chunk.length);
+      if (endOfStream) {
+        this.phase = 'done';
+        this.lease.release();
+        this.lease = NO_LEASE;
+      }
+      return CONTINUE;
+    }
     const f = this.responseFilter!;
     this.event.response_bytes = (this.responseBytesRead += chunk.length);
     const failedBefore = f.report.failure !== undefined;

@@ -21,6 +21,12 @@ export function applyLimits(limiter: Limiter, facts: LimitFacts, policyLimits: r
   return outcome instanceof Promise ? outcome.then((o) => decide(o, rpcId, ev)) : decide(outcome, rpcId, ev);
 }
 
+/** The stream caps of a GET (server-to-client stream); a refusal has no request to answer, so its id is null. */
+export function applyStreamLimits(limiter: Limiter, facts: LimitFacts, ev: AuditEvent): LimitsStep | Promise<LimitsStep> {
+  const outcome = limiter.checkStream(facts);
+  return outcome instanceof Promise ? outcome.then((o) => decide(o, null, ev)) : decide(outcome, null, ev);
+}
+
 function noteShadow(hits: readonly LimitHit[], ev: AuditEvent): void {
   const h = hits[0];
   if (!h) return;
@@ -31,7 +37,7 @@ function noteShadow(hits: readonly LimitHit[], ev: AuditEvent): void {
   }
 }
 
-export function decide(o: LimitOutcome, rpcId: JsonRpcId, ev: AuditEvent): LimitsStep {
+export function decide(o: LimitOutcome, rpcId: JsonRpcId | null, ev: AuditEvent): LimitsStep {
   switch (o.kind) {
     case 'pass':
       noteShadow(o.shadowed, ev);
@@ -59,7 +65,7 @@ export function decide(o: LimitOutcome, rpcId: JsonRpcId, ev: AuditEvent): Limit
       const h = o.hit;
       ev.rate_limit = { limit: h.limit, kind: h.kind, shadow: false, retry_after_ms: h.retryAfterMs };
       const seconds = retryAfterSeconds(h.retryAfterMs);
-      const what = h.kind === 'rate' ? `Rate limit "${h.limit}" exceeded` : `Concurrency limit "${h.limit}" reached (too many requests in flight)`;
+      const what = h.kind === 'rate' ? `Rate limit "${h.limit}" exceeded` : `Concurrency limit "${h.limit}" reached (too many ${rpcId === null ? 'open streams' : 'requests in flight'})`;
       return {
         lease: NO_LEASE,
         refusal: {

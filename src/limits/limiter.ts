@@ -45,15 +45,34 @@ export function createBackends(section: LimitsSection, onRedisError?: (err: Erro
 }
 
 export class Limiter {
+  /** Limits on requests, and caps on open GET streams (`streams: true`): never one for the other. */
   private readonly limits: CompiledLimit[];
+  private readonly streamLimits: CompiledLimit[];
 
   constructor(section: LimitsSection, private readonly backends: LimiterBackends) {
-    this.limits = section.limits.map(compileLimit);
+    this.limits = section.limits.filter((l) => !l.streams).map(compileLimit);
+    this.streamLimits = section.limits.filter((l) => l.streams).map(compileLimit);
   }
 
   /** Whether any configured limit exists; policy-named limits are checked regardless. */
   get configured(): boolean {
     return this.limits.length > 0;
+  }
+
+  /** Whether open GET streams are capped at all (else a GET costs nothing here). */
+  get capsStreams(): boolean {
+    return this.streamLimits.length > 0;
+  }
+
+  /** Takes a slot of every stream cap the GET stream falls under, held until it ends. */
+  checkStream(f: LimitFacts): MaybePromise<LimitOutcome> {
+    let slots: ConcurrencySlot[] | undefined;
+    for (const l of this.streamLimits) {
+      if (!l.matches(f)) continue;
+      const values = l.values(f);
+      if (values !== undefined) (slots ??= []).push({ limit: l.config.name, values, max: l.config.concurrency!, shadow: l.config.shadow });
+    }
+    return slots ? this.slots(slots, [], undefined) : PASS;
   }
 
   check(f: LimitFacts, policy: readonly PolicyLimit[]): MaybePromise<LimitOutcome> {

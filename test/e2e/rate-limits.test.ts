@@ -20,7 +20,7 @@ import { stringify } from 'yaml';
 import type { AuditEvent } from '../../src/audit/event.js';
 
 const KEYS: Record<string, string> = {};
-const CALLERS = ['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'grace', 'heidi'];
+const CALLERS = ['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'grace', 'heidi', 'ivan'];
 for (const c of CALLERS) KEYS[c] = `key-${c}-0123456789abcdef`;
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 
@@ -35,6 +35,8 @@ const LIMITS = [
   { name: 'carol-everything', match: { subjects: ['carol'] }, key: ['caller'], requests_per_unit: 1, unit: 'hour' },
   // Concurrency cap per caller on the slow tool.
   { name: 'slow-in-flight', match: { tools: ['slow'] }, key: ['caller'], concurrency: 2 },
+  // Open server streams (GET) per caller.
+  { name: 'ivan-streams', match: { subjects: ['ivan'] }, key: ['caller'], concurrency: 2, streams: true },
 ];
 
 let dir: string;
@@ -206,6 +208,53 @@ describe('one replica: in-process limits', () => {
     assert.equal(passed(await Promise.all(slow)), 2);
     assert.ok((await call(grace, 'slow', { ms: 10 })).ok, 'slots are free once the calls ended');
     await Promise.all([grace.close(), heidi.close()]);
+  });
+
+  test('a cap on open GET streams per caller: the third gets a 429, a closed one frees its slot; calls are not counted', async () => {
+    const errors: unknown[] = [];
+    const open = async () => {
+      const client = new Client({ name: 'limits-e2e', version: '1' });
+      client.onerror = (err) => errors.push(err);
+      // The SDK client opens its GET stream by itself after initialize.
+      await client.connect(new StreamableHTTPClientTransport(new URL(gw.url('tools')), { requestInit: { headers: { 'x-api-key': KEYS.ivan! } } }));
+      return client;
+    };
+    const first = await open();
+    const second = await open();
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(errors.length, 0, `two streams are within the cap: ${errors.join('; ')}`);
+    const third = await open();
+    for (let i = 0; i < 50 && errors.length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(errors[0] instanceof StreamableHTTPError && errors[0].code === 429, `the third stream is refused: ${String(errors[0])}`);
+    // Calls still pass: a stream cap never counts requests.
+    assert.ok((await call(third, 'echo', { message: 'still' })).ok);
+    const sid = (third.transport as StreamableHTTPClientTransport).sessionId!;
+    const get = (signal?: AbortSignal) =>
+      fetch(gw.url('tools'), { headers: { accept: 'text/event-stream', 'x-api-key': KEYS.ivan!, 'mcp-session-id': sid, 'mcp-protocol-version': '2025-11-25' }, signal });
+    const refused = await get();
+    assert.equal(refused.status, 429);
+    assert.ok(Number(refused.headers.get('retry-after')) >= 1);
+    const body = (await refused.json()) as any;
+    assert.equal(body.id, null);
+    assert.equal(body.error.code, -32029);
+    assert.deepEqual([body.error.data.reason, body.error.data.limit], ['rate_limited', 'ivan-streams']);
+    assert.match(body.error.message, /too many open streams/);
+    const ev = await gw.waitForAudit((e) => e.type === 'http.stream' && e.reason === 'rate_limited' && e.identity?.subject === 'ivan');
+    assert.equal(ev.http.status, 429);
+    // One stream ends: its slot is free.
+    await first.close();
+    const ac = new AbortController();
+    let res: Response | undefined;
+    for (let i = 0; i < 50; i++) {
+      res = await get(ac.signal);
+      if (res.status === 200) break;
+      await res.body?.cancel();
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(res?.status, 200);
+    assert.match(res!.headers.get('content-type') ?? '', /text\/event-stream/);
+    ac.abort();
+    await Promise.all([second.close(), third.close()]);
   });
 
   test('a client that goes away gives its slots back', async () => {

@@ -167,6 +167,24 @@ describe('the limiter', () => {
     assert.equal(o.hit.limit, 'policy:tenant-acme');
     assert.equal(o.hit.source, 'policy');
   });
+  test('stream caps count open GET streams only; request limits never count a stream', () => {
+    const l = limiterFor([
+      { name: 'streams', key: ['caller'], concurrency: 1, streams: true },
+      { name: 'calls', key: ['caller'], concurrency: 1 },
+    ]);
+    assert.ok(l.capsStreams);
+    const first = l.checkStream(facts());
+    assert.ok(!(first instanceof Promise) && first.kind === 'pass');
+    const second = l.checkStream(facts());
+    assert.ok(!(second instanceof Promise) && second.kind === 'limited');
+    assert.equal(second.hit.limit, 'streams');
+    // The request cap is untouched by the open stream, and the stream cap by the call.
+    const call = l.check(facts(), []);
+    assert.ok(!(call instanceof Promise) && call.kind === 'pass');
+    first.lease.release();
+    assert.equal((l.checkStream(facts()) as { kind: string }).kind, 'pass');
+    assert.equal(limiterFor([{ name: 'calls', concurrency: 1 }]).capsStreams, false);
+  });
   test('a rates backend that fails: closed refuses as unavailable, open lets through', async () => {
     const down = { take: () => Promise.reject(new Error('connection refused')) };
     const limits = [{ name: 'l', requests_per_unit: 1, unit: 'second' }];
@@ -294,6 +312,9 @@ describe('configuration', () => {
     ['repeated dimension', [{ name: 'a', concurrency: 1, key: ['caller', 'caller'] }], 'rate_limits[0].key: "caller" is listed twice'],
     ['unknown unit', [{ name: 'a', requests_per_unit: 1, unit: 'week' }], 'rate_limits[0].unit'],
     ['unknown key', [{ name: 'a', concurrency: 1, burst: 2 }], 'rate_limits[0].burst: unknown key'],
+    ['a stream cap with a rate', [{ name: 'a', requests_per_unit: 1, unit: 'second', streams: true }], 'rate_limits[0].streams: streams: true caps open GET streams'],
+    ['a stream cap matching tools', [{ name: 'a', concurrency: 1, streams: true, match: { tools: ['x'] } }], 'rate_limits[0].match: a GET stream carries no JSON-RPC message: tools'],
+    ['a stream cap keyed by tool', [{ name: 'a', concurrency: 1, streams: true, key: ['caller', 'tool'] }], 'rate_limits[0].key: a GET stream carries no JSON-RPC message: tool'],
   ];
   for (const [name, limits, expected] of bad) {
     test(`refused: ${name}`, () => {
