@@ -5,6 +5,7 @@ import { msUntilReset, windowStart } from './window.js';
 
 interface Window {
   start: number;
+  unitMs: number;
   count: number;
 }
 
@@ -25,7 +26,7 @@ export class LocalRates {
       const id = JSON.stringify([c.limit, c.unit, ...c.values]);
       const start = windowStart(now, unitMs);
       let w = this.windows.get(id);
-      if (!w) this.windows.set(id, (w = { start, count: 0 }));
+      if (!w) this.windows.set(id, (w = { start, unitMs, count: 0 }));
       else if (w.start !== start) {
         w.start = start;
         w.count = 0;
@@ -41,14 +42,14 @@ export class LocalRates {
     return { hit: undefined, shadowed };
   }
 
-  /** Forgets windows that have ended (at most once a second), so idle keys cost no memory. */
+  /**
+   * Forgets windows that have ended (at most once a second), so idle keys cost no memory.
+   * Only ended ones: forgetting a live window would hand its key a fresh quota.
+   */
   private sweep(now: number): void {
     if (now < this.nextSweep) return;
     this.nextSweep = now + 1000;
-    for (const [id, w] of this.windows) {
-      // The id's unit is not at hand here: a window older than a day has surely ended.
-      if (w.start + UNIT_MS.day <= now || (this.windows.size > 100_000 && w.start + UNIT_MS.minute <= now)) this.windows.delete(id);
-    }
+    for (const [id, w] of this.windows) if (w.start + w.unitMs <= now) this.windows.delete(id);
   }
 
   get size(): number {

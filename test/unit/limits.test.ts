@@ -117,13 +117,20 @@ describe('in-process rates', () => {
     assert.equal(r.hit, undefined);
     assert.equal(r.shadowed[0]?.limit, 'l');
   });
-  test('ended windows are forgotten', () => {
+  test('ended windows are forgotten, live ones never', () => {
     let now = 1000;
     const rates = new LocalRates(() => now);
     rates.take([counter({ unit: 'second' })]);
-    assert.equal(rates.size, 1);
-    now += 2 * 86_400_000;
+    const daily = counter({ limit: 'daily', unit: 'day', requestsPerUnit: 1 });
+    rates.take([daily]);
+    assert.equal(rates.size, 2);
+    // A minute on: the second's window has ended, the day's has not (and still counts).
+    now += 60_000;
     rates.take([counter({ values: ['other'] })]);
+    assert.equal(rates.size, 2);
+    assert.equal(rates.take([daily]).hit?.limit, 'daily');
+    now += 2 * 86_400_000;
+    rates.take([counter({ values: ['third'] })]);
     assert.equal(rates.size, 1);
   });
 });
