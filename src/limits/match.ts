@@ -1,4 +1,5 @@
 // A limit's `match` and `key`, compiled once at config load into plain functions.
+import { createHash } from 'node:crypto';
 import type { LimitDimension, LimitMatch, RateLimitConfig } from '../config/types.js';
 import { compileGlobs, type GlobSet } from '../curation/glob.js';
 import type { LimitFacts } from './types.js';
@@ -66,6 +67,13 @@ function dimension(d: LimitDimension): (f: LimitFacts) => string | undefined {
   }
 }
 
+/** Longer key values (a made-up tool name can be as long as the body) count under their digest. */
+export const MAX_KEY_VALUE = 256;
+
+function bounded(v: string): string {
+  return v.length <= MAX_KEY_VALUE ? v : `sha256:${createHash('sha256').update(v).digest('hex')}`;
+}
+
 export function compileLimit(c: RateLimitConfig): CompiledLimit {
   const matches = compileMatch(c.match);
   const dims = c.key.map(dimension);
@@ -77,7 +85,7 @@ export function compileLimit(c: RateLimitConfig): CompiledLimit {
       for (const d of dims) {
         const v = d(f);
         if (v === undefined) return undefined;
-        out.push(v);
+        out.push(bounded(v));
       }
       return out;
     },

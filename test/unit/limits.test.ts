@@ -61,6 +61,12 @@ describe('matching and keys', () => {
     assert.equal(n!.values(facts({ identity: who('bob', { claims: { org: { nested: 1 } } }) })), undefined);
     const [t] = limitsOf([{ name: 't', key: ['tool'], requests_per_unit: 1, unit: 'second' }]);
     assert.deepEqual(t!.values(facts({ method: 'tools/list', target: undefined })), ['']);
+    // A value over 256 characters counts under its digest: bounded keys, still one counter per value.
+    const long = (c: string) => t!.values(facts({ target: { kind: 'tool', name: c.repeat(300) } }))![0]!;
+    assert.match(long('a'), /^sha256:[0-9a-f]{64}$/);
+    assert.equal(long('a'), long('a'));
+    assert.notEqual(long('a'), long('b'));
+    assert.equal(t!.values(facts({ target: { kind: 'tool', name: 'x'.repeat(256) } }))![0], 'x'.repeat(256));
   });
 });
 
