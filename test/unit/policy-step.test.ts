@@ -47,7 +47,7 @@ test('an allowed decision passes its headers upstream and redacts the audit argu
   const ev = emptyAuditEvent();
   ev.arguments = { amount: 5, card_number: '4111' };
   const step = applyPolicy(server(decision({ allowed: true, headers: [['x-tenant', 'a']], redact: ['card_number'] })), input, target, 1, ev);
-  assert.deepEqual(step, { refusal: undefined, headers: [['x-tenant', 'a']] });
+  assert.deepEqual(step, { refusal: undefined, headers: [['x-tenant', 'a']], rateLimits: [] });
   assert.deepEqual(ev.arguments, { amount: 5, card_number: '[REDACTED]' });
   assert.match(ev.policy!.decision_id, /^[0-9a-f-]{36}$/);
 });
