@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { startUpstream, type RunningUpstream } from '../../examples/upstream.js';
-import { createLimitsTestServer } from '../fixtures/limits-server.js';
+import { createLimitsTestServer, slowCallsOf, slowCallsRunning } from '../fixtures/limits-server.js';
 import { startGateway, type RunningGateway } from '../support/gateway.js';
 import { startRedis, startRateLimitService, type RunningRedis, type RunningRateLimitService } from '../support/limit-services.js';
 import { opaBuild } from '../../src/policy/opa-cli.js';
@@ -195,9 +195,9 @@ describe('one replica: in-process limits', () => {
   test('a concurrency cap: at most N calls in flight per caller, the slot freed when the response ends', async () => {
     const grace = await connect(gw.url('tools'), 'grace');
     const heidi = await connect(gw.url('tools'), 'heidi');
-    const slow = [call(grace, 'slow', { ms: 1500 }), call(grace, 'slow', { ms: 1500 })];
-    // Both SSE responses have started (headers sent) well before they end.
-    await new Promise((r) => setTimeout(r, 500));
+    const slow = [call(grace, 'slow', { ms: 3000, tag: 'cap' }), call(grace, 'slow', { ms: 3000, tag: 'cap' })];
+    // Both are running upstream, their SSE responses started (headers sent) long before they end.
+    await slowCallsRunning('cap', 2);
     const third = await call(grace, 'slow', { ms: 10 });
     assert.ok(!third.ok);
     assert.equal(third.status, 429);
@@ -205,6 +205,7 @@ describe('one replica: in-process limits', () => {
     assert.match(third.error.message, /Concurrency limit "slow-in-flight" reached/);
     // Another caller has slots of their own.
     assert.ok((await call(heidi, 'slow', { ms: 10 })).ok);
+    assert.equal(slowCallsOf('cap'), 2, 'the refusal came while both were still running');
     assert.equal(passed(await Promise.all(slow)), 2);
     assert.ok((await call(grace, 'slow', { ms: 10 })).ok, 'slots are free once the calls ended');
     await Promise.all([grace.close(), heidi.close()]);
@@ -219,12 +220,16 @@ describe('one replica: in-process limits', () => {
       await client.connect(new StreamableHTTPClientTransport(new URL(gw.url('tools')), { requestInit: { headers: { 'x-api-key': KEYS.ivan! } } }));
       return client;
     };
+    const streamsOpen = async (n: number) => {
+      // A GET stream is audited when its response starts: then it holds its slot.
+      for (let i = 0; i < 300 && gw.audit.events.filter((e) => e.type === 'http.stream' && e.decision === 'allow' && e.identity?.subject === 'ivan').length < n; i++) await new Promise((r) => setTimeout(r, 50));
+    };
     const first = await open();
     const second = await open();
-    await new Promise((r) => setTimeout(r, 500));
+    await streamsOpen(2);
     assert.equal(errors.length, 0, `two streams are within the cap: ${errors.join('; ')}`);
     const third = await open();
-    for (let i = 0; i < 50 && errors.length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 300 && errors.length === 0; i++) await new Promise((r) => setTimeout(r, 50));
     assert.ok(errors[0] instanceof StreamableHTTPError && errors[0].code === 429, `the third stream is refused: ${String(errors[0])}`);
     // Calls still pass: a stream cap never counts requests.
     assert.ok((await call(third, 'echo', { message: 'still' })).ok);
@@ -261,9 +266,10 @@ describe('one replica: in-process limits', () => {
     // Closing the transport aborts its fetches: the downstream is reset, Envoy ends the
     // ext_proc stream, and the slot is free long before the slow calls would have ended.
     const leaving = await connect(gw.url('tools'), 'grace');
-    const pending = [leaving.callTool({ name: 'slow', arguments: { ms: 20_000 } }).catch(() => 'gone'), leaving.callTool({ name: 'slow', arguments: { ms: 20_000 } }).catch(() => 'gone')];
+    const slow = () => leaving.callTool({ name: 'slow', arguments: { ms: 20_000, tag: 'leaving' } }).catch(() => 'gone');
+    const pending = [slow(), slow()];
     const grace = await connect(gw.url('tools'), 'grace');
-    await new Promise((r) => setTimeout(r, 400));
+    await slowCallsRunning('leaving', 2);
     assert.equal((await call(grace, 'slow', { ms: 10 })).ok, false, 'both slots are taken');
     await leaving.close();
     await Promise.all(pending);
@@ -337,8 +343,8 @@ describe('two replicas: envoyproxy/ratelimit and Redis', () => {
   test('a concurrency cap holds across replicas (slots in Redis)', async () => {
     const onA = await connect(a.url('tools'), 'grace');
     const onB = await connect(b.url('tools'), 'grace');
-    const slow = [call(onA, 'slow', { ms: 1500 }), call(onB, 'slow', { ms: 1500 })];
-    await new Promise((r) => setTimeout(r, 500));
+    const slow = [call(onA, 'slow', { ms: 3000, tag: 'replicas' }), call(onB, 'slow', { ms: 3000, tag: 'replicas' })];
+    await slowCallsRunning('replicas', 2);
     const third = await call(onA, 'slow', { ms: 10 });
     assert.ok(!third.ok);
     assert.equal(third.status, 429);
