@@ -59,7 +59,8 @@ elif command -v opa >/dev/null 2>&1; then
   opa_bin="$(command -v opa)"
 else
   opa_bin="$TOOLS/bin/opa"
-  if [ ! -x "$opa_bin" ] || ! "$opa_bin" version 2>/dev/null | grep -q "^Version: ${OPA_VERSION#v}$"; then
+  # grep without -q: under pipefail, -q's early exit would SIGPIPE opa and fail the check every time.
+  if [ ! -x "$opa_bin" ] || ! "$opa_bin" version 2>/dev/null | grep "^Version: ${OPA_VERSION#v}$" >/dev/null; then
     command -v go >/dev/null || die "Go is needed to build the OPA CLI (go install github.com/open-policy-agent/opa@$OPA_VERSION); install Go >= 1.24 or set OPA_BIN"
     say "building OPA $OPA_VERSION with go install (takes a few minutes the first time)"
     GOBIN="$TOOLS/bin" go install "github.com/open-policy-agent/opa@$OPA_VERSION" >&2 \
