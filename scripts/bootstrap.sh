@@ -113,10 +113,13 @@ else
     say "fetching redis-server $REDIS_DEB_VERSION (Debian packages) into .tools/redis"
     rm -rf "$TOOLS/redis" && mkdir -p "$TOOLS/redis/debs" "$TOOLS/redis/root"
     # With the version pinned for redis-server; its libraries at whatever the archive has.
-    fetch_redis() { ( cd "$TOOLS/redis/debs" && apt-get download "redis-server=$REDIS_DEB_VERSION" "redis-tools=$REDIS_DEB_VERSION" liblzf1 libjemalloc2 >&2 2>/dev/null ); }
+    fetch_redis() { ( cd "$TOOLS/redis/debs" && apt-get download "redis-server$1" "redis-tools$1" liblzf1 libjemalloc2 >&2 2>/dev/null ); }
     # A fresh machine (or container) has no package lists yet: fetch them once, as root.
-    fetch_redis || { [ "$(id -u)" = 0 ] && apt-get update -qq >&2 && fetch_redis; } \
-      || die "apt-get download redis-server=$REDIS_DEB_VERSION failed; run apt-get update first, or install Redis 7 and set REDIS_SERVER_BIN"
+    # Debian's security archive keeps only the newest point release: if the pinned one is
+    # gone, take the archive's redis-server (same Debian release, so the same Redis 7.0).
+    fetch_redis "=$REDIS_DEB_VERSION" || { [ "$(id -u)" = 0 ] && apt-get update -qq >&2 && fetch_redis "=$REDIS_DEB_VERSION"; } \
+      || { say "redis-server=$REDIS_DEB_VERSION is no longer in the archive; taking its current redis-server"; fetch_redis ""; } \
+      || die "apt-get download redis-server failed; run apt-get update first, or install Redis 7 and set REDIS_SERVER_BIN"
     for deb in "$TOOLS/redis/debs"/*.deb; do dpkg -x "$deb" "$TOOLS/redis/root"; done
     mkdir -p "$TOOLS/redis/bin"
     # redis-server is a symlink to redis-check-rdb's binary in the package: call it through a
