@@ -65,6 +65,7 @@ async function main(): Promise<void> {
   const durationMs = Number(v.duration ?? 3) * 1000;
   const out = resolve(projectRoot(), v.out ?? 'bench/results');
 
+  const m = machine();
   const dir = await mkdtemp(join(tmpdir(), 'mcp-gateway-bench-limits-'));
   const upstream = await startUpstreamChild();
   const gen = await Generator.start();
@@ -122,7 +123,6 @@ async function main(): Promise<void> {
       variant.key === 'curation' ? 'baseline' : spread(paired((a, b) => a.latencyMs.p50 - b.latencyMs.p50), signed)
     } | ${variant.key === 'curation' ? 'baseline' : spread(paired((a, b) => a.latencyMs.p99 - b.latencyMs.p99), signed)} | ${f2((100 * failed) / Math.max(1, measured))} | ${median(ps.map((x) => x.sidecarUs))} |`;
   });
-  const m = machine();
   const md = [
     `# What the limits check costs (tools/call, JSON, ${rate}/s)`,
     '',
