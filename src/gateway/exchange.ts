@@ -21,6 +21,8 @@ import { applyPolicy } from './policy-step.js';
 import { applyCuration } from './curation-step.js';
 import { applyLimits, applyStreamLimits, type LimitsStep } from './limits-step.js';
 import { NO_LEASE, type Lease, type PolicyLimit } from '../limits/types.js';
+import { heldKey } from '../limits/held-slots.js';
+import type { Limiter } from '../limits/limiter.js';
 import { INTERNAL_HEADER_PREFIX } from './internal-headers.js';
 import { refusalBody, type Refusal } from './refusal.js';
 import { CONTINUE, JSON_CONTENT_TYPE, withHeaders, type Verdict } from './verdict.js';
@@ -62,6 +64,8 @@ export class Exchange {
   /** A limits check is under way (asynchronous: the rate-limit service or Redis). */
   private deciding = false;
   private closed = false;
+  /** Forgets this request in the registry of held slots (set while it holds some). */
+  private unhold: () => void = () => {};
   /** The response body streams past only to see when it ends (slots held, body not inspected). */
   private watchingBody = false;
 
@@ -347,8 +351,12 @@ export class Exchange {
       policyLimits = step.rateLimits;
     }
     const limiter = this.rt.limiter;
+    if (!isRequest) {
+      if (limiter && msg.method === 'notifications/cancelled') this.cancelled(limiter, msg.params?.requestId);
+      return verdict;
+    }
     // Only a request can be refused with an error its sender will match (by id).
-    if (!isRequest || !limiter) return verdict;
+    if (!limiter) return verdict;
     const limits = applyLimits(limiter, { server: server.config.name, method: msg.method, target: curation.target, identity: this.identity }, policyLimits, msg.id, ev);
     if (!(limits instanceof Promise)) return this.afterLimits(limits, verdict);
     this.deciding = true;
@@ -366,7 +374,18 @@ export class Exchange {
     }
     if (s.refusal) return this.refuse(s.refusal);
     this.lease = s.lease;
+    const session = this.event.session_id;
+    if (s.lease !== NO_LEASE && session !== undefined && this.rpcId !== null) {
+      this.unhold = this.rt.limiter!.held.hold(heldKey(this.server!.config.name, session, callerKey(this.identity), this.rpcId), s.lease);
+    }
     return verdict;
+  }
+
+  /** A cancellation frees the slots its request holds here (same caller, session and server). */
+  private cancelled(limiter: Limiter, requestId: unknown): void {
+    const session = this.event.session_id;
+    if (session === undefined || (typeof requestId !== 'string' && typeof requestId !== 'number')) return;
+    if (limiter.held.cancel(heldKey(this.server!.config.name, session, callerKey(this.identity), requestId))) this.event.message = `released the concurrency slots of request ${JSON.stringify(requestId)}`;
   }
 
   /** The input document for this exchange's message, built once. */
@@ -475,6 +494,7 @@ export class Exchange {
       this.event.response_bytes = (this.responseBytesRead += chunk.length);
       if (endOfStream) {
         this.phase = 'done';
+        this.unhold();
         this.lease.release();
         this.lease = NO_LEASE;
       }
@@ -522,6 +542,7 @@ export class Exchange {
   /** The ext_proc stream ended (normally, cancelled or broken): the audit event is owed regardless. */
   close(cause: 'complete' | 'cancelled' | 'error'): void {
     this.closed = true;
+    this.unhold();
     this.lease.release();
     this.lease = NO_LEASE;
     if (this.audited) return;

@@ -7,6 +7,7 @@ import { LocalRates } from './local-rates.js';
 import { LocalConcurrency } from './local-concurrency.js';
 import { RateLimitServiceClient } from './rls-client.js';
 import { RedisConcurrency } from './redis-concurrency.js';
+import { HeldSlots } from './held-slots.js';
 import { NO_LEASE, POLICY_LIMIT_PREFIX, type ConcurrencySlot, type LimitFacts, type LimitHit, type LimitOutcome, type Lease, type PolicyLimit, type RateCounter } from './types.js';
 
 type MaybePromise<T> = T | Promise<T>;
@@ -48,6 +49,8 @@ export class Limiter {
   /** Limits on requests, and caps on open GET streams (`streams: true`): never one for the other. */
   private readonly limits: CompiledLimit[];
   private readonly streamLimits: CompiledLimit[];
+  /** Slots of requests in flight here, for `notifications/cancelled`. */
+  readonly held = new HeldSlots();
 
   constructor(section: LimitsSection, private readonly backends: LimiterBackends) {
     this.limits = section.limits.filter((l) => !l.streams).map(compileLimit);

@@ -262,6 +262,28 @@ describe('one replica: in-process limits', () => {
     await Promise.all([second.close(), third.close()]);
   });
 
+  test('a cancelled call gives its slot back at once, though its upstream still runs and never answers it', async () => {
+    const grace = await connect(gw.url('tools'), 'grace');
+    const ac = new AbortController();
+    // The SDK sends notifications/cancelled on abort; the server drops the call's answer.
+    const slow = () => grace.callTool({ name: 'slow', arguments: { ms: 8000, tag: 'cancelled' } }, undefined, { signal: ac.signal }).catch(() => 'aborted');
+    const pending = [slow(), slow()];
+    await slowCallsRunning('cancelled', 2);
+    assert.equal((await call(grace, 'slow', { ms: 10 })).ok, false, 'both slots are taken');
+    ac.abort();
+    await Promise.all(pending);
+    let ok = false;
+    for (let i = 0; i < 50 && !ok; i++) {
+      ok = (await call(grace, 'slow', { ms: 10 })).ok;
+      if (!ok) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(ok, 'a slot was freed by the cancellation');
+    assert.equal(slowCallsOf('cancelled'), 2, 'while the cancelled calls still ran upstream');
+    const note = await gw.waitForAudit((e) => e.rpc?.method === 'notifications/cancelled' && e.identity?.subject === 'grace');
+    assert.match(note.message ?? '', /released the concurrency slots of request/);
+    await grace.close();
+  });
+
   test('a client that goes away gives its slots back', async () => {
     // Closing the transport aborts its fetches: the downstream is reset, Envoy ends the
     // ext_proc stream, and the slot is free long before the slow calls would have ended.

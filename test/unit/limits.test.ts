@@ -8,6 +8,7 @@ import { compileLimit } from '../../src/limits/match.js';
 import { msUntilReset, retryAfterSeconds, windowStart } from '../../src/limits/window.js';
 import { LocalRates } from '../../src/limits/local-rates.js';
 import { LocalConcurrency } from '../../src/limits/local-concurrency.js';
+import { HeldSlots, heldKey } from '../../src/limits/held-slots.js';
 import { Limiter, type LimiterBackends } from '../../src/limits/limiter.js';
 import { descriptorOf, descriptorValue } from '../../src/limits/rls-client.js';
 import { rateLimitServiceConfig } from '../../src/limits/ratelimit-config.js';
@@ -338,5 +339,32 @@ describe('configuration', () => {
   test('refused: a failure mode that is neither open nor closed', () => {
     const p = problems([], 'rate_limit_service:\n  address: 127.0.0.1:8081\n  failure_mode: maybe');
     assert.ok(p.some((x) => x.startsWith('rate_limit_service.failure_mode')), p.join('\n'));
+  });
+});
+
+describe('slots held by requests in flight, for cancellations', () => {
+  test('a cancellation releases the request\'s slots once, and only with the same server, session, caller and id', () => {
+    const c = new LocalConcurrency();
+    const slot = { limit: 'cap', values: ['alice'], max: 1, shadow: false };
+    const taken = c.take([slot]);
+    assert.ok('lease' in taken);
+    const held = new HeldSlots();
+    const forget = held.hold(heldKey('tools', 's1', 'alice', 7), taken.lease);
+    for (const other of [heldKey('docs', 's1', 'alice', 7), heldKey('tools', 's2', 'alice', 7), heldKey('tools', 's1', 'bob', 7), heldKey('tools', 's1', 'alice', '7')]) {
+      assert.equal(held.cancel(other), false, other);
+    }
+    assert.equal(c.inFlightOf('cap', ['alice']), 1);
+    assert.equal(held.cancel(heldKey('tools', 's1', 'alice', 7)), true);
+    assert.equal(c.inFlightOf('cap', ['alice']), 0);
+    assert.equal(held.cancel(heldKey('tools', 's1', 'alice', 7)), false, 'once');
+    forget();
+    assert.equal(held.size, 0);
+  });
+  test('an exchange that ends forgets its entry, and not a later one under the same key', () => {
+    const held = new HeldSlots();
+    const first = held.hold('k', { release() {} });
+    held.hold('k', { release() {} });
+    first();
+    assert.equal(held.size, 1);
   });
 });
