@@ -4,7 +4,9 @@
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -14,7 +16,7 @@ import { createLimitsTestServer, slowCallsOf, slowCallsRunning } from '../fixtur
 import { startGateway, type RunningGateway } from '../support/gateway.js';
 import { startRedis, startRateLimitService, type RunningRedis, type RunningRateLimitService } from '../support/limit-services.js';
 import { opaBuild } from '../../src/policy/opa-cli.js';
-import { parseConfig } from '../../src/config/load.js';
+import { loadConfigFile } from '../../src/config/load.js';
 import { rateLimitServiceConfigYaml } from '../../src/limits/ratelimit-config.js';
 import { stringify } from 'yaml';
 import type { AuditEvent } from '../../src/audit/event.js';
@@ -23,6 +25,7 @@ const KEYS: Record<string, string> = {};
 const CALLERS = ['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'grace', 'heidi', 'ivan'];
 for (const c of CALLERS) KEYS[c] = `key-${c}-0123456789abcdef`;
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
+const run = promisify(execFile);
 
 const LIMITS = [
   // Per-caller quota on one tool.
@@ -315,8 +318,14 @@ describe('two replicas: envoyproxy/ratelimit and Redis', () => {
 
   before(async () => {
     redis = await startRedis();
-    const text = stringify({ ...gatewayConfig(), rate_limit_service: { address: '127.0.0.1:1' } });
-    rls = await startRateLimitService(rateLimitServiceConfigYaml(parseConfig(text, '<rls>')), redis);
+    // The service's config as an operator makes it: `mcp-gateway ratelimit-config` on the gateway's file.
+    const gatewayFile = join(dir, 'gateway.yaml');
+    const rlsFile = join(dir, 'ratelimit.yaml');
+    await writeFile(gatewayFile, stringify({ ...gatewayConfig(), rate_limit_service: { address: '127.0.0.1:1' } }));
+    await run(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'ratelimit-config', '--config', gatewayFile, '--output', rlsFile]);
+    const generated = await readFile(rlsFile, 'utf8');
+    assert.equal(generated, rateLimitServiceConfigYaml(await loadConfigFile(gatewayFile)));
+    rls = await startRateLimitService(generated, redis);
     const distributed = (mode: 'open' | 'closed') =>
       gatewayConfig({ rate_limit_service: { address: rls.grpcAddress, timeout_ms: 500, failure_mode: mode }, redis: { url: redis.url, timeout_ms: 500, lease_ttl_ms: 5000, failure_mode: mode } });
     [a, b, open] = await Promise.all([startGateway({ config: distributed('closed') }), startGateway({ config: distributed('closed') }), startGateway({ config: distributed('open') })]);
