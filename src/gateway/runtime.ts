@@ -169,6 +169,11 @@ export async function createRuntime(config: GatewayConfig, audit: AuditSink, log
     throw err;
   }
   const limits = config.limits;
+  // Half a distributed setup is easy to miss: say which limits still hold per replica only.
+  const caps = limits.limits.some((l) => l.concurrency !== undefined);
+  const rates = limits.limits.some((l) => l.rate !== undefined) || policies.size > 0;
+  if (limits.service && !limits.redis && caps) log.warn('rate_limit_service is set but redis is not: concurrency caps are counted per replica');
+  if (limits.redis && !limits.service && rates) log.warn('redis is set but rate_limit_service is not: rates are counted per replica');
   const limiter =
     limits.limits.length > 0 || policies.size > 0
       ? new Limiter(limits, createBackends(limits, (err) => log.warn({ err: err.message }, 'Redis (concurrency limits) unavailable (logged again only after it was back)')))
