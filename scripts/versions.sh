@@ -2,3 +2,7 @@
 ENVOY_VERSION=1.40.0
 OPA_VERSION=v1.22.0
 NODE24_VERSION=24.9.0
+# envoyproxy/ratelimit has no tagged release the Go proxy serves past v1.4.0: a pseudo-version of main.
+RATELIMIT_VERSION=v1.4.1-0.20260122083618-3fb702589d36
+# redis-server from Debian bookworm (apt-get download + dpkg -x; no root-installed state).
+REDIS_DEB_VERSION=5:7.0.15-1~deb12u10

@@ -5,6 +5,7 @@ import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { loadConfigFile, ConfigError, formatProblem } from './config/load.js';
 import { envoyBootstrapYaml } from './envoy/bootstrap.js';
+import { rateLimitServiceConfigYaml } from './limits/ratelimit-config.js';
 import { launchGateway, endpointsOf } from './launcher.js';
 import { startSidecar } from './sidecar.js';
 import { createLogger, type Logger } from './telemetry/log.js';
@@ -20,6 +21,8 @@ Usage:
   mcp-gateway sidecar --config FILE       start only the ext_proc sidecar (for an Envoy you run yourself)
   mcp-gateway envoy-config --config FILE [--output FILE]
                                           print the Envoy bootstrap generated from the config
+  mcp-gateway ratelimit-config --config FILE [--output FILE]
+                                          print the envoyproxy/ratelimit config (domain, descriptors) for rate_limits
   mcp-gateway validate --config FILE      check the config; every error with its line and reason
   mcp-gateway policy build [--src DIR] [--output FILE]
                                           compile Rego (default policies/) to a WASM bundle with \`opa build -t wasm\`
@@ -81,6 +84,12 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'envoy-config': {
       const yaml = envoyBootstrapYaml(await needConfig());
+      if (values.output) await writeFile(values.output, yaml);
+      else process.stdout.write(yaml);
+      return 0;
+    }
+    case 'ratelimit-config': {
+      const yaml = rateLimitServiceConfigYaml(await needConfig());
       if (values.output) await writeFile(values.output, yaml);
       else process.stdout.write(yaml);
       return 0;

@@ -69,7 +69,8 @@ export interface Stack {
 }
 
 
-export async function startSetup(def: SetupDef, shared: Shared, opts: { sidecarNodeFlags?: string[] } = {}): Promise<Stack> {
+/** `extraConfig`: top-level gateway config sections added to the setup's (bench/limits.ts adds rate_limits). */
+export async function startSetup(def: SetupDef, shared: Shared, opts: { sidecarNodeFlags?: string[]; extraConfig?: Record<string, unknown> } = {}): Promise<Stack> {
   const fullList = CATALOGUE_SIZE + 2;
   if (def.key === 'direct') {
     return {
@@ -95,6 +96,7 @@ export async function startSetup(def: SetupDef, shared: Shared, opts: { sidecarN
     audit: { sink: 'stdout' },
     log: { level: 'warn' },
   };
+  Object.assign(raw, opts.extraConfig);
   const files: Record<string, string> = {};
   let authorizations: string[] = [];
   if (usesPolicy(def)) {

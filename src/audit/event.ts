@@ -44,6 +44,14 @@ export interface AuditEvent {
         input?: unknown;
       }
     | undefined;
+  /**
+   * A limit this request went over (refused, or let through because the limit is in shadow
+   * mode), or a limits backend that did not answer (`unavailable`, with what the failure mode did).
+   */
+  rate_limit:
+    | { limit: string; kind: 'rate' | 'concurrency'; shadow: boolean; retry_after_ms: number }
+    | { unavailable: 'service' | 'redis'; fail_open: boolean }
+    | undefined;
   /** Stable reason code ("allowed", "not_curated", "duplicate_key", …): also the metric label. */
   reason: string;
   /** Human-readable detail. */
@@ -98,6 +106,7 @@ export function emptyAuditEvent(): AuditEvent {
     arguments: undefined,
     decision: 'allow',
     policy: undefined,
+    rate_limit: undefined,
     reason: 'allowed',
     message: undefined,
     filtered: undefined,

@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { isAbsolute, resolve, dirname } from 'node:path';
 import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
 import { configSchema, DEFAULTS, type RawConfig } from './schema.js';
-import type { GatewayConfig, HostPort, ServerConfig, ServerOAuth, CurationRules, UpstreamAuthConfig, UpstreamTraffic, UpstreamVersion } from './types.js';
+import type { GatewayConfig, HostPort, ServerConfig, ServerOAuth, CurationRules, UpstreamAuthConfig, UpstreamTraffic, UpstreamVersion, LimitsSection, LimitDimension, FailureMode } from './types.js';
 import { normalizeAuth } from '../identity/config.js';
 import { underPrefix } from './paths.js';
 import { compileNamePattern, valuePatternProblem } from '../audit/redact.js';
@@ -308,12 +308,51 @@ function normalize(raw: RawConfig, source: string): GatewayConfig {
       policyInput: audit.policy_input ?? true,
       durability: audit.durability ?? 'buffered',
     },
+    limits: limitsOf(raw),
     telemetry: {
       listen: raw.telemetry?.listen === undefined ? undefined : parseHostPort(raw.telemetry.listen),
       usage: usageOf(raw.telemetry?.usage),
     },
     log: { level: raw.log?.level ?? 'info' },
     source,
+  };
+}
+
+function limitsOf(raw: RawConfig): LimitsSection {
+  const svc = raw.rate_limit_service;
+  const redis = raw.redis;
+  return {
+    limits: (raw.rate_limits ?? []).map((l) => ({
+      name: l.name,
+      match: {
+        servers: l.match?.servers,
+        methods: l.match?.methods,
+        tools: l.match?.tools,
+        prompts: l.match?.prompts,
+        resources: l.match?.resources,
+        subjects: l.match?.subjects,
+        groups: l.match?.groups,
+        authMethods: l.match?.auth_methods,
+        claims: l.match?.claims,
+      },
+      key: (l.key ?? []) as LimitDimension[],
+      rate: l.requests_per_unit !== undefined && l.unit !== undefined ? { requestsPerUnit: l.requests_per_unit, unit: l.unit } : undefined,
+      concurrency: l.concurrency,
+      streams: l.streams ?? false,
+      shadow: l.shadow ?? false,
+    })),
+    service: svc && {
+      address: parseHostPort(svc.address),
+      domain: svc.domain ?? DEFAULTS.rateLimitDomain,
+      timeoutMs: svc.timeout_ms ?? DEFAULTS.rateLimitTimeoutMs,
+      failureMode: svc.failure_mode ?? (DEFAULTS.limitFailureMode as FailureMode),
+    },
+    redis: redis && {
+      url: redis.url,
+      timeoutMs: redis.timeout_ms ?? DEFAULTS.redisTimeoutMs,
+      leaseTtlMs: redis.lease_ttl_ms ?? DEFAULTS.leaseTtlMs,
+      failureMode: redis.failure_mode ?? (DEFAULTS.limitFailureMode as FailureMode),
+    },
   };
 }
 
@@ -421,6 +460,34 @@ function checkSemantics(c: GatewayConfig, raw: RawConfig): { path: (string | num
   });
   if (c.audit.sink === 'file' && !c.audit.file) out.push({ path: ['audit', 'file'], message: 'sink "file" needs audit.file: <path>' });
   if (raw.audit?.sink === 'stdout' && raw.audit.file) out.push({ path: ['audit', 'file'], message: 'audit.file is set but audit.sink is "stdout"; remove one' });
+  const limitNames = new Map<string, number>();
+  raw.rate_limits?.forEach((l, i) => {
+    const dup = limitNames.get(l.name);
+    if (dup !== undefined) out.push({ path: ['rate_limits', i, 'name'], message: `duplicate limit name "${l.name}" (also rate_limits[${dup}])` });
+    limitNames.set(l.name, i);
+    const rate = l.requests_per_unit !== undefined || l.unit !== undefined;
+    if (rate && (l.requests_per_unit === undefined || l.unit === undefined)) {
+      out.push({ path: ['rate_limits', i], message: 'a rate needs both requests_per_unit and unit (second, minute, hour or day)' });
+    }
+    if (rate === (l.concurrency !== undefined)) {
+      out.push({ path: ['rate_limits', i], message: 'set either requests_per_unit + unit (a rate) or concurrency (requests in flight), not both' });
+    }
+    if (l.streams) {
+      if (l.concurrency === undefined) out.push({ path: ['rate_limits', i, 'streams'], message: 'streams: true caps open GET streams: it needs concurrency (streams in flight), not a rate' });
+      const perMessage = (['methods', 'tools', 'prompts', 'resources'] as const).filter((k) => l.match?.[k] !== undefined);
+      if (perMessage.length) out.push({ path: ['rate_limits', i, 'match'], message: `a GET stream carries no JSON-RPC message: ${perMessage.join(', ')} cannot match it` });
+      const perMessageKey = (l.key ?? []).filter((k) => k === 'tool' || k === 'method');
+      if (perMessageKey.length) out.push({ path: ['rate_limits', i, 'key'], message: `a GET stream carries no JSON-RPC message: ${perMessageKey.join(', ')} cannot be part of its key` });
+    }
+    const key = l.key ?? [];
+    const dupKey = key.find((k, j) => key.indexOf(k) !== j);
+    if (dupKey !== undefined) out.push({ path: ['rate_limits', i, 'key'], message: `"${dupKey}" is listed twice` });
+    const kinds = ['tools', 'prompts', 'resources'].filter((k) => l.match?.[k as 'tools'] !== undefined);
+    if (kinds.length > 1) out.push({ path: ['rate_limits', i, 'match'], message: `a request addresses one kind of item: use one of ${kinds.join(', ')} per limit` });
+    l.match?.servers?.forEach((g, j) => {
+      if (!g.includes('*') && !g.includes('?') && !names.has(g)) out.push({ path: ['rate_limits', i, 'match', 'servers', j], message: `no server is named "${g}"` });
+    });
+  });
   const l = c.gateway.listen;
   const a = c.gateway.adminListen;
   if (l.host === a.host && l.port === a.port) out.push({ path: ['gateway', 'admin'], message: 'the admin address must differ from gateway.listen' });

@@ -21,6 +21,11 @@ export const DEFAULTS = {
   tokenExchangeTimeoutMs: 2000,
   policyReloadIntervalMs: 2000,
   usageMaxCallers: 100,
+  rateLimitDomain: 'mcp-gateway',
+  rateLimitTimeoutMs: 100,
+  redisTimeoutMs: 100,
+  leaseTtlMs: 30_000,
+  limitFailureMode: 'closed',
   redact: DEFAULT_SECRET_NAMES,
   redactValues: Object.values(DEFAULT_VALUE_PATTERNS),
   loopbackOrigins: ['http://localhost', 'http://localhost:*', 'http://127.0.0.1', 'http://127.0.0.1:*', 'http://[::1]', 'http://[::1]:*'],
@@ -189,6 +194,35 @@ const server = z
   .strict()
   .refine((s) => (s.url === undefined) !== (s.versions === undefined), { message: 'set exactly one of url or versions', path: ['url'] });
 
+const globs = z.array(glob).min(1, 'list at least one pattern, or leave the key out').optional();
+const failureMode = z.enum(['open', 'closed']);
+
+const rateLimit = z
+  .object({
+    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'a limit name is 1-63 characters of A-Z, a-z, 0-9, "_", "." or "-"'),
+    match: z
+      .object({
+        servers: globs,
+        methods: globs,
+        tools: globs,
+        prompts: globs,
+        resources: globs,
+        subjects: globs,
+        groups: globs,
+        auth_methods: z.array(z.enum(['jwt', 'api_key', 'envoy_jwt_authn', 'mtls', 'anonymous'])).min(1).optional(),
+        claims: z.record(z.string().min(1), z.array(glob).min(1)).optional(),
+      })
+      .strict()
+      .optional(),
+    key: z.array(z.string().regex(/^(caller|server|tool|method|claim:[A-Za-z0-9_.:\/-]+)$/, 'expected caller, server, tool, method or claim:<name>')).optional(),
+    requests_per_unit: z.number().int().min(1).max(4_294_967_295).optional(),
+    unit: z.enum(['second', 'minute', 'hour', 'day']).optional(),
+    concurrency: z.number().int().min(1).max(1_000_000).optional(),
+    streams: z.boolean().optional(),
+    shadow: z.boolean().optional(),
+  })
+  .strict();
+
 export const configSchema = z
   .object({
     gateway: z
@@ -306,6 +340,26 @@ export const configSchema = z
           })
           .strict()
           .optional(),
+      })
+      .strict()
+      .optional(),
+    // Limits on requests (tools/call, prompts/get, …): rates and concurrency caps.
+    rate_limits: z.array(rateLimit).optional(),
+    rate_limit_service: z
+      .object({
+        address: hostPort,
+        domain: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'a domain is 1-64 characters of A-Z, a-z, 0-9, "_", "." or "-"').optional(),
+        timeout_ms: z.number().int().min(5).max(10_000).optional(),
+        failure_mode: failureMode.optional(),
+      })
+      .strict()
+      .optional(),
+    redis: z
+      .object({
+        url: z.string().regex(/^rediss?:\/\/.+/, 'expected redis://host:port or rediss://host:port'),
+        timeout_ms: z.number().int().min(5).max(10_000).optional(),
+        lease_ttl_ms: z.number().int().min(1000).max(3_600_000).optional(),
+        failure_mode: failureMode.optional(),
       })
       .strict()
       .optional(),

@@ -209,6 +209,70 @@ export interface UsageSection {
   maxCallers: number;
 }
 
+export type LimitUnit = 'second' | 'minute' | 'hour' | 'day';
+
+/**
+ * A counter key dimension: `caller` (the identity's subject: JWT sub, API key name, mTLS
+ * identity), `server`, `tool` (the tool, prompt or resource addressed), `method`, or
+ * `claim:<name>` (a verified token claim, e.g. a tenant).
+ */
+export type LimitDimension = 'caller' | 'server' | 'tool' | 'method' | `claim:${string}`;
+
+/** Which requests a limit applies to; every listed field must match (globs; empty lists are absent). */
+export interface LimitMatch {
+  servers: readonly string[] | undefined;
+  methods: readonly string[] | undefined;
+  tools: readonly string[] | undefined;
+  prompts: readonly string[] | undefined;
+  resources: readonly string[] | undefined;
+  subjects: readonly string[] | undefined;
+  groups: readonly string[] | undefined;
+  authMethods: readonly string[] | undefined;
+  claims: Readonly<Record<string, readonly string[]>> | undefined;
+}
+
+export interface RateLimitConfig {
+  name: string;
+  match: LimitMatch;
+  key: readonly LimitDimension[];
+  /** A rate (requests per unit, fixed window) or a concurrency cap (requests in flight): exactly one. */
+  rate: { requestsPerUnit: number; unit: LimitUnit } | undefined;
+  concurrency: number | undefined;
+  /**
+   * A concurrency cap on open server streams (HTTP GET, server-to-client SSE) instead of
+   * requests: held while the stream is open. Stream caps never count requests, nor the reverse.
+   */
+  streams: boolean;
+  /** Count, audit and meter, but let the request through. */
+  shadow: boolean;
+}
+
+export type FailureMode = 'open' | 'closed';
+
+export interface RateLimitServiceConfig {
+  /** gRPC address of envoyproxy/ratelimit (host:port). */
+  address: HostPort;
+  domain: string;
+  timeoutMs: number;
+  failureMode: FailureMode;
+}
+
+export interface RedisConfig {
+  url: string;
+  timeoutMs: number;
+  /** A slot not renewed for this long is free again (a crashed replica cannot hold it forever). */
+  leaseTtlMs: number;
+  failureMode: FailureMode;
+}
+
+export interface LimitsSection {
+  limits: readonly RateLimitConfig[];
+  /** Rates are counted by envoyproxy/ratelimit (shared by all replicas); undefined: in-process. */
+  service: RateLimitServiceConfig | undefined;
+  /** Concurrency slots are held in Redis (shared by all replicas); undefined: in-process. */
+  redis: RedisConfig | undefined;
+}
+
 export interface GatewayConfig {
   gateway: GatewaySection;
   sidecar: SidecarSection;
@@ -221,6 +285,8 @@ export interface GatewayConfig {
   sessions: SessionsSection;
   policy: PolicySection;
   audit: AuditSection;
+  /** `rate_limits`, `rate_limit_service`, `redis`. */
+  limits: LimitsSection;
   /** The sidecar's HTTP endpoint (/metrics, /healthz, /readyz); undefined: none. */
   telemetry: { listen: HostPort | undefined; usage: UsageSection };
   log: { level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent' };

@@ -5,7 +5,8 @@ import { existsSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 
-function protoRoot(): string {
+/** The proto/ folder at the package root (also read by src/limits for the rate-limit service). */
+export function protoRoot(): string {
   // Works from src/ (tsx) and from dist/src/ (compiled).
   let dir = dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 5; i++) {

@@ -22,6 +22,10 @@ import { serverMessageEvent } from './server-message-event.js';
 import { applyPolicy } from './policy-step.js';
 import { applyCuration } from './curation-step.js';
 import { applyIntegrity } from './integrity-step.js';
+import { applyLimits, applyStreamLimits, type LimitsStep } from './limits-step.js';
+import { NO_LEASE, type Lease, type PolicyLimit } from '../limits/types.js';
+import { heldKey } from '../limits/held-slots.js';
+import type { Limiter } from '../limits/limiter.js';
 import { INTERNAL_HEADER_PREFIX } from './internal-headers.js';
 import { VERSION_HEADER } from '../envoy/upstream-cluster.js';
 import { refusalBody, type Refusal } from './refusal.js';
@@ -62,7 +66,16 @@ export class Exchange {
   /** The upstream's own session id (from its answer, or unsealed from the caller's). */
   private upstreamSession: string | undefined;
   /** The credential headers the upstream got (for the sidecar's own answer to a refused server request). */
-  private brokered: readonly [string, string][] = [];
+  private brokeredHeaders: readonly [string, string][] = [];
+  /** Concurrency slots held while the request is in flight; released when the exchange ends. */
+  private lease: Lease = NO_LEASE;
+  /** A limits check is under way (asynchronous: the rate-limit service or Redis). */
+  private deciding = false;
+  private closed = false;
+  /** Forgets this request in the registry of held slots (set while it holds some). */
+  private unhold: () => void = () => {};
+  /** The response body streams past only to see when it ends (slots held, body not inspected). */
+  private watchingBody = false;
 
   constructor(private readonly rt: GatewayRuntime) {
     this.event = emptyAuditEvent();
@@ -226,12 +239,32 @@ export class Exchange {
       set.push(['mcp-session-id', opened.upstreamId]);
       this.session = { sealed, upstreamId: opened.upstreamId };
     }
+    const limiter = this.rt.limiter;
+    if (limiter?.capsStreams && ev.http.method === 'GET') {
+      // An open server stream holds a slot of its caps until Envoy ends it.
+      const step = applyStreamLimits(limiter, { server: this.server!.config.name, method: '', target: undefined, identity: id }, ev);
+      const next = (s: LimitsStep): Verdict | Promise<Verdict> => {
+        const v = this.afterLimits(s, verdict);
+        return v.kind === 'continue' && !this.closed ? this.brokered(v, set, h) : v;
+      };
+      if (!(step instanceof Promise)) return next(step);
+      this.deciding = true;
+      return step.then((s) => {
+        this.deciding = false;
+        return next(s);
+      });
+    }
+    return this.brokered(verdict, set, h);
+  }
+
+  /** The upstream credentials the broker adds (if the server has one), with the headers set so far. */
+  private brokered(verdict: Verdict, set: [string, string][], h: HeaderBag): Verdict | Promise<Verdict> {
     const broker = this.server!.broker;
     if (!broker) return withHeaders(verdict, set);
     const auth = h['authorization'];
     const brokered = broker.headersFor(auth !== undefined && /^bearer /i.test(auth) ? auth.slice(7).trim() : undefined);
     const finish = (r: BrokerResult): Verdict =>
-      r.ok ? ((this.brokered = r.headers), withHeaders(verdict, [...set, ...r.headers])) : this.refuse({ reason: r.reason, httpStatus: r.status, rpcCode: JsonRpcErrorCode.InternalError, rpcId: null, message: r.message });
+      r.ok ? ((this.brokeredHeaders = r.headers), withHeaders(verdict, [...set, ...r.headers])) : this.refuse({ reason: r.reason, httpStatus: r.status, rpcCode: JsonRpcErrorCode.InternalError, rpcId: null, message: r.message });
     return brokered instanceof Promise ? brokered.then(finish) : finish(brokered);
   }
 
@@ -292,7 +325,7 @@ export class Exchange {
 
   // ---- request body ---------------------------------------------------------
 
-  requestBody(body: Uint8Array): Verdict {
+  requestBody(body: Uint8Array): Verdict | Promise<Verdict> {
     this.expect('request_body');
     if (this.bodyless) {
       if (body.length === 0) {
@@ -320,7 +353,7 @@ export class Exchange {
     return this.decideMessage(parsed.message);
   }
 
-  private decideMessage(msg: JsonRpcMessage): Verdict {
+  private decideMessage(msg: JsonRpcMessage): Verdict | Promise<Verdict> {
     const ev = this.event;
     const server = this.server!;
     this.message = msg;
@@ -373,10 +406,50 @@ export class Exchange {
     if (integrity) return this.refuse(integrity);
 
     if (isRequest) this.list = LIST_METHODS.get(msg.method);
-    if (!server.policy) return CONTINUE;
-    const step = applyPolicy(server, this.input(), curation.target, this.rpcId, ev, this.rt.recordedPolicyInput);
-    if (step.refusal) return this.refuse(step.refusal);
-    return step.headers.length ? { kind: 'continue', headers: { set: step.headers } } : CONTINUE;
+    let verdict: Verdict = CONTINUE;
+    let policyLimits: readonly PolicyLimit[] = [];
+    if (server.policy) {
+      const step = applyPolicy(server, this.input(), curation.target, this.rpcId, ev, this.rt.recordedPolicyInput);
+      if (step.refusal) return this.refuse(step.refusal);
+      if (step.headers.length) verdict = { kind: 'continue', headers: { set: step.headers } };
+      policyLimits = step.rateLimits;
+    }
+    const limiter = this.rt.limiter;
+    if (!isRequest) {
+      if (limiter && msg.method === 'notifications/cancelled') this.cancelled(limiter, msg.params?.requestId);
+      return verdict;
+    }
+    // Only a request can be refused with an error its sender will match (by id).
+    if (!limiter) return verdict;
+    const limits = applyLimits(limiter, { server: server.config.name, method: msg.method, target: curation.target, identity: this.identity }, policyLimits, msg.id, ev);
+    if (!(limits instanceof Promise)) return this.afterLimits(limits, verdict);
+    this.deciding = true;
+    return limits.then((s) => {
+      this.deciding = false;
+      return this.afterLimits(s, verdict);
+    });
+  }
+
+  private afterLimits(s: LimitsStep, verdict: Verdict): Verdict {
+    if (this.closed) {
+      // The exchange ended while the limits were checked: nothing will go upstream.
+      s.lease.release();
+      return s.refusal ? this.refuse(s.refusal) : verdict;
+    }
+    if (s.refusal) return this.refuse(s.refusal);
+    this.lease = s.lease;
+    const session = this.event.session_id;
+    if (s.lease !== NO_LEASE && session !== undefined && this.rpcId !== null) {
+      this.unhold = this.rt.limiter!.held.hold(heldKey(this.server!.config.name, session, callerKey(this.identity), this.rpcId), s.lease);
+    }
+    return verdict;
+  }
+
+  /** A cancellation frees the slots its request holds here (same caller, session and server). */
+  private cancelled(limiter: Limiter, requestId: unknown): void {
+    const session = this.event.session_id;
+    if (session === undefined || (typeof requestId !== 'string' && typeof requestId !== 'number')) return;
+    if (limiter.held.cancel(heldKey(this.server!.config.name, session, callerKey(this.identity), requestId))) this.event.message = `released the concurrency slots of request ${JSON.stringify(requestId)}`;
   }
 
   /** The input document for this exchange's message, built once. */
@@ -437,7 +510,13 @@ export class Exchange {
     if (!inspect) {
       this.phase = 'done';
       this.emit();
-      return sealed;
+      if (this.lease === NO_LEASE || endOfStream) return sealed;
+      // Concurrency slots are held until the response ends, not until its headers arrive (Envoy
+      // ends the ext_proc stream as soon as it has nothing more to send): watch the body pass
+      // by, unchanged, to see its end. Only exchanges that hold a slot pay for this.
+      this.phase = 'response_body';
+      this.watchingBody = true;
+      return { ...sealed, kind: 'continue', responseBodyMode: 'streamed' };
     }
     const mode = bodyModeOf(h);
     if (typeof mode !== 'string') return this.uninspectable(mode.problem);
@@ -490,6 +569,16 @@ export class Exchange {
 
   responseBody(chunk: Uint8Array, endOfStream: boolean): Verdict | Promise<Verdict> {
     this.expect('response_body');
+    if (this.watchingBody) {
+      this.event.response_bytes = (this.responseBytesRead += chunk.length);
+      if (endOfStream) {
+        this.phase = 'done';
+        this.unhold();
+        this.lease.release();
+        this.lease = NO_LEASE;
+      }
+      return CONTINUE;
+    }
     const f = this.responseFilter!;
     this.event.response_bytes = (this.responseBytesRead += chunk.length);
     const failedBefore = f.report.failure !== undefined;
@@ -538,7 +627,7 @@ export class Exchange {
       server: this.server!,
       exchange: this.event,
       input: (r) => this.rt.policyInput({ ...this.inputFacts(), message: { kind: 'request', id: r.id, method: r.method, params: r.params, body: {} }, target: undefined, direction: 'server_to_client' }),
-      upstream: { sessionId: this.upstreamSession ?? (this.rt.sessions ? undefined : h['mcp-session-id']), protocolVersion: h['mcp-protocol-version'], headers: this.brokered },
+      upstream: { sessionId: this.upstreamSession ?? (this.rt.sessions ? undefined : h['mcp-session-id']), protocolVersion: h['mcp-protocol-version'], headers: this.brokeredHeaders },
       latencyMs: this.elapsedMs(),
     });
     this.rt.audit.write(d.event);
@@ -554,6 +643,10 @@ export class Exchange {
 
   /** The ext_proc stream ended (normally, cancelled or broken): the audit event is owed regardless. */
   close(cause: 'complete' | 'cancelled' | 'error'): void {
+    this.closed = true;
+    this.unhold();
+    this.lease.release();
+    this.lease = NO_LEASE;
     if (this.audited) return;
     if (this.undecided) {
       // Never decided, so nothing went upstream: the client went away, or Envoy gave up on
@@ -570,11 +663,15 @@ export class Exchange {
 
   /** Nothing has been let through yet: the request is still being read or decided. */
   private get undecided(): boolean {
-    return this.phase === 'request_headers' || this.phase === 'request_body';
+    return this.deciding || this.phase === 'request_headers' || this.phase === 'request_body';
   }
 
+  /**
+   * Nothing more to decide. An exchange holding concurrency slots is not finished until
+   * Envoy ends the stream (the response is over, or the client went away): then they are freed.
+   */
   get finished(): boolean {
-    return this.phase === 'done';
+    return this.phase === 'done' && this.lease === NO_LEASE;
   }
 
   /** An allowed GET: the server's SSE stream, open for as long as the client listens. */
@@ -585,6 +682,7 @@ export class Exchange {
   private refuse(r: Refusal): Verdict {
     this.phase = 'done';
     this.event.decision = 'deny';
+    this.event.http.status = r.httpStatus;
     this.event.reason = r.reason;
     this.event.message = r.message;
     this.emit();

@@ -10,6 +10,7 @@ import type { Target } from '../mcp/protocol.js';
 import type { PolicyInput } from '../policy/input.js';
 import type { Refusal } from './refusal.js';
 import type { ServerRuntime } from './runtime.js';
+import type { PolicyLimit } from '../limits/types.js';
 
 // A policy returns the same few redact lists over and over: compile each once.
 const redactors = new Map<string, Redactor>();
@@ -23,7 +24,7 @@ function redactorFor(keys: readonly string[]): Redactor {
   return r;
 }
 
-export type PolicyStep = { refusal: Refusal } | { refusal: undefined; headers: readonly [string, string][] };
+export type PolicyStep = { refusal: Refusal } | { refusal: undefined; headers: readonly [string, string][]; rateLimits: readonly PolicyLimit[] };
 
 /**
  * `record` turns the input into what the audit event keeps of it (audit.policy_input), so
@@ -41,11 +42,12 @@ export function applyPolicy(server: ServerRuntime, input: PolicyInput, target: T
     ev.policy.input = d.redact.length ? redactorFor(d.redact)(recorded) : recorded;
   }
   if (d.redact.length && ev.arguments !== undefined) ev.arguments = redactorFor(d.redact)(ev.arguments);
-  if (d.allowed) return { refusal: undefined, headers: d.headers };
+  if (d.allowed) return { refusal: undefined, headers: d.headers, rateLimits: d.rateLimits };
   if (dryRun) {
     ev.reason = 'would_deny';
     ev.message = d.error ?? d.reasons.join('; ');
-    return { refusal: undefined, headers: [] };
+    // It passes as if allowed, so the limits it names count.
+    return { refusal: undefined, headers: [], rateLimits: d.rateLimits };
   }
   const what = target ? `${target.kind} "${target.name}"` : `method "${ev.rpc?.method}"`;
   return {

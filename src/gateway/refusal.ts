@@ -42,7 +42,9 @@ export type RefusalReason =
   | 'tool_definition_suspicious'
   | 'prompt_definition_suspicious'
   | 'invalid_arguments'
-  | 'result_blocked';
+  | 'result_blocked'
+  | 'rate_limited'
+  | 'rate_limit_unavailable';
 
 export interface Refusal {
   reason: RefusalReason;

@@ -18,6 +18,7 @@ import { createBroker, type CredentialBroker } from '../credentials/broker.js';
 import { readSecret } from '../credentials/secret.js';
 import { SessionBinder } from '../sessions/binding.js';
 import { randomBytes } from 'node:crypto';
+import { Limiter, createBackends } from '../limits/limiter.js';
 import { callerAttribution, compileToolCosts, type CallerOf, type ToolCost } from '../usage/attribution.js';
 import type { ServerPins } from '../integrity/pins.js';
 import { loadPins } from '../integrity/load-pins.js';
@@ -94,6 +95,8 @@ export class GatewayRuntime {
     readonly sessions: SessionBinder | undefined = undefined,
     /** Each pinned or validated server's pins, by server name. */
     pins: ReadonlyMap<string, ServerPins> = new Map(),
+    /** Rate limits and concurrency caps (configured or named by a policy); undefined: none can apply. */
+    readonly limiter: Limiter | undefined = undefined,
   ) {
     this.credentialHeaders = authenticator
       ? [...new Set(['authorization', 'proxy-authorization', config.auth.apiKeys?.header ?? 'x-api-key'])]
@@ -158,6 +161,7 @@ export class GatewayRuntime {
   close(): void {
     this.authenticator?.close();
     for (const w of this.policies.values()) w.close();
+    void this.limiter?.close();
   }
 
   /** The virtual server at this request path (query string already removed). */
@@ -236,5 +240,15 @@ export async function createRuntime(config: GatewayConfig, audit: AuditSink, log
     for (const w of policies.values()) w.close();
     throw err;
   }
-  return new GatewayRuntime(config, audit, authenticator, policies, brokers, sessions, pins);
+  const limits = config.limits;
+  // Half a distributed setup is easy to miss: say which limits still hold per replica only.
+  const caps = limits.limits.some((l) => l.concurrency !== undefined);
+  const rates = limits.limits.some((l) => l.rate !== undefined) || policies.size > 0;
+  if (limits.service && !limits.redis && caps) log.warn('rate_limit_service is set but redis is not: concurrency caps are counted per replica');
+  if (limits.redis && !limits.service && rates) log.warn('redis is set but rate_limit_service is not: rates are counted per replica');
+  const limiter =
+    limits.limits.length > 0 || policies.size > 0
+      ? new Limiter(limits, createBackends(limits, (err) => log.warn({ err: err.message }, 'Redis (concurrency limits) unavailable (logged again only after it was back)')))
+      : undefined;
+  return new GatewayRuntime(config, audit, authenticator, policies, brokers, sessions, pins, limiter);
 }

@@ -9,6 +9,8 @@ export const JsonRpcErrorCode = {
   Unauthorized: -32001,
   /** Gateway-defined (server error range): authenticated, but the policy denies. */
   Forbidden: -32003,
+  /** Gateway-defined (server error range): over a rate limit, quota or concurrency cap (HTTP 429; data `{ limit, retry_after_ms }`). */
+  RateLimited: -32029,
   /** MCP 2026-07-28: Mcp-* request headers missing or disagreeing with the body. */
   HeaderMismatch: -32020,
   /** MCP 2026-07-28: the request's protocol version is not one the server supports (HTTP 400; data `{ supported, requested }`). */

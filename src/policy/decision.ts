@@ -3,7 +3,8 @@
 // `data.mcp.authz.decision` evaluates to a boolean or to an object
 //
 //   { allowed: boolean, reasons?: string[], error_message?: string,
-//     headers?: { [name]: string }, redact?: string[] }
+//     headers?: { [name]: string }, redact?: string[],
+//     rate_limits?: [{ key: string, requests_per_unit: number, unit: "second"|"minute"|"hour"|"day", shadow?: boolean }] }
 //
 // Each field is checked on its own and every problem is reported with an exact
 // message; anything unrecognised (an unknown key, a wrong type, a non-boolean
@@ -23,11 +24,20 @@ export interface Decision {
   headers: [string, string][];
   /** Argument keys the audit trail must redact for this message. */
   redact: string[];
+  /** Limits the policy names for this request (counted after an allow; see src/limits). */
+  rateLimits: PolicyLimit[];
   /** Set when the decision itself was malformed or evaluation failed; the decision then denies. */
   error: string | undefined;
 }
 
-const KEYS = new Set(['allowed', 'reasons', 'error_message', 'headers', 'redact']);
+import type { PolicyLimit } from '../limits/types.js';
+
+const KEYS = new Set(['allowed', 'reasons', 'error_message', 'headers', 'redact', 'rate_limits']);
+const LIMIT_KEYS = new Set(['key', 'requests_per_unit', 'unit', 'shadow']);
+const UNITS = new Set(['second', 'minute', 'hour', 'day']);
+/** Policy limits per decision, and the length of a key: enough for any rule, bounded for the counters. */
+const MAX_POLICY_LIMITS = 8;
+const MAX_LIMIT_KEY = 256;
 
 // RFC 9110 token; names are lower-cased before the check.
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9a-z-]+$/;
@@ -43,7 +53,7 @@ export function typeName(v: unknown): string {
 
 /** A deny that carries why (evaluation failure, timeout, malformed decision). */
 export function failedDecision(error: string, redact: string[] = []): Decision {
-  return { allowed: false, reasons: [error], errorMessage: undefined, headers: [], redact, error };
+  return { allowed: false, reasons: [error], errorMessage: undefined, headers: [], redact, rateLimits: [], error };
 }
 
 /**
@@ -70,7 +80,7 @@ export function parseDecision(resultSet: unknown): Decision {
 /** Parses a decision value (boolean or object). Never throws. */
 export function parseDecisionValue(value: unknown): Decision {
   // A bare boolean carries no reasons; the gateway describes a bare `false` itself.
-  if (typeof value === 'boolean') return { allowed: value, reasons: [], errorMessage: undefined, headers: [], redact: [], error: undefined };
+  if (typeof value === 'boolean') return { allowed: value, reasons: [], errorMessage: undefined, headers: [], redact: [], rateLimits: [], error: undefined };
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     return failedDecision(`policy decision must be a boolean or an object, got ${typeName(value)}`);
   }
@@ -92,16 +102,42 @@ export function parseDecisionValue(value: unknown): Decision {
 
   const headers = headerList(d, problems);
   const redact = stringArray(d, 'redact', problems);
+  const rateLimits = policyLimits(d, problems);
 
   for (const k of Object.keys(d).sort()) {
-    if (!KEYS.has(k)) problems.push(`policy decision: unknown key ${JSON.stringify(k)} (expected allowed, reasons, error_message, headers, redact)`);
+    if (!KEYS.has(k)) problems.push(`policy decision: unknown key ${JSON.stringify(k)} (expected allowed, reasons, error_message, headers, redact, rate_limits)`);
   }
 
   if (problems.length > 0) {
     // Denied. A well-formed redact list still applies: redacting more is the safe side.
-    return { allowed: false, reasons: problems, errorMessage: undefined, headers: [], redact: redact ?? [], error: problems.join('; ') };
+    return { allowed: false, reasons: problems, errorMessage: undefined, headers: [], redact: redact ?? [], rateLimits: [], error: problems.join('; ') };
   }
-  return { allowed, reasons: reasons ?? [], errorMessage, headers: headers ?? [], redact: redact ?? [], error: undefined };
+  return { allowed, reasons: reasons ?? [], errorMessage, headers: headers ?? [], redact: redact ?? [], rateLimits: rateLimits ?? [], error: undefined };
+}
+
+function policyLimits(d: Record<string, unknown>, problems: string[]): PolicyLimit[] | undefined {
+  if (!('rate_limits' in d)) return undefined;
+  const v = d.rate_limits;
+  if (!Array.isArray(v)) {
+    problems.push(`policy decision: "rate_limits" must be an array of objects, got ${typeName(v)}`);
+    return undefined;
+  }
+  if (v.length > MAX_POLICY_LIMITS) problems.push(`policy decision: "rate_limits" names ${v.length} limits (at most ${MAX_POLICY_LIMITS})`);
+  const before = problems.length;
+  const out: PolicyLimit[] = [];
+  v.forEach((x: unknown, i) => {
+    const at = `policy decision: "rate_limits"[${i}]`;
+    if (x === null || typeof x !== 'object' || Array.isArray(x)) return void problems.push(`${at} must be an object, got ${typeName(x)}`);
+    const l = x as Record<string, unknown>;
+    for (const k of Object.keys(l).sort()) if (!LIMIT_KEYS.has(k)) problems.push(`${at}: unknown key ${JSON.stringify(k)} (expected key, requests_per_unit, unit, shadow)`);
+    const { key, requests_per_unit: rpu, unit, shadow } = l;
+    if (typeof key !== 'string' || key.length === 0 || key.length > MAX_LIMIT_KEY) problems.push(`${at}.key must be a string of 1-${MAX_LIMIT_KEY} characters, got ${typeName(key)}`);
+    if (typeof rpu !== 'number' || !Number.isInteger(rpu) || rpu < 1 || rpu > 4_294_967_295) problems.push(`${at}.requests_per_unit must be a whole number from 1, got ${JSON.stringify(rpu) ?? 'nothing'}`);
+    if (typeof unit !== 'string' || !UNITS.has(unit)) problems.push(`${at}.unit must be "second", "minute", "hour" or "day", got ${JSON.stringify(unit) ?? 'nothing'}`);
+    if (shadow !== undefined && typeof shadow !== 'boolean') problems.push(`${at}.shadow must be a boolean, got ${typeName(shadow)}`);
+    if (problems.length === before) out.push({ key: key as string, requestsPerUnit: rpu as number, unit: unit as PolicyLimit['unit'], shadow: shadow === true });
+  });
+  return problems.length === before ? out : undefined;
 }
 
 function stringArray(d: Record<string, unknown>, key: 'reasons' | 'redact', problems: string[]): string[] | undefined {

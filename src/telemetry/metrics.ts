@@ -29,6 +29,7 @@ import type { PolicyObserver } from '../policy/engine.js';
 import type { Instruments } from './instruments.js';
 import { UsageMetrics } from './usage-metrics.js';
 import { isUsageEvent } from '../usage/classify.js';
+import { POLICY_LIMIT_PREFIX } from '../limits/types.js';
 
 export const OTHER = '_other';
 const MAX_NAMES = 200;
@@ -64,6 +65,8 @@ export class GatewayMetrics implements Instruments, AuditSinkObserver, StreamObs
   private readonly bundleInfo: Gauge;
   private readonly bundleReloads: Counter;
   private readonly bundleRevisions = new Map<string, string>();
+  private readonly rateLimitHits: Counter;
+  private readonly rateLimitUnavailable: Counter;
 
   constructor(opts: { processMetrics?: boolean; usage?: UsageSection } = {}) {
     const registers = [this.registry];
@@ -140,6 +143,18 @@ export class GatewayMetrics implements Instruments, AuditSinkObserver, StreamObs
     this.tokenExchanges = new Counter({ name: 'mcp_gateway_token_exchanges_total', help: 'RFC 8693 token exchanges with the authorization server by result (success, refused, error)', labelNames: ['server', 'result'], registers });
     this.bundleInfo = new Gauge({ name: 'mcp_gateway_policy_bundle_info', help: 'The policy bundle revision in force (value 1)', labelNames: ['bundle', 'revision'], registers });
     this.bundleReloads = new Counter({ name: 'mcp_gateway_policy_bundle_reloads_total', help: 'Policy bundle reloads after a change, by result (success, failure: the last good bundle stays in force)', labelNames: ['bundle', 'result'], registers });
+    this.rateLimitHits = new Counter({
+      name: 'mcp_gateway_rate_limit_hits_total',
+      help: 'Requests over a rate limit or concurrency cap, by limit (its configured name; "_policy" for every limit a policy names), kind (rate, concurrency) and action (refused; shadowed: let through in shadow mode)',
+      labelNames: ['server', 'limit', 'kind', 'action'],
+      registers,
+    });
+    this.rateLimitUnavailable = new Counter({
+      name: 'mcp_gateway_rate_limit_unavailable_total',
+      help: 'Requests whose limits could not be checked because a backend did not answer (service: envoyproxy/ratelimit; redis), by what the failure mode did (refused: closed; allowed: open)',
+      labelNames: ['server', 'backend', 'action'],
+      registers,
+    });
     this.usage = new UsageMetrics(this.registry, opts.usage);
     if (opts.processMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'mcp_gateway_' });
   }
@@ -164,6 +179,7 @@ export class GatewayMetrics implements Instruments, AuditSinkObserver, StreamObs
         const t = ev.target;
         this.usage.observe(ev, server, method, t?.kind === 'tool' ? (ev.decision === 'allow' ? this.bounded(server, 'tool', t.name) : this.seen(server, 'tool', t.name)) : '');
       }
+      if (ev.rate_limit) this.countLimit(server, ev.rate_limit);
       if (ev.type !== 'mcp.request') return;
       // Only names that passed: a refused name is the caller's choice and would grow the label.
       const target = ev.decision === 'allow' ? ev.target : undefined;
@@ -250,6 +266,12 @@ export class GatewayMetrics implements Instruments, AuditSinkObserver, StreamObs
 
   private countIntegrity(server: string, rec: IntegrityRecord): void {
     for (const [finding, n] of Object.entries(rec.counts)) if (n) this.integrityFindings.inc({ server, finding, action: rec.action }, n);
+  }
+
+  private countLimit(server: string, r: NonNullable<AuditEvent['rate_limit']>): void {
+    if ('unavailable' in r) this.rateLimitUnavailable.inc({ server, backend: r.unavailable, action: r.fail_open ? 'allowed' : 'refused' });
+    // A policy-named limit's key is data (a tenant, a caller): one label value for all of them.
+    else this.rateLimitHits.inc({ server, limit: r.limit.startsWith(POLICY_LIMIT_PREFIX) ? '_policy' : r.limit, kind: r.kind, action: r.shadow ? 'shadowed' : 'refused' });
   }
 
   private countItems(server: string, method: string, f: { returned: number; visible: number }): void {

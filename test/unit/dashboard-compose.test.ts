@@ -72,3 +72,28 @@ test('compose: Prometheus scrapes the sidecar and Envoy where the compose config
   const published = Object.entries(services).flatMap(([n, s]) => (s.ports ?? []).map((p) => `${n} ${p}`));
   assert.deepEqual(published.sort(), ['envoy 127.0.0.1:10000:10000', 'grafana 127.0.0.1:3000:3000']);
 });
+
+test('compose: the sidecar reaches envoyproxy/ratelimit and Redis by their service names; the service reads the config generated from the gateway config', async () => {
+  const compose = (await read('docker-compose.yml')) as { services: Record<string, Service & { environment?: Record<string, string> }> };
+  const { services } = compose;
+  const mount = (s: Service, target: string) => (s.volumes ?? []).find((v) => v.split(':')[1] === target)?.split(':')[0];
+  const config = await loadConfigFile(mount(services.sidecar!, '/etc/mcp-gateway/gateway.yaml')!);
+  const rls = services.ratelimit!;
+  const env = rls.environment!;
+  assert.ok(config.limits.limits.length > 0, 'the compose config has rate_limits');
+  // The sidecar lives in Envoy's namespace, on the compose network: service names resolve.
+  assert.deepEqual(config.limits.service?.address, { host: 'ratelimit', port: Number(env.GRPC_PORT) });
+  assert.equal(config.limits.redis?.url, `redis://${env.REDIS_URL}`);
+  assert.ok(services[env.REDIS_URL!.split(':')[0]!], 'the Redis the service uses is a compose service');
+  // The one-shot writes into the volume the service reads its config folder from.
+  const gen = services['ratelimit-config']!;
+  assert.deepEqual(gen.command!.slice(0, 1), ['ratelimit-config']);
+  const out = gen.command![gen.command!.indexOf('--output') + 1]!;
+  const shared = (gen.volumes ?? []).find((v) => out.startsWith(`${v.split(':')[1]}/`))!.split(':')[0];
+  assert.equal(mount(rls, `${env.RUNTIME_ROOT}/${env.RUNTIME_SUBDIRECTORY}/config`), shared);
+  assert.ok(out.endsWith('.yaml'));
+  // The image's tag is the commit the bootstrap pins for the tests.
+  const versions = await readFile('scripts/versions.sh', 'utf8');
+  const commit = /RATELIMIT_VERSION=.*-([0-9a-f]{12})$/m.exec(versions)![1]!;
+  assert.equal(rls.image, `envoyproxy/ratelimit:${commit.slice(0, 8)}`);
+});

@@ -46,5 +46,5 @@ test('the dashboard: current schema, datasource as a variable, unique ids, panel
     }
   }
   const rows = panels.filter((p) => p.type === 'row').map((p) => p.title);
-  assert.deepEqual(rows, ['Health', 'Traffic', 'Latency', 'Refusals', 'Tools and prompts', 'List curation', 'Upstreams', 'ext_proc', 'Process', 'Policy, identity and credentials', 'Audit', 'Usage']);
+  assert.deepEqual(rows, ['Health', 'Traffic', 'Latency', 'Refusals', 'Rate limits', 'Tools and prompts', 'List curation', 'Upstreams', 'ext_proc', 'Process', 'Policy, identity and credentials', 'Audit', 'Usage']);
 });

@@ -204,7 +204,7 @@ const conn = { clientAddress: '127.0.0.1' };
 async function request(rt: GatewayRuntime, body: unknown): Promise<{ ex: Exchange; v: Verdict }> {
   const ex = new Exchange(rt);
   await ex.requestHeaders(H(), false, conn);
-  return { ex, v: ex.requestBody(Buffer.from(JSON.stringify(body))) };
+  return { ex, v: await ex.requestBody(Buffer.from(JSON.stringify(body))) };
 }
 
 /** The response body as the client gets it: each chunk's replacement or the chunk itself. */

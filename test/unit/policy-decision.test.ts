@@ -7,7 +7,7 @@ import { createPolicyInputBuilder, type PolicyFacts } from '../../src/policy/inp
 import { readTarball, TarError } from '../../src/policy/tar.js';
 import { gzipSync } from 'node:zlib';
 
-const allow: Decision = { allowed: true, reasons: [], errorMessage: undefined, headers: [], redact: [], error: undefined };
+const allow: Decision = { allowed: true, reasons: [], errorMessage: undefined, headers: [], redact: [], rateLimits: [], error: undefined };
 
 test('a boolean decision: true allows, false denies, neither carries reasons', () => {
   assert.deepEqual(parseDecisionValue(true), allow);
@@ -15,8 +15,8 @@ test('a boolean decision: true allows, false denies, neither carries reasons', (
 });
 
 test('a complete object decision is taken field by field', () => {
-  const d = parseDecisionValue({ allowed: false, reasons: ['a', 'b'], error_message: 'no', headers: { 'X-Policy': 'v1', 'x-b': '' }, redact: ['card_number'] });
-  assert.deepEqual(d, { allowed: false, reasons: ['a', 'b'], errorMessage: 'no', headers: [['x-policy', 'v1'], ['x-b', '']], redact: ['card_number'], error: undefined });
+  const d = parseDecisionValue({ allowed: false, reasons: ['a', 'b'], error_message: 'no', headers: { 'X-Policy': 'v1', 'x-b': '' }, redact: ['card_number'], rate_limits: [{ key: 'tenant:a', requests_per_unit: 5, unit: 'minute' }] });
+  assert.deepEqual(d, { allowed: false, reasons: ['a', 'b'], errorMessage: 'no', headers: [['x-policy', 'v1'], ['x-b', '']], redact: ['card_number'], rateLimits: [{ key: 'tenant:a', requestsPerUnit: 5, unit: 'minute', shadow: false }], error: undefined });
 });
 
 const malformed: [string, unknown, string[]][] = [
@@ -38,15 +38,15 @@ const malformed: [string, unknown, string[]][] = [
   ['a header value that is a number', { allowed: true, headers: { 'x-a': 1 } }, ['policy decision: "headers"["x-a"] must be a string, got number']],
   ['one header twice in two cases', { allowed: true, headers: { 'X-A': '1', 'x-a': '2' } }, ['policy decision: "headers"["x-a"] repeats "x-a" (header names are case-insensitive)']],
   ['"redact" a string', { allowed: true, redact: 'card_number' }, ['policy decision: "redact" must be an array of strings, got string']],
-  ['an unknown key', { allowed: true, allow: true }, ['policy decision: unknown key "allow" (expected allowed, reasons, error_message, headers, redact)']],
+  ['an unknown key', { allowed: true, allow: true }, ['policy decision: unknown key "allow" (expected allowed, reasons, error_message, headers, redact, rate_limits)']],
   [
     'several problems at once, each reported',
     { allowed: 'yes', reasons: [1], zzz: 1, aaa: 2 },
     [
       'policy decision: "allowed" must be a boolean, got string',
       'policy decision: "reasons"[0] must be a string, got number',
-      'policy decision: unknown key "aaa" (expected allowed, reasons, error_message, headers, redact)',
-      'policy decision: unknown key "zzz" (expected allowed, reasons, error_message, headers, redact)',
+      'policy decision: unknown key "aaa" (expected allowed, reasons, error_message, headers, redact, rate_limits)',
+      'policy decision: unknown key "zzz" (expected allowed, reasons, error_message, headers, redact, rate_limits)',
     ],
   ],
 ];

@@ -7,7 +7,7 @@ import type { ServerRuntime } from '../../src/gateway/runtime.js';
 import type { Decision } from '../../src/policy/decision.js';
 import type { PolicyInput } from '../../src/policy/input.js';
 
-const decision = (d: Partial<Decision>): Decision => ({ allowed: false, reasons: [], errorMessage: undefined, headers: [], redact: [], error: undefined, ...d });
+const decision = (d: Partial<Decision>): Decision => ({ allowed: false, reasons: [], errorMessage: undefined, headers: [], redact: [], rateLimits: [], error: undefined, ...d });
 const server = (d: Decision, dryRun = false) =>
   ({ config: { dryRun }, policy: { current: () => ({ revision: 'abc123def456', decide: () => d }) } }) as unknown as ServerRuntime;
 const input = {} as PolicyInput;
@@ -47,7 +47,7 @@ test('an allowed decision passes its headers upstream and redacts the audit argu
   const ev = emptyAuditEvent();
   ev.arguments = { amount: 5, card_number: '4111' };
   const step = applyPolicy(server(decision({ allowed: true, headers: [['x-tenant', 'a']], redact: ['card_number'] })), input, target, 1, ev);
-  assert.deepEqual(step, { refusal: undefined, headers: [['x-tenant', 'a']] });
+  assert.deepEqual(step, { refusal: undefined, headers: [['x-tenant', 'a']], rateLimits: [] });
   assert.deepEqual(ev.arguments, { amount: 5, card_number: '[REDACTED]' });
   assert.match(ev.policy!.decision_id, /^[0-9a-f-]{36}$/);
 });

@@ -139,7 +139,7 @@ async function run(httpMethod: string, h: Record<string, string | undefined>, bo
   const audit = new MemoryAuditSink();
   const ex = new Exchange(new GatewayRuntime(config, audit, undefined));
   let v: Verdict = await ex.requestHeaders(headers(httpMethod, h), body === undefined, conn);
-  if (v.kind === 'continue' && body !== undefined) v = ex.requestBody(Buffer.from(JSON.stringify(body)));
+  if (v.kind === 'continue' && body !== undefined) v = await ex.requestBody(Buffer.from(JSON.stringify(body)));
   ex.close('complete');
   return { v, event: audit.events[0] };
 }

@@ -69,6 +69,30 @@ test('usage counters: caller is a label only when configured, capped at max_call
   assert.ok(Math.abs(total(samples(f, 'mcp_gateway_usage_duration_seconds_total')) - 9 * 0.005) < 1e-9);
 });
 
+test('rate limits: hits by configured limit, kind and action; policy-named limits under one label; backends unavailable', async () => {
+  const m = new GatewayMetrics({ processMetrics: false });
+  const limited = (rate_limit: AuditEvent['rate_limit'], decision: 'allow' | 'deny' = 'deny') => usageCall('a', { decision, reason: decision === 'deny' ? 'rate_limited' : 'would_rate_limit', upstream_status: undefined, rate_limit });
+  m.observe(limited({ limit: 'per-caller', kind: 'rate', shadow: false, retry_after_ms: 100 }));
+  m.observe(limited({ limit: 'per-caller', kind: 'rate', shadow: false, retry_after_ms: 100 }));
+  m.observe(limited({ limit: 'trial', kind: 'rate', shadow: true, retry_after_ms: 100 }, 'allow'));
+  m.observe(limited({ limit: 'in-flight', kind: 'concurrency', shadow: false, retry_after_ms: 1000 }));
+  for (const tenant of ['t1', 't2', 't3']) m.observe(limited({ limit: `policy:tenant:${tenant}`, kind: 'rate', shadow: false, retry_after_ms: 1 }));
+  m.observe(limited({ unavailable: 'redis', fail_open: false }));
+  m.observe(limited({ unavailable: 'service', fail_open: true }, 'allow'));
+  m.observe(usageCall('a'));
+  const f = parseExposition(await m.text());
+  const hits = (labels: Record<string, string>) => total(samples(f, 'mcp_gateway_rate_limit_hits_total', labels));
+  assert.equal(hits({ server: 's', limit: 'per-caller', kind: 'rate', action: 'refused' }), 2);
+  assert.equal(hits({ limit: 'trial', action: 'shadowed' }), 1);
+  assert.equal(hits({ limit: 'in-flight', kind: 'concurrency', action: 'refused' }), 1);
+  assert.equal(hits({ limit: '_policy' }), 3, 'a policy key is data, not a label value');
+  assert.equal(samples(f, 'mcp_gateway_rate_limit_hits_total').length, 4);
+  assert.equal(hits({}), 7, 'a request within its limits is no hit');
+  const unavailable = (labels: Record<string, string>) => total(samples(f, 'mcp_gateway_rate_limit_unavailable_total', labels));
+  assert.equal(unavailable({ backend: 'redis', action: 'refused' }), 1);
+  assert.equal(unavailable({ backend: 'service', action: 'allowed' }), 1);
+});
+
 test('audit sink: events written and dropped after close; a failing destination counts errors', async () => {
   const m = new GatewayMetrics({ processMetrics: false });
   const file = join(tmp, 'audit.log');
