@@ -12,6 +12,7 @@ import { watchPolicyBundle, type PolicyWatcher } from '../policy/reloader.js';
 import { createPolicyInputBuilder, type PolicyInputBuilder } from '../policy/input.js';
 import type { Logger } from '../telemetry/log.js';
 import type { Instruments } from '../telemetry/instruments.js';
+import type { ExchangeTracer } from './trace.js';
 import { protectedResourceMetadata } from '../oauth/metadata.js';
 import { createBroker, type CredentialBroker } from '../credentials/broker.js';
 import { readSecret } from '../credentials/secret.js';
@@ -63,6 +64,8 @@ export class GatewayRuntime {
     brokers: ReadonlyMap<string, CredentialBroker> = new Map(),
     /** Binds upstream session ids to callers; undefined when nobody is authenticated. */
     readonly sessions: SessionBinder | undefined = undefined,
+    /** Spans per exchange (telemetry.tracing); undefined: tracing is off and costs nothing. */
+    readonly tracer: ExchangeTracer | undefined = undefined,
   ) {
     this.credentialHeaders = authenticator
       ? [...new Set(['authorization', 'proxy-authorization', config.auth.apiKeys?.header ?? 'x-api-key'])]
@@ -127,7 +130,7 @@ export const ANONYMOUS: Identity = Object.freeze({ subject: 'anonymous', issuer:
  * Compiles a config into a runtime, loading what needs I/O (JWKS and API key files,
  * policy bundles, which are then watched and swapped atomically when they change).
  */
-export async function createRuntime(config: GatewayConfig, audit: AuditSink, log: Logger, instruments?: Instruments): Promise<GatewayRuntime> {
+export async function createRuntime(config: GatewayConfig, audit: AuditSink, log: Logger, instruments?: Instruments, tracer?: ExchangeTracer): Promise<GatewayRuntime> {
   const hasAuth = config.auth.jwt !== undefined || config.auth.apiKeys !== undefined || config.auth.envoyJwtAuthn || !config.auth.anonymous;
   const authenticator = hasAuth ? await createAuthenticator(config.auth, instruments) : undefined;
   const policies = new Map<string, PolicyWatcher>();
@@ -171,5 +174,5 @@ export async function createRuntime(config: GatewayConfig, audit: AuditSink, log
     for (const w of policies.values()) w.close();
     throw err;
   }
-  return new GatewayRuntime(config, audit, authenticator, policies, brokers, sessions);
+  return new GatewayRuntime(config, audit, authenticator, policies, brokers, sessions, tracer);
 }
