@@ -320,7 +320,8 @@ function otlpTargetOf(t: RawOtlp, endpoint: string, fallback?: TracingSection): 
 function tracingOf(t: NonNullable<RawConfig['telemetry']>['tracing']): TracingSection | undefined {
   if (!t) return undefined;
   const serviceName = t.service_name ?? DEFAULT_SERVICE;
-  const envoy = t.envoy ?? true;
+  // Off unless asked for: Envoy's router would replace the gateway's span context upstream (src/envoy/tracing.ts).
+  const envoy = t.envoy ?? false;
   return {
     ...otlpTargetOf(t, t.endpoint),
     samplerRatio: t.sampler_ratio ?? 1,
