@@ -25,6 +25,7 @@ import { VERSION_HEADER } from '../envoy/upstream-cluster.js';
 import { refusalBody, type Refusal } from './refusal.js';
 import { CONTINUE, JSON_CONTENT_TYPE, withEdit, withHeaders, type HeaderEdit, type Verdict } from './verdict.js';
 import type { ExchangeTrace } from './trace.js';
+import { replaceMetaTraceparent } from '../telemetry/trace-context.js';
 
 /** Lower-cased header name → value (repeated headers joined with ","). */
 export type HeaderBag = Record<string, string>;
@@ -340,7 +341,12 @@ export class Exchange {
     this.phase = 'response_headers';
     if (!this.trace) return this.decideMessage(parsed.message);
     const edit = this.beginTrace(parsed.message.kind === 'response' ? undefined : parsed.message.params);
-    return withEdit(this.decideMessage(parsed.message), edit);
+    const verdict = withEdit(this.decideMessage(parsed.message), edit);
+    // The caller's context rode in _meta: the upstream finds the gateway's there too.
+    const rewrite = this.trace.metaRewrite;
+    if (!rewrite || verdict.kind !== 'continue') return verdict;
+    const mutated = replaceMetaTraceparent(body, rewrite.from, rewrite.to);
+    return mutated ? { ...verdict, body: mutated } : verdict;
   }
 
   private decideMessage(msg: JsonRpcMessage): Verdict {

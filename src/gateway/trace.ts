@@ -26,6 +26,11 @@ export interface ExchangeTrace {
   step(step: TraceStep, startedMs: number, endedMs: number): void;
   /** The span's ids for the audit event (after begin). */
   readonly ids: { traceId: string; spanId: string } | undefined;
+  /**
+   * After begin: when the caller's context came from `params._meta.traceparent`, that value
+   * and the gateway's, for the body to carry the gateway's span context upstream as well.
+   */
+  readonly metaRewrite: { from: string; to: string } | undefined;
   /** The exchange is over: the span gets the audit event's facts and ends. `rpcCode`: the JSON-RPC error the gateway answered with. */
   end(ev: AuditEvent, rpcCode: number | undefined): void;
 }

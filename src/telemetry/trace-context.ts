@@ -92,6 +92,8 @@ export interface CallerContext {
   parent: RemoteContext | undefined;
   /** The other context, when both are present and differ: recorded as a span link. */
   link: RemoteContext | undefined;
+  /** The raw `_meta.traceparent`, when it is the parent. */
+  metaTraceparent: string | undefined;
 }
 
 /**
@@ -103,12 +105,37 @@ export interface CallerContext {
 export function callerContext(headers: Readonly<Record<string, string>>, params: unknown): CallerContext {
   const http = headerContext(headers);
   const meta = params === undefined ? undefined : metaContext(params);
-  if (!meta) return { parent: http, link: undefined };
+  if (!meta) return { parent: http, link: undefined, metaTraceparent: undefined };
   const same = http !== undefined && http.traceId === meta.traceId && http.spanId === meta.spanId;
-  return { parent: meta, link: same ? undefined : http };
+  return { parent: meta, link: same ? undefined : http, metaTraceparent: (params as { _meta: { traceparent: string } })._meta.traceparent };
 }
 
 /** A traceparent header value for a span context (version 00). */
 export function formatTraceparent(traceId: string, spanId: string, flags: number): string {
   return `00-${traceId}-${spanId}-${(flags & 0xff).toString(16).padStart(2, '0')}`;
+}
+
+/**
+ * The request body with the caller's `params._meta.traceparent` value replaced by the
+ * gateway's, so an upstream that follows the conventions (the `_meta` context first)
+ * parents its spans on the gateway's span too. A splice of the raw bytes, not a re-encode:
+ * only when the old value appears exactly once, as a plain JSON string of the same length
+ * (any escape, a repeat or another length: undefined, and the body goes on unchanged), and
+ * the result is checked to have changed `_meta`'s value and nothing else.
+ */
+export function replaceMetaTraceparent(body: Uint8Array, oldValue: string, newValue: string): Uint8Array | undefined {
+  if (oldValue.length !== newValue.length) return undefined;
+  const buf = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  const needle = Buffer.from(`"${oldValue}"`, 'latin1');
+  const at = buf.indexOf(needle);
+  if (at === -1 || buf.indexOf(needle, at + 1) !== -1) return undefined;
+  const out = Buffer.from(buf);
+  out.write(newValue, at + 1, 'latin1');
+  // The one occurrence must have been _meta's (not, say, a tool argument while _meta's value was escaped).
+  try {
+    const meta = (JSON.parse(out.toString('utf8')) as { params?: { _meta?: { traceparent?: unknown } } }).params?._meta;
+    return meta?.traceparent === newValue ? out : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -59,6 +59,7 @@ class MessageSpan implements ExchangeTrace {
   /** Steps that ran before the span started (token exchange happens at request headers). */
   private pending: [TraceStep, number, number][] | undefined;
   ids: { traceId: string; spanId: string } | undefined;
+  metaRewrite: { from: string; to: string } | undefined;
 
   constructor(
     private readonly tracer: Tracer,
@@ -78,7 +79,9 @@ class MessageSpan implements ExchangeTrace {
     this.ids = { traceId: sc.traceId, spanId: sc.spanId };
     // Upstream, the gateway's span is the parent; a caller's tracestate that is not the parent's goes.
     const state = sc.traceState?.serialize();
-    const set: [string, string][] = [['traceparent', formatTraceparent(sc.traceId, sc.spanId, sc.traceFlags)]];
+    const traceparent = formatTraceparent(sc.traceId, sc.spanId, sc.traceFlags);
+    if (caller.metaTraceparent !== undefined) this.metaRewrite = { from: caller.metaTraceparent, to: traceparent };
+    const set: [string, string][] = [['traceparent', traceparent]];
     if (state) set.push(['tracestate', state]);
     this.edit = state || headers['tracestate'] === undefined ? { set } : { set, remove: ['tracestate'] };
     if (this.pending) for (const [s, a, b] of this.pending) this.record(s, a, b);

@@ -149,9 +149,13 @@ describe('the gateway span', () => {
     const span = spans.find((x) => x.name === 'tools/call echo')!;
     assert.equal(span.parentSpanId, meta.spanId);
     assert.deepEqual(span.links?.map((l) => l.spanId), [http.spanId]);
-    const tp = parseTraceparent(upstreamCall('echo', 'traced-meta').headers['traceparent']);
+    const received = upstreamCall('echo', 'traced-meta');
+    const tp = parseTraceparent(received.headers['traceparent']);
     assert.equal(tp?.traceId, meta.traceId);
     assert.equal(tp?.spanId, span.spanId);
+    // And in the body, for an upstream that reads _meta first.
+    const bodyTp = parseTraceparent((received.body as { params: { _meta: { traceparent: string } } }).params._meta.traceparent);
+    assert.deepEqual(bodyTp, tp);
   });
 
   test('a malformed traceparent is ignored: the gateway starts the trace', async () => {

@@ -3,7 +3,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { callerContext, formatTraceparent, headerContext, metaContext, parseTraceparent, parseTracestate } from '../../src/telemetry/trace-context.js';
+import { callerContext, formatTraceparent, headerContext, metaContext, parseTraceparent, parseTracestate, replaceMetaTraceparent } from '../../src/telemetry/trace-context.js';
 
 const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
 const SPAN = '00f067aa0ba902b7';
@@ -123,7 +123,7 @@ describe('where the context comes from', () => {
     }
   });
   it('a malformed header is absent', () => {
-    assert.deepEqual(callerContext({ traceparent: 'nope' }, undefined), { parent: undefined, link: undefined });
+    assert.deepEqual(callerContext({ traceparent: 'nope' }, undefined), { parent: undefined, link: undefined, metaTraceparent: undefined });
     assert.equal(headerContext({ traceparent: `${VALID},${VALID}` }), undefined);
   });
   it('a valid traceparent with an invalid tracestate keeps the traceparent only', () => {
@@ -142,5 +142,24 @@ describe('where the context comes from', () => {
         return c.parent === undefined || /^[0-9a-f]{32}$/.test(c.parent.traceId);
       }),
     );
+  });
+});
+
+describe('replaceMetaTraceparent', () => {
+  const NEW = `00-${'c'.repeat(32)}-${'d'.repeat(16)}-01`;
+  const enc = (o: unknown) => Buffer.from(JSON.stringify(o));
+  const meta = (tp: string, args: unknown = {}) => ({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 't', arguments: args, _meta: { traceparent: tp } } });
+  it('splices the gateway\'s value in place of the caller\'s, nothing else changes', () => {
+    const out = replaceMetaTraceparent(enc(meta(VALID, { a: 1 })), VALID, NEW);
+    assert.ok(out);
+    assert.deepEqual(JSON.parse(Buffer.from(out).toString()), meta(NEW, { a: 1 }));
+  });
+  it('leaves the body alone when the value is escaped, repeated, elsewhere only, or of another length', () => {
+    const escaped = Buffer.from(JSON.stringify(meta(VALID)).replace(VALID, `\\u0030${VALID.slice(1)}`));
+    assert.equal(replaceMetaTraceparent(escaped, VALID, NEW), undefined);
+    assert.equal(replaceMetaTraceparent(enc(meta(VALID, { copy: VALID })), VALID, NEW), undefined);
+    const decoy = Buffer.from(JSON.stringify(meta(VALID, { x: VALID })).replace(`"traceparent":"${VALID}"`, `"traceparent":"\\u0030${VALID.slice(1)}"`));
+    assert.equal(replaceMetaTraceparent(decoy, VALID, NEW), undefined, 'a tool argument is never rewritten');
+    assert.equal(replaceMetaTraceparent(enc(meta(`cc-${TRACE}-${SPAN}-01-x`)), `cc-${TRACE}-${SPAN}-01-x`, NEW), undefined);
   });
 });

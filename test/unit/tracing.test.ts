@@ -86,8 +86,12 @@ describe('the message span', () => {
 
   it('params._meta.traceparent is the parent; the header context is a link', async () => {
     const meta = `00-${'a'.repeat(32)}-${'b'.repeat(16)}-01`;
-    const { spans, event } = await post({ jsonrpc: '2.0', id: 9, method: 'tools/list', params: { _meta: { traceparent: meta } } }, { traceparent: CALLER });
+    const { v, spans, event } = await post({ jsonrpc: '2.0', id: 9, method: 'tools/list', params: { _meta: { traceparent: meta } } }, { traceparent: CALLER });
     const s = only(spans, 'tools/list');
+    // The body carries the gateway's context on, as the header does.
+    const body = v.kind === 'continue' && v.body instanceof Uint8Array ? JSON.parse(Buffer.from(v.body).toString()) : undefined;
+    assert.equal(body?.params._meta.traceparent, `00-${'a'.repeat(32)}-${s.spanContext().spanId}-01`);
+    assert.equal(headerSet(v)['traceparent'], body?.params._meta.traceparent);
     assert.equal(s.spanContext().traceId, 'a'.repeat(32));
     assert.equal(s.parentSpanContext?.spanId, 'b'.repeat(16));
     assert.equal(s.links.length, 1);
