@@ -143,3 +143,62 @@ describe('span names', () => {
     assert.equal(spanName(ev({ http: { method: 'GET', path: '/mcp/s', status: 200 }, server: 's' })), 'GET s');
   });
 });
+
+describe('the token exchange', () => {
+  it('is a CLIENT child span of the message span, recorded though it ran before the message was read', async () => {
+    const { createServer } = await import('node:http');
+    let answer = 200;
+    const as = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        const body = answer === 200 ? { access_token: 'upstream-token', token_type: 'Bearer', expires_in: 300 } : { error: 'invalid_grant' };
+        res.writeHead(answer, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+      });
+    });
+    await new Promise<void>((r) => as.listen(0, '127.0.0.1', r));
+    const port = (as.address() as { port: number }).port;
+    process.env.MCP_GW_TEST_TX_SECRET = 'client-secret';
+    try {
+      // The runtime below gets no authenticator: the caller's bearer token goes to the exchange as it is.
+      const cfg = parseConfig(`
+auth:
+  jwt: { issuer: "https://idp.test", audiences: ["https://gw.test/mcp"], jwks_url: "http://127.0.0.1:1/jwks" }
+servers:
+  - name: s
+    url: http://127.0.0.1:1/mcp
+    upstream_auth:
+      token_exchange: { token_endpoint: "http://127.0.0.1:${port}/token", client_id: gw, client_secret_env: MCP_GW_TEST_TX_SECRET }
+telemetry:
+  tracing: { endpoint: http://127.0.0.1:4318 }
+`);
+      const { createBroker } = await import('../../src/credentials/broker.js');
+      const broker = (await createBroker(cfg.servers[0]!.upstreamAuth, 's'))!;
+      const run = async (token: string) => {
+        const audit = new MemoryAuditSink();
+        const ex = new Exchange(new GatewayRuntime(cfg, audit, undefined, new Map(), new Map([['s', broker]]), undefined, tracing));
+        const h = { ':method': 'POST', ':path': '/mcp/s', ':authority': 'localhost', authorization: `Bearer ${token}`, traceparent: CALLER };
+        const v: Verdict = await ex.requestHeaders(h, false, conn);
+        if (v.kind === 'continue') ex.requestBody(Buffer.from(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' })));
+        ex.close('complete');
+        return v;
+      };
+      const v = await run('caller-token-1');
+      assert.equal(headerSet(v)['authorization'], 'Bearer upstream-token');
+      const message = only(exporter.getFinishedSpans(), 'ping');
+      const tx = only(exporter.getFinishedSpans(), 'mcp_gateway.token_exchange');
+      assert.equal(tx.kind, SpanKind.CLIENT);
+      assert.equal(tx.parentSpanContext?.spanId, message.spanContext().spanId);
+      assert.equal(tx.attributes['mcp_gateway.token_exchange.outcome'], 'success');
+      exporter.reset();
+      answer = 400;
+      await run('caller-token-2');
+      const refused = only(exporter.getFinishedSpans(), 'mcp_gateway.token_exchange');
+      assert.equal(refused.attributes['mcp_gateway.token_exchange.outcome'], 'refused');
+      assert.equal(refused.status.code, SpanStatusCode.ERROR);
+      assert.equal(only(exporter.getFinishedSpans(), 'POST s').attributes['error.type'], 'token_exchange_failed');
+    } finally {
+      delete process.env.MCP_GW_TEST_TX_SECRET;
+      await new Promise((r) => as.close(r));
+    }
+  });
+});
