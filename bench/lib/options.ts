@@ -5,10 +5,11 @@ import { WORKLOADS, type Workload } from './types.js';
 
 export const USAGE = `npm run bench -- [options]
 
-Measures six setups in front of the same upstream, in one run, on loopback:
+Measures seven setups in front of the same upstream, in one run, on loopback:
   1 direct     2 envoy (no ext_proc)     3 mcp-rbac (Envoy's MCP filter + RBAC)
   4 curation (Envoy + sidecar)           5 full (Envoy + sidecar: JWT, Rego, audit file)
   6 metrics (5 + the /metrics endpoint, scraped every second; usage by subject, tool costs)
+  7 tracing (6 + traces: 100 % sampled, OTLP/HTTP to a sink that discards them)
 and writes bench/results/latest.{json,md} and bench/results/latency.svg.
 
 Options:
@@ -105,7 +106,7 @@ export function parseOptions(argv: string[]): Options | 'help' {
   const setups = v.setups
     ? list(v.setups).map((s) => {
         const d = SETUPS.find((x) => String(x.n) === s || x.key === s);
-        if (!d) throw new Error(`--setups: unknown setup "${s}" (expected 1-6 or ${SETUPS.map((x) => x.key).join(', ')})`);
+        if (!d) throw new Error(`--setups: unknown setup "${s}" (expected 1-7 or ${SETUPS.map((x) => x.key).join(', ')})`);
         return d;
       })
     : [...SETUPS];
