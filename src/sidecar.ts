@@ -43,9 +43,9 @@ export async function startSidecar(config: GatewayConfig, opts: { audit?: AuditS
   const metrics = opts.metrics ?? new GatewayMetrics({ usage: config.telemetry.usage, processMetrics: readable });
   const metered = readable ? metrics : undefined;
   // audit.otlp copies every event to the collector as a log record, beside the configured sink.
-  const sink = withOtlpAudit(opts.audit ?? createAuditSink(config.audit, metered), config.audit.otlp);
+  const sink = withOtlpAudit(opts.audit ?? createAuditSink(config.audit, metered), config.audit.otlp, log);
   const audit = metered ? meteredAuditSink(sink, metered) : sink;
-  const tracing = config.telemetry.tracing ? new GatewayTracing(config.telemetry.tracing) : undefined;
+  const tracing = config.telemetry.tracing ? new GatewayTracing(config.telemetry.tracing, { log }) : undefined;
   let draining = false;
   let loaded: GatewayRuntime | undefined;
   // The audit file check applies to the sink built here from the config, not to one passed in.

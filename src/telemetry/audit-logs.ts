@@ -7,7 +7,8 @@ import { ROOT_CONTEXT, SeverityNumber, TraceFlags, trace, type Attributes, type 
 import { BatchLogRecordProcessor, LoggerProvider, type LogRecordExporter } from '@opentelemetry/sdk-logs';
 import type { AuditEvent, AuditSink } from '../audit/event.js';
 import type { AuditSection } from '../config/types.js';
-import { logExporter, otlpResource } from './otlp.js';
+import { bounded, logExporter, logged, otlpResource, SHUTDOWN_WAIT_MS } from './otlp.js';
+import type { Logger as Log } from './log.js';
 
 /** The log records' event name (OTel `EventName`), one for every audit event. */
 export const AUDIT_EVENT_NAME = 'mcp_gateway.audit';
@@ -40,11 +41,11 @@ export class OtlpAuditSink implements AuditSink {
   constructor(
     private readonly inner: AuditSink,
     cfg: NonNullable<AuditSection['otlp']>,
-    opts: { exporter?: LogRecordExporter } = {},
+    opts: { exporter?: LogRecordExporter; log?: Log } = {},
   ) {
     this.provider = new LoggerProvider({
       resource: otlpResource(cfg.serviceName, cfg.resourceAttributes),
-      processors: [new BatchLogRecordProcessor({ exporter: opts.exporter ?? logExporter(cfg), scheduledDelayMillis: cfg.exportIntervalMs, exportTimeoutMillis: cfg.timeoutMs })],
+      processors: [new BatchLogRecordProcessor({ exporter: logged(opts.exporter ?? logExporter(cfg), opts.log, 'audit log records', cfg.endpoint), scheduledDelayMillis: cfg.exportIntervalMs, exportTimeoutMillis: cfg.timeoutMs })],
     });
     this.logger = this.provider.getLogger('mcp-gateway.audit');
   }
@@ -72,11 +73,11 @@ export class OtlpAuditSink implements AuditSink {
 
   async close(): Promise<void> {
     await this.inner.close();
-    await this.provider.shutdown();
+    await bounded(this.provider.shutdown(), SHUTDOWN_WAIT_MS);
   }
 }
 
 /** Without audit.otlp: the sink itself. */
-export function withOtlpAudit(sink: AuditSink, cfg: AuditSection['otlp']): AuditSink {
-  return cfg ? new OtlpAuditSink(sink, cfg) : sink;
+export function withOtlpAudit(sink: AuditSink, cfg: AuditSection['otlp'], log?: Log): AuditSink {
+  return cfg ? new OtlpAuditSink(sink, cfg, { log }) : sink;
 }

@@ -10,8 +10,11 @@ import { OTLPTraceExporter as GrpcTraceExporter } from '@opentelemetry/exporter-
 import { OTLPLogExporter as HttpLogExporter } from '@opentelemetry/exporter-logs-otlp-proto';
 import { OTLPLogExporter as GrpcLogExporter } from '@opentelemetry/exporter-logs-otlp-grpc';
 import type { OtlpTarget } from '../config/types.js';
+import type { Logger } from './log.js';
 
 const VERSION = '0.1.0';
+/** The longest a shutdown waits for the last export. */
+export const SHUTDOWN_WAIT_MS = 3000;
 
 export function otlpResource(serviceName: string, attributes: Readonly<Record<string, string>>): Resource {
   return resourceFromAttributes({ 'service.version': VERSION, ...attributes, 'service.name': serviceName });
@@ -37,4 +40,39 @@ export function logExporter(t: OtlpTarget): LogRecordExporter {
   return t.protocol === 'grpc'
     ? new GrpcLogExporter({ url: t.endpoint, metadata: metadataOf(t.headers), timeoutMillis: t.timeoutMs })
     : new HttpLogExporter({ url: signalUrl(t.endpoint, 'logs'), headers: { ...t.headers }, timeoutMillis: t.timeoutMs });
+}
+
+interface Exporter<T> {
+  export(items: T[], done: (r: { code: number; error?: Error }) => void): void;
+  shutdown(): Promise<void>;
+  forceFlush?(): Promise<void>;
+}
+
+/**
+ * The exporter, with its failures in the operational log: one warning when exports start
+ * failing, one line when they work again (the SDK itself reports nothing).
+ */
+export function logged<T, E extends Exporter<T>>(exporter: E, log: Logger | undefined, what: 'traces' | 'audit log records', endpoint: string): E {
+  if (!log) return exporter;
+  let failing = false;
+  const wrapped: Exporter<T> = {
+    export(items, done) {
+      exporter.export(items, (r) => {
+        const ok = r.code === 0;
+        if (!ok && !failing) log.warn({ endpoint, err: r.error?.message }, `OTLP export of ${what} failing (dropped until the collector takes them)`);
+        else if (ok && failing) log.info({ endpoint }, `OTLP export of ${what} working again`);
+        failing = !ok;
+        done(r);
+      });
+    },
+    shutdown: () => exporter.shutdown(),
+    ...(exporter.forceFlush && { forceFlush: () => exporter.forceFlush!() }),
+  };
+  return wrapped as E;
+}
+
+/** Resolves when `p` does, or after `ms` (an unreachable collector must not hold up a shutdown). */
+export function bounded(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([p.then(() => undefined, () => undefined), new Promise<void>((r) => (timer = setTimeout(r, ms)))]).finally(() => clearTimeout(timer));
 }

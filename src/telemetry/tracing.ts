@@ -12,7 +12,8 @@ import type { HeaderEdit } from '../gateway/verdict.js';
 import type { ExchangeTrace, ExchangeTracer, TraceStep } from '../gateway/trace.js';
 import type { HeaderBag } from '../gateway/exchange.js';
 import { callerContext, formatTraceparent, type RemoteContext } from './trace-context.js';
-import { otlpResource, spanExporter } from './otlp.js';
+import { bounded, logged, otlpResource, spanExporter, SHUTDOWN_WAIT_MS } from './otlp.js';
+import type { Logger } from './log.js';
 
 export const TRACER_NAME = 'mcp-gateway';
 
@@ -21,8 +22,8 @@ export class GatewayTracing implements ExchangeTracer {
   private readonly tracer: Tracer;
 
   /** `exporter` replaces the OTLP exporter (tests, the bench's sink); `processor` replaces the batching. */
-  constructor(cfg: TracingSection, opts: { exporter?: SpanExporter; processor?: SpanProcessor } = {}) {
-    const processor = opts.processor ?? new BatchSpanProcessor({ exporter: opts.exporter ?? spanExporter(cfg), scheduledDelayMillis: cfg.exportIntervalMs, exportTimeoutMillis: cfg.timeoutMs });
+  constructor(cfg: TracingSection, opts: { exporter?: SpanExporter; processor?: SpanProcessor; log?: Logger } = {}) {
+    const processor = opts.processor ?? new BatchSpanProcessor({ exporter: logged(opts.exporter ?? spanExporter(cfg), opts.log, 'traces', cfg.endpoint), scheduledDelayMillis: cfg.exportIntervalMs, exportTimeoutMillis: cfg.timeoutMs });
     this.provider = new TracerProvider({
       resource: otlpResource(cfg.serviceName, cfg.resourceAttributes),
       // The caller's sampled flag decides; a trace that starts here is sampled at the ratio.
@@ -41,8 +42,9 @@ export class GatewayTracing implements ExchangeTracer {
     return this.provider.forceFlush();
   }
 
+  /** Exports what is left (waiting at most SHUTDOWN_WAIT_MS) and stops. */
   shutdown(): Promise<void> {
-    return this.provider.shutdown();
+    return bounded(this.provider.shutdown(), SHUTDOWN_WAIT_MS);
   }
 }
 

@@ -202,3 +202,56 @@ telemetry:
     }
   });
 });
+
+describe('telemetry.tracing and audit.otlp in the config', () => {
+  const base = 'servers:\n  - name: s\n    url: http://127.0.0.1:1/mcp\n';
+  it('defaults: http/protobuf, every trace sampled, Envoy off, no audit records', () => {
+    const c = parseConfig(`${base}telemetry:\n  tracing: { endpoint: "http://collector:4318" }\n`);
+    const t = c.telemetry.tracing!;
+    assert.deepEqual(
+      { protocol: t.protocol, ratio: t.samplerRatio, service: t.serviceName, envoy: t.envoy, interval: t.exportIntervalMs },
+      { protocol: 'http/protobuf', ratio: 1, service: 'mcp-gateway', envoy: { enabled: false, serviceName: 'mcp-gateway-envoy' }, interval: 1000 },
+    );
+    assert.equal(c.audit.otlp, undefined);
+    assert.equal(parseConfig(base).telemetry.tracing, undefined, 'off unless configured');
+  });
+  it('audit.otlp takes what it leaves out from telemetry.tracing', () => {
+    const c = parseConfig(`${base}telemetry:\n  tracing: { endpoint: "http://c:4317", protocol: grpc, service_name: gw, headers: { x-key: k }, envoy: { service_name: edge } }\naudit:\n  otlp: {}\n`);
+    assert.equal(c.audit.otlp?.endpoint, 'http://c:4317');
+    assert.equal(c.audit.otlp?.protocol, 'grpc');
+    assert.deepEqual(c.audit.otlp?.headers, { 'x-key': 'k' });
+    assert.equal(c.audit.otlp?.serviceName, 'gw');
+    assert.deepEqual(c.telemetry.tracing?.envoy, { enabled: true, serviceName: 'edge' });
+    const own = parseConfig(`${base}telemetry:\n  tracing: { endpoint: "http://c:4317", protocol: grpc, headers: { x-key: k } }\naudit:\n  otlp: { endpoint: "http://logs:4318" }\n`);
+    assert.equal(own.audit.otlp?.protocol, 'http/protobuf', 'another endpoint does not inherit the protocol');
+    assert.deepEqual(own.audit.otlp?.headers, {}, '…nor the headers (they may be another back end\'s secrets)');
+  });
+  const bad: [string, string, RegExp][] = [
+    ['no endpoint', 'telemetry:\n  tracing: { protocol: grpc }\n', /endpoint/],
+    ['a non-http endpoint', 'telemetry:\n  tracing: { endpoint: "ftp://c:21" }\n', /http/],
+    ['a ratio over 1', 'telemetry:\n  tracing: { endpoint: "http://c:4318", sampler_ratio: 1.5 }\n', /sampler_ratio/],
+    ['an unknown protocol', 'telemetry:\n  tracing: { endpoint: "http://c:4318", protocol: http/json }\n', /protocol/],
+    ['a bad header name', 'telemetry:\n  tracing: { endpoint: "http://c:4318", headers: { "a b": x } }\n', /header/],
+    ['audit.otlp with nowhere to go', 'audit:\n  otlp: {}\n', /endpoint/],
+    ['an unknown key', 'telemetry:\n  tracing: { endpoint: "http://c:4318", ratio: 1 }\n', /ratio/],
+  ];
+  for (const [what, yaml, message] of bad) it(`refuses ${what}`, () => assert.throws(() => parseConfig(`${base}${yaml}`), message));
+});
+
+describe('export failures', () => {
+  it('are logged once when they start and once when exports work again', async () => {
+    const { logged } = await import('../../src/telemetry/otlp.js');
+    const lines: string[] = [];
+    const log = { warn: (_o: unknown, m: string) => lines.push(`warn ${m}`), info: (_o: unknown, m: string) => lines.push(`info ${m}`) } as never;
+    let code = 1;
+    const inner = { export: (_s: unknown[], done: (r: { code: number }) => void) => done({ code }), shutdown: async () => undefined };
+    const ex = logged(inner, log, 'traces', 'http://c:4318');
+    const results: number[] = [];
+    for (const c of [1, 1, 0, 0, 1]) {
+      code = c;
+      ex.export([], (r) => results.push(r.code));
+    }
+    assert.deepEqual(results, [1, 1, 0, 0, 1], 'results are passed on');
+    assert.deepEqual(lines, ['warn OTLP export of traces failing (dropped until the collector takes them)', 'info OTLP export of traces working again', 'warn OTLP export of traces failing (dropped until the collector takes them)']);
+  });
+});
