@@ -114,7 +114,8 @@ describe('the gateway span', () => {
     assert.equal(tp.spanId, span.spanId, 'the upstream\'s parent is the gateway span');
     assert.equal(upstreamCall('echo', 'traced-1').headers['tracestate'], 'caller=1');
 
-    // The resource the SDK set is there, with the configured attributes.
+    // The resource has the configured attributes beside service.name.
+    assert.equal(attr(span.resource, 'deployment.environment.name'), 'e2e');
     const ev = await gw.waitForAudit((e) => e.target?.name === 'echo' && e.trace_id === caller.traceId);
     assert.equal(ev.span_id, span.spanId, 'the audit event names the span');
   });

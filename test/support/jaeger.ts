@@ -26,8 +26,9 @@ export interface JaegerSpan {
   attributes?: OtlpAttribute[];
   links?: { traceId: string; spanId: string }[];
   status?: { code?: number | string; message?: string };
-  /** Added here: the resource's service.name. */
+  /** Added here: the resource's service.name, and all its attributes. */
   service: string;
+  resource: OtlpAttribute[];
 }
 
 export interface LogRecordOut {
@@ -82,7 +83,7 @@ function hexId(id: string | undefined): string | undefined {
 
 interface ResourceSpans {
   resource?: { attributes?: OtlpAttribute[] };
-  scopeSpans?: { spans?: Omit<JaegerSpan, 'service'>[] }[];
+  scopeSpans?: { spans?: Omit<JaegerSpan, 'service' | 'resource'>[] }[];
 }
 
 export async function startJaeger(): Promise<RunningJaeger> {
@@ -199,6 +200,7 @@ exporters:
             parentSpanId: hexId(s.parentSpanId),
             links: s.links?.map((l) => ({ traceId: hexId(l.traceId)!, spanId: hexId(l.spanId)! })),
             service,
+            resource: rs.resource?.attributes ?? [],
           });
     }
     return out;
