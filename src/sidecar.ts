@@ -16,6 +16,8 @@ import { assertSidecarReloadable } from './config/restart-needed.js';
 
 /** How long a replaced runtime stays open for the exchanges still using it. */
 const RETIRE_AFTER_MS = 60_000;
+import { GatewayTracing } from './telemetry/tracing.js';
+import { withOtlpAudit } from './telemetry/audit-logs.js';
 
 /** How often readiness is re-evaluated (the gRPC health status and the gauge follow). */
 export const READINESS_INTERVAL_MS = 2000;
@@ -40,6 +42,8 @@ export interface Sidecar {
   readonly readiness: ReadinessState;
   /** `mcp_gateway_component_ready` and the transition log (the launcher adds Envoy). */
   readonly components: ComponentReadiness;
+  /** The tracer provider (telemetry.tracing), undefined when tracing is off. */
+  readonly tracing: GatewayTracing | undefined;
   /** Drains open streams (up to graceMs), then flushes and closes the audit sink. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -52,8 +56,10 @@ export async function startSidecar(config: GatewayConfig, opts: { audit?: AuditS
   const readable = config.telemetry.listen !== undefined || opts.metrics !== undefined;
   const metrics = opts.metrics ?? new GatewayMetrics({ usage: config.telemetry.usage, processMetrics: readable });
   const metered = readable ? metrics : undefined;
-  const sink = opts.audit ?? createAuditSink(config.audit, metered);
+  // audit.otlp copies every event to the collector as a log record, beside the configured sink.
+  const sink = withOtlpAudit(opts.audit ?? createAuditSink(config.audit, metered), config.audit.otlp, log);
   const audit = metered ? meteredAuditSink(sink, metered) : sink;
+  const tracing = config.telemetry.tracing ? new GatewayTracing(config.telemetry.tracing, { log }) : undefined;
   let draining = false;
   let loaded: GatewayRuntime | undefined;
   // The audit file check applies to the sink built here from the config, not to one passed in.
@@ -74,10 +80,11 @@ export async function startSidecar(config: GatewayConfig, opts: { audit?: AuditS
   }
   const abandon = async (err: unknown): Promise<never> => {
     await endpoint?.close();
+    await tracing?.shutdown();
     await audit.close();
     throw err;
   };
-  let runtime = await createRuntime(config, audit, log, metered).catch(abandon);
+  let runtime = await createRuntime(config, audit, log, metered, tracing).catch(abandon);
   const retired = new Set<GatewayRuntime>();
   const server = await startExtProcServer(config.sidecar.listen, () => runtime, log, metered).catch((err: unknown) => (runtime.close(), abandon(err)));
   // NOT_SERVING until the checks say otherwise (no health request is answered before this line runs).
@@ -103,7 +110,7 @@ export async function startSidecar(config: GatewayConfig, opts: { audit?: AuditS
   const reload = async (next: GatewayConfig): Promise<void> => {
     assertSidecarReloadable(current, next);
     if (draining) throw new Error('the sidecar is shutting down');
-    const fresh = await createRuntime(next, audit, log, metered);
+    const fresh = await createRuntime(next, audit, log, metered, tracing);
     const old = runtime;
     runtime = fresh;
     loaded = fresh;
@@ -133,6 +140,7 @@ export async function startSidecar(config: GatewayConfig, opts: { audit?: AuditS
     telemetryUrl: endpoint?.url,
     readiness,
     components,
+    tracing,
     stop(graceMs = 5000) {
       stopping ??= (async () => {
         // Not ready (and NOT_SERVING to gRPC health checks) first, so nothing new is sent here.
@@ -146,6 +154,8 @@ export async function startSidecar(config: GatewayConfig, opts: { audit?: AuditS
         retired.clear();
         // Cancelled streams write their audit events as the server closes them.
         await new Promise((r) => setImmediate(r));
+        // The last spans and log records go to the collector (bounded by its timeout).
+        await tracing?.shutdown();
         await audit.close();
         await endpoint?.close();
       })();

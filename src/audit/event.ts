@@ -11,8 +11,10 @@ export interface AuditEvent {
   type: string;
   /** Envoy's x-request-id. */
   request_id: string | undefined;
-  /** W3C trace id from traceparent. */
+  /** W3C trace id: the gateway span's when tracing is on, otherwise the caller's traceparent header's. */
   trace_id: string | undefined;
+  /** The gateway span's id (telemetry.tracing on): the audit log record's and the trace's link. */
+  span_id: string | undefined;
   session_id: string | undefined;
   /** Virtual server name (undefined for an unknown path). */
   server: string | undefined;
@@ -95,6 +97,7 @@ export function emptyAuditEvent(): AuditEvent {
     type: 'mcp.request',
     request_id: undefined,
     trace_id: undefined,
+    span_id: undefined,
     session_id: undefined,
     server: undefined,
     identity: undefined,

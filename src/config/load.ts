@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { isAbsolute, resolve, dirname } from 'node:path';
 import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
 import { configSchema, DEFAULTS, type RawConfig } from './schema.js';
-import type { GatewayConfig, HostPort, ServerConfig, ServerOAuth, CurationRules, UpstreamAuthConfig, UpstreamTraffic, UpstreamVersion, LimitsSection, LimitDimension, FailureMode } from './types.js';
+import type { AuditSection, GatewayConfig, HostPort, OtlpTarget, TracingSection, ServerConfig, ServerOAuth, CurationRules, UpstreamAuthConfig, UpstreamTraffic, UpstreamVersion, LimitsSection, LimitDimension, FailureMode } from './types.js';
 import { normalizeAuth } from '../identity/config.js';
 import { underPrefix } from './paths.js';
 import { compileNamePattern, valuePatternProblem } from '../audit/redact.js';
@@ -174,6 +174,7 @@ function normalize(raw: RawConfig, source: string): GatewayConfig {
       : ['*']);
   const sidecarListen = raw.sidecar?.listen ?? DEFAULTS.sidecarListen;
   const audit = raw.audit ?? {};
+  const tracing = tracingOf(raw.telemetry?.tracing);
   const baseDir = source.startsWith('<') ? process.cwd() : dirname(resolve(source));
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
   const auditFile = audit.file === undefined ? undefined : abs(audit.file);
@@ -307,11 +308,13 @@ function normalize(raw: RawConfig, source: string): GatewayConfig {
       includeArguments: audit.include_arguments ?? true,
       policyInput: audit.policy_input ?? true,
       durability: audit.durability ?? 'buffered',
+      otlp: auditOtlpOf(audit.otlp, tracing),
     },
     limits: limitsOf(raw),
     telemetry: {
       listen: raw.telemetry?.listen === undefined ? undefined : parseHostPort(raw.telemetry.listen),
       usage: usageOf(raw.telemetry?.usage),
+      tracing,
     },
     log: { level: raw.log?.level ?? 'info' },
     source,
@@ -353,6 +356,46 @@ function limitsOf(raw: RawConfig): LimitsSection {
       leaseTtlMs: redis.lease_ttl_ms ?? DEFAULTS.leaseTtlMs,
       failureMode: redis.failure_mode ?? (DEFAULTS.limitFailureMode as FailureMode),
     },
+  };
+}
+
+type RawOtlp = NonNullable<NonNullable<RawConfig['audit']>['otlp']>;
+const DEFAULT_PROTOCOL = 'http/protobuf';
+const DEFAULT_SERVICE = 'mcp-gateway';
+
+function otlpTargetOf(t: RawOtlp, endpoint: string, fallback?: TracingSection): OtlpTarget {
+  return {
+    endpoint,
+    protocol: t.protocol ?? fallback?.protocol ?? DEFAULT_PROTOCOL,
+    headers: t.headers ?? fallback?.headers ?? {},
+    timeoutMs: t.timeout_ms ?? fallback?.timeoutMs ?? 10_000,
+    exportIntervalMs: t.export_interval_ms ?? fallback?.exportIntervalMs ?? 1000,
+  };
+}
+
+function tracingOf(t: NonNullable<RawConfig['telemetry']>['tracing']): TracingSection | undefined {
+  if (!t) return undefined;
+  const serviceName = t.service_name ?? DEFAULT_SERVICE;
+  // Off unless asked for: Envoy's router would replace the gateway's span context upstream (src/envoy/tracing.ts).
+  const envoy = t.envoy ?? false;
+  return {
+    ...otlpTargetOf(t, t.endpoint),
+    samplerRatio: t.sampler_ratio ?? 1,
+    serviceName,
+    resourceAttributes: t.resource_attributes ?? {},
+    envoy: { enabled: envoy !== false, serviceName: (typeof envoy === 'object' && envoy.service_name) || `${serviceName}-envoy` },
+  };
+}
+
+/** audit.otlp: its own endpoint, or telemetry.tracing's (checkSemantics reports neither). */
+function auditOtlpOf(a: RawOtlp | undefined, tracing: TracingSection | undefined): AuditSection['otlp'] {
+  if (!a) return undefined;
+  const endpoint = a.endpoint ?? tracing?.endpoint ?? '';
+  const same = a.endpoint === undefined || a.endpoint === tracing?.endpoint;
+  return {
+    ...otlpTargetOf(a, endpoint, same ? tracing : undefined),
+    serviceName: tracing?.serviceName ?? DEFAULT_SERVICE,
+    resourceAttributes: tracing?.resourceAttributes ?? {},
   };
 }
 
@@ -458,6 +501,7 @@ function checkSemantics(c: GatewayConfig, raw: RawConfig): { path: (string | num
     if (r.replicas.some((u) => u.protocol !== r.url.protocol || u.pathname !== r.url.pathname)) out.push({ path: ['http_routes', j, 'url'], message: 'replicas of one route must share scheme and path' });
     if (r.auth === 'required' && !c.auth.jwt && !c.auth.apiKeys && !c.auth.envoyJwtAuthn && !c.auth.mtls) out.push({ path: ['http_routes', j, 'auth'], message: 'auth: required needs a way to authenticate callers: configure auth' });
   });
+  if (raw.audit?.otlp && !c.audit.otlp?.endpoint) out.push({ path: ['audit', 'otlp', 'endpoint'], message: 'audit.otlp needs an endpoint (or telemetry.tracing.endpoint to share)' });
   if (c.audit.sink === 'file' && !c.audit.file) out.push({ path: ['audit', 'file'], message: 'sink "file" needs audit.file: <path>' });
   if (raw.audit?.sink === 'stdout' && raw.audit.file) out.push({ path: ['audit', 'file'], message: 'audit.file is set but audit.sink is "stdout"; remove one' });
   const limitNames = new Map<string, number>();

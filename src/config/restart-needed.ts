@@ -12,6 +12,8 @@ export function sidecarFixedDifference(a: SidecarFixed, b: SidecarFixed): string
     'sidecar.listen': c.sidecar.listen,
     'telemetry.listen': c.telemetry.listen,
     'telemetry.usage': c.telemetry.usage,
+    'telemetry.tracing': c.telemetry.tracing,
+    'audit.otlp': c.audit.otlp,
     'audit.sink': c.audit.sink,
     'audit.file': c.audit.file,
     'audit.durability': c.audit.durability,

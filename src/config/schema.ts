@@ -223,6 +223,20 @@ const rateLimit = z
   })
   .strict();
 
+const otlpEndpoint = z
+  .string()
+  .url('expected the collector\'s base URL, e.g. http://127.0.0.1:4318')
+  .refine((u) => /^https?:\/\//.test(u), 'expected an http:// or https:// URL');
+const otlpTarget = z
+  .object({
+    endpoint: otlpEndpoint.optional(),
+    protocol: z.enum(['grpc', 'http/protobuf']).optional(),
+    headers: z.record(z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'expected an HTTP header name'), z.string()).optional(),
+    timeout_ms: z.number().int().min(1).max(60_000).optional(),
+    export_interval_ms: z.number().int().min(10).max(60_000).optional(),
+  })
+  .strict();
+
 export const configSchema = z
   .object({
     gateway: z
@@ -326,6 +340,8 @@ export const configSchema = z
         include_arguments: z.boolean().optional(),
         policy_input: z.boolean().optional(),
         durability: z.enum(['buffered', 'write_through', 'fsync']).optional(),
+        // Audit events as OpenTelemetry log records; endpoint and protocol default to telemetry.tracing's.
+        otlp: otlpTarget.optional(),
       })
       .strict()
       .optional(),
@@ -337,6 +353,16 @@ export const configSchema = z
           .object({
             caller_label: z.string().regex(/^(subject|group|claim:[A-Za-z0-9_.:\/-]+)$/, 'expected subject, group or claim:<name>').optional(),
             max_callers: z.number().int().min(1).max(10_000).optional(),
+          })
+          .strict()
+          .optional(),
+        tracing: otlpTarget
+          .extend({
+            endpoint: otlpEndpoint,
+            sampler_ratio: z.number().min(0).max(1).optional(),
+            service_name: z.string().min(1).optional(),
+            resource_attributes: z.record(z.string().min(1), z.string()).optional(),
+            envoy: z.union([z.boolean(), z.object({ service_name: z.string().min(1).optional() }).strict()]).optional(),
           })
           .strict()
           .optional(),

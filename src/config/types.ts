@@ -197,6 +197,29 @@ export interface AuditSection {
    * SIGTERM), 'write_through' (write(2) before the sidecar replies to Envoy), 'fsync' (and fsync(2)).
    */
   durability: AuditDurability;
+  /** Audit events also as OpenTelemetry log records over OTLP (`audit.otlp`); undefined: not exported. */
+  otlp: (OtlpTarget & { serviceName: string; resourceAttributes: Readonly<Record<string, string>> }) | undefined;
+}
+
+/** Where OTLP goes: the collector's base URL (as OTEL_EXPORTER_OTLP_ENDPOINT). */
+export interface OtlpTarget {
+  endpoint: string;
+  protocol: 'grpc' | 'http/protobuf';
+  /** Sent with every export (e.g. a collector's API key). */
+  headers: Readonly<Record<string, string>>;
+  timeoutMs: number;
+  /** How long spans / log records wait in the batch before they are exported. */
+  exportIntervalMs: number;
+}
+
+/** `telemetry.tracing`: OpenTelemetry traces over OTLP. */
+export interface TracingSection extends OtlpTarget {
+  /** Share of traces that start at the gateway which are sampled (the caller's sampled flag decides the others). */
+  samplerRatio: number;
+  serviceName: string;
+  resourceAttributes: Readonly<Record<string, string>>;
+  /** Envoy's own spans (its OpenTelemetry tracer) to the same collector. */
+  envoy: { enabled: boolean; serviceName: string };
 }
 
 export type AuditDurability = 'buffered' | 'write_through' | 'fsync';
@@ -288,7 +311,7 @@ export interface GatewayConfig {
   /** `rate_limits`, `rate_limit_service`, `redis`. */
   limits: LimitsSection;
   /** The sidecar's HTTP endpoint (/metrics, /healthz, /readyz); undefined: none. */
-  telemetry: { listen: HostPort | undefined; usage: UsageSection };
+  telemetry: { listen: HostPort | undefined; usage: UsageSection; tracing: TracingSection | undefined };
   log: { level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent' };
   /** Where the config was loaded from, for messages. */
   source: string;

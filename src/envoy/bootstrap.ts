@@ -5,6 +5,7 @@ import type { GatewayConfig } from '../config/types.js';
 import { EXT_PROC_SERVICE } from '../extproc/server.js';
 import { clusterName, serverClusters, serverRoutes, socketAddress, upstreamCluster } from './upstream-cluster.js';
 import { httpRoute, httpRouteClusterConfig } from './http-routes.js';
+import { envoyTracing, otlpCluster } from './tracing.js';
 
 export const SIDECAR_CLUSTER = 'mcp_gateway_sidecar';
 export { clusterName };
@@ -208,6 +209,7 @@ export function envoyBootstrap(c: GatewayConfig, opts: BootstrapOptions = {}): J
                     access_log: [localReplyAccessLog(c)],
                     codec_type: 'AUTO',
                     generate_request_id: true,
+                    ...(envoyTracing(c) && { tracing: envoyTracing(c) }),
                     // XFCC is always Envoy's own: a caller cannot forge a client identity.
                     forward_client_cert_details: c.gateway.tls?.clientCaFile ? 'SANITIZE_SET' : 'SANITIZE',
                     ...(c.gateway.tls?.clientCaFile && { set_current_client_cert_details: { subject: true, uri: true, dns: true } }),
@@ -302,7 +304,7 @@ export function envoyBootstrap(c: GatewayConfig, opts: BootstrapOptions = {}): J
         },
         ...c.servers.flatMap(serverClusters),
         ...c.httpRoutes.map(httpRouteClusterConfig),
-        ...[jwksCluster(c)].filter((x) => x !== undefined),
+        ...[jwksCluster(c), otlpCluster(c)].filter((x) => x !== undefined),
       ],
     },
   };

@@ -29,7 +29,9 @@ import type { Limiter } from '../limits/limiter.js';
 import { INTERNAL_HEADER_PREFIX } from './internal-headers.js';
 import { VERSION_HEADER } from '../envoy/upstream-cluster.js';
 import { refusalBody, type Refusal } from './refusal.js';
-import { CONTINUE, JSON_CONTENT_TYPE, withHeaders, type Verdict } from './verdict.js';
+import { CONTINUE, JSON_CONTENT_TYPE, withEdit, withHeaders, type HeaderEdit, type Verdict } from './verdict.js';
+import type { ExchangeTrace } from './trace.js';
+import { replaceMetaTraceparent } from '../telemetry/trace-context.js';
 
 /** Lower-cased header name → value (repeated headers joined with ","). */
 export type HeaderBag = Record<string, string>;
@@ -76,9 +78,14 @@ export class Exchange {
   private unhold: () => void = () => {};
   /** The response body streams past only to see when it ends (slots held, body not inspected). */
   private watchingBody = false;
+  /** The exchange's span (undefined when tracing is off). */
+  private readonly trace: ExchangeTrace | undefined;
+  /** The JSON-RPC error code the gateway answered with, for the span. */
+  private rpcCode: number | undefined;
 
   constructor(private readonly rt: GatewayRuntime) {
     this.event = emptyAuditEvent();
+    this.trace = rt.tracer?.exchange(this.started);
   }
 
   // ---- request headers ------------------------------------------------------
@@ -168,7 +175,8 @@ export class Exchange {
       const remove: string[] = [];
       for (const k in h) if (k.startsWith(INTERNAL_HEADER_PREFIX)) remove.push(k);
       if (!route.forwardCredentials) for (const k of this.rt.credentialHeaders) if (h[k] !== undefined) remove.push(k);
-      return remove.length ? { kind: 'continue', headers: { remove } } : CONTINUE;
+      const v: Verdict = remove.length ? { kind: 'continue', headers: { remove } } : CONTINUE;
+      return this.trace ? withEdit(v, this.beginTrace(undefined)) : v;
     };
     const auth = this.rt.authenticator;
     if (route.auth === 'none' || !auth) return pass();
@@ -225,8 +233,10 @@ export class Exchange {
     const ev = this.event;
     const id = this.identity;
     this.recordIdentity(id);
-    const verdict = this.methodRules(h, endOfStream);
+    let verdict = this.methodRules(h, endOfStream);
     if (verdict.kind !== 'continue') return verdict;
+    // A POST's span starts with its message (whose _meta may carry the caller's context).
+    if (this.trace && ev.http.method !== 'POST') verdict = withEdit(verdict, this.beginTrace(undefined));
     const set: [string, string][] = [];
     const binder = this.rt.sessions;
     const sealed = h['mcp-session-id'];
@@ -265,7 +275,25 @@ export class Exchange {
     const brokered = broker.headersFor(auth !== undefined && /^bearer /i.test(auth) ? auth.slice(7).trim() : undefined);
     const finish = (r: BrokerResult): Verdict =>
       r.ok ? ((this.brokeredHeaders = r.headers), withHeaders(verdict, [...set, ...r.headers])) : this.refuse({ reason: r.reason, httpStatus: r.status, rpcCode: JsonRpcErrorCode.InternalError, rpcId: null, message: r.message });
-    return brokered instanceof Promise ? brokered.then(finish) : finish(brokered);
+    if (!(brokered instanceof Promise)) return finish(brokered);
+    const trace = this.trace;
+    if (!trace) return brokered.then(finish);
+    const started = performance.now();
+    return brokered.then((r) => {
+      trace.step({ kind: 'token_exchange', server: this.server!.config.name, outcome: r.ok ? 'success' : r.status === 403 ? 'refused' : 'error', error: r.ok ? undefined : r.message }, started, performance.now());
+      return finish(r);
+    });
+  }
+
+  /** Starts the exchange's span (once); its ids go in the audit event. Returns the upstream's trace headers. */
+  private beginTrace(params: unknown): HeaderEdit {
+    const edit = this.trace!.begin(this.headers, params);
+    const ids = this.trace!.ids;
+    if (ids) {
+      this.event.trace_id = ids.traceId;
+      this.event.span_id = ids.spanId;
+    }
+    return edit;
   }
 
   private recordIdentity(id: Identity): void {
@@ -350,7 +378,19 @@ export class Exchange {
       return this.refuse({ reason: parsed.reason, httpStatus: 400, rpcCode: parsed.code, rpcId: parsed.id, message: parsed.message });
     }
     this.phase = 'response_headers';
-    return this.decideMessage(parsed.message);
+    if (!this.trace) return this.decideMessage(parsed.message);
+    const edit = this.beginTrace(parsed.message.kind === 'response' ? undefined : parsed.message.params);
+    const traced = (decided: Verdict): Verdict => {
+      const verdict = withEdit(decided, edit);
+      // The caller's context rode in _meta: the upstream finds the gateway's there too.
+      const rewrite = this.trace!.metaRewrite;
+      if (!rewrite || verdict.kind !== 'continue') return verdict;
+      const mutated = replaceMetaTraceparent(body, rewrite.from, rewrite.to);
+      return mutated ? { ...verdict, body: mutated } : verdict;
+    };
+    // The limits check may be asynchronous (the rate-limit service, Redis).
+    const decided = this.decideMessage(parsed.message);
+    return decided instanceof Promise ? decided.then(traced) : traced(decided);
   }
 
   private decideMessage(msg: JsonRpcMessage): Verdict | Promise<Verdict> {
@@ -409,7 +449,12 @@ export class Exchange {
     let verdict: Verdict = CONTINUE;
     let policyLimits: readonly PolicyLimit[] = [];
     if (server.policy) {
+      const started = this.trace ? performance.now() : 0;
       const step = applyPolicy(server, this.input(), curation.target, this.rpcId, ev, this.rt.recordedPolicyInput);
+      if (this.trace && ev.policy) {
+        const p = ev.policy;
+        this.trace.step({ kind: 'policy', bundleRevision: p.revision, decisionId: p.decision_id, outcome: p.error !== undefined ? 'error' : p.allowed ? 'allow' : 'deny', error: p.error }, started, performance.now());
+      }
       if (step.refusal) return this.refuse(step.refusal);
       if (step.headers.length) verdict = { kind: 'continue', headers: { set: step.headers } };
       policyLimits = step.rateLimits;
@@ -647,6 +692,12 @@ export class Exchange {
     this.unhold();
     this.lease.release();
     this.lease = NO_LEASE;
+    this.closeAudit(cause);
+    // The span covers the exchange to its end (the ext_proc stream's), after its audit event.
+    this.trace?.end(this.event, this.rpcCode);
+  }
+
+  private closeAudit(cause: 'complete' | 'cancelled' | 'error'): void {
     if (this.audited) return;
     if (this.undecided) {
       // Never decided, so nothing went upstream: the client went away, or Envoy gave up on
@@ -681,6 +732,7 @@ export class Exchange {
 
   private refuse(r: Refusal): Verdict {
     this.phase = 'done';
+    this.rpcCode = r.rpcCode;
     this.event.decision = 'deny';
     this.event.http.status = r.httpStatus;
     this.event.reason = r.reason;
@@ -698,6 +750,8 @@ export class Exchange {
   private emit(): void {
     if (this.audited) return;
     this.audited = true;
+    // An exchange refused or answered before its span began (a bad body, a local reply) still has one.
+    if (this.trace) this.beginTrace(undefined);
     const ev = this.event;
     ev.latency_ms = this.elapsedMs();
     // A tool's cost is owed for a call that passed and was answered.

@@ -13,6 +13,7 @@ import { createPolicyInputBuilder, type ListItem, type PolicyInput, type PolicyI
 import { VisibilityCache } from '../policy/visibility-cache.js';
 import type { Logger } from '../telemetry/log.js';
 import type { Instruments } from '../telemetry/instruments.js';
+import type { ExchangeTracer } from './trace.js';
 import { protectedResourceMetadata } from '../oauth/metadata.js';
 import { createBroker, type CredentialBroker } from '../credentials/broker.js';
 import { readSecret } from '../credentials/secret.js';
@@ -97,6 +98,8 @@ export class GatewayRuntime {
     pins: ReadonlyMap<string, ServerPins> = new Map(),
     /** Rate limits and concurrency caps (configured or named by a policy); undefined: none can apply. */
     readonly limiter: Limiter | undefined = undefined,
+    /** Spans per exchange (telemetry.tracing); undefined: tracing is off and costs nothing. */
+    readonly tracer: ExchangeTracer | undefined = undefined,
   ) {
     this.credentialHeaders = authenticator
       ? [...new Set(['authorization', 'proxy-authorization', config.auth.apiKeys?.header ?? 'x-api-key'])]
@@ -194,7 +197,7 @@ export const ANONYMOUS: Identity = Object.freeze({ subject: 'anonymous', issuer:
 /** Without sessions.key: one key for the life of the process, so a config reload keeps sessions valid. */
 const PROCESS_SESSION_KEY = randomBytes(32);
 
-export async function createRuntime(config: GatewayConfig, audit: AuditSink, log: Logger, instruments?: Instruments): Promise<GatewayRuntime> {
+export async function createRuntime(config: GatewayConfig, audit: AuditSink, log: Logger, instruments?: Instruments, tracer?: ExchangeTracer): Promise<GatewayRuntime> {
   // Lockfiles first: a missing or tampered one stops the start before anything is opened.
   const pins = await loadPins(config, log);
   const hasAuth = config.auth.jwt !== undefined || config.auth.apiKeys !== undefined || config.auth.envoyJwtAuthn || !config.auth.anonymous;
@@ -250,5 +253,5 @@ export async function createRuntime(config: GatewayConfig, audit: AuditSink, log
     limits.limits.length > 0 || policies.size > 0
       ? new Limiter(limits, createBackends(limits, (err) => log.warn({ err: err.message }, 'Redis (concurrency limits) unavailable (logged again only after it was back)')))
       : undefined;
-  return new GatewayRuntime(config, audit, authenticator, policies, brokers, sessions, pins, limiter);
+  return new GatewayRuntime(config, audit, authenticator, policies, brokers, sessions, pins, limiter, tracer);
 }

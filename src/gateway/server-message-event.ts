@@ -9,6 +9,7 @@ export function serverMessageEvent(exchange: Readonly<AuditEvent>, m: ServerMess
   ev.type = 'mcp.server_message';
   ev.request_id = exchange.request_id;
   ev.trace_id = exchange.trace_id;
+  ev.span_id = exchange.span_id;
   ev.session_id = exchange.session_id;
   ev.server = exchange.server;
   ev.http = { ...exchange.http };

@@ -39,3 +39,10 @@ export function withHeaders(v: Verdict, set: readonly [string, string][]): Verdi
   const remove = v.headers?.remove?.filter((k) => !names.has(k));
   return { ...v, headers: { set: [...(v.headers?.set ?? []), ...set], ...(remove?.length && { remove }) } };
 }
+
+/** Applies a header edit to a continue verdict (a refusal is left as it is). */
+export function withEdit(v: Verdict, edit: HeaderEdit): Verdict {
+  const out = withHeaders(v, edit.set ?? []);
+  if (out.kind !== 'continue' || !edit.remove?.length) return out;
+  return { ...out, headers: { ...out.headers, remove: [...(out.headers?.remove ?? []), ...edit.remove] } };
+}

@@ -70,7 +70,14 @@ test('compose: Prometheus scrapes the sidecar and Envoy where the compose config
   assert.deepEqual(g.ports, ['127.0.0.1:3000:3000']);
   // Nothing else is published but the gateway and Grafana, on the host's loopback.
   const published = Object.entries(services).flatMap(([n, s]) => (s.ports ?? []).map((p) => `${n} ${p}`));
-  assert.deepEqual(published.sort(), ['envoy 127.0.0.1:10000:10000', 'grafana 127.0.0.1:3000:3000']);
+  assert.deepEqual(published.sort(), ['envoy 127.0.0.1:10000:10000', 'grafana 127.0.0.1:3000:3000', 'jaeger 127.0.0.1:16686:16686']);
+
+  // Traces go to the compose service jaeger, on its OTLP/HTTP port.
+  assert.ok(services.jaeger?.image?.startsWith('jaegertracing/jaeger:2.'), 'a Jaeger v2 service');
+  const tracing = config.telemetry.tracing;
+  assert.ok(tracing, 'the compose config turns tracing on');
+  assert.equal(tracing.protocol, 'http/protobuf');
+  assert.equal(new URL(tracing.endpoint).host, 'jaeger:4318');
 });
 
 test('compose: the sidecar reaches envoyproxy/ratelimit and Redis by their service names; the service reads the config generated from the gateway config', async () => {
