@@ -87,7 +87,7 @@ export async function envoyExamples(): Promise<Map<string, string>> {
       ),
   );
 
-  const rich = envoyBootstrap(parseConfig(SNIPPET_CONFIG, "snippets.yaml")) as Json;
+  const rich = envoyBootstrap(parseConfig(SNIPPET_CONFIG, 'snippets.yaml')) as Json;
   files.set(
     'envoy/snippets/jwt-authn.yaml',
     header([

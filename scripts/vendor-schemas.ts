@@ -19,7 +19,7 @@ const KUBERNETES = {
   wheel: 'kubernetes-validate',
   version: '1.37.0',
   schemas: 'v1.37.0-local-strict',
-  files: ['configmap-v1', 'secret-v1', 'service-v1', 'serviceaccount-v1', 'deployment-apps-v1', 'poddisruptionbudget-policy-v1', 'horizontalpodautoscaler-autoscaling-v2'],
+  files: ['configmap-v1', 'secret-v1', 'service-v1', 'serviceaccount-v1', 'deployment-apps-v1', 'poddisruptionbudget-policy-v1', 'horizontalpodautoscaler-autoscaling-v2', 'networkpolicy-networking-v1'],
 };
 
 /** CRDs: Go module, version, and the CRD files in it (kinds we use only). */
@@ -33,14 +33,14 @@ const CRDS: Array<{ module: string; version: string; files: string[]; kinds: str
   {
     module: 'github.com/envoyproxy/gateway',
     version: 'v1.9.1',
-    files: ['charts/gateway-helm/charts/crds/crds/generated/gateway.envoyproxy.io_envoyextensionpolicies.yaml', 'charts/gateway-helm/charts/crds/crds/generated/gateway.envoyproxy.io_backends.yaml'],
-    kinds: ['EnvoyExtensionPolicy', 'Backend'],
+    files: ['envoyextensionpolicies', 'clienttrafficpolicies'].map((n) => `charts/gateway-helm/charts/crds/crds/generated/gateway.envoyproxy.io_${n}.yaml`),
+    kinds: ['EnvoyExtensionPolicy', 'ClientTrafficPolicy'],
   },
   {
     module: 'istio.io/api',
     version: 'v1.32.0',
     files: ['kubernetes/customresourcedefinitions.gen.yaml'],
-    kinds: ['EnvoyFilter'],
+    kinds: ['EnvoyFilter', 'AuthorizationPolicy'],
   },
   {
     module: 'github.com/prometheus-operator/prometheus-operator',
