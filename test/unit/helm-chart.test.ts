@@ -80,6 +80,13 @@ test('the rendered gateway config loads, and its addresses are the pod\'s ports,
     assert.match(envoy.readinessProbe.exec.command.join(' '), new RegExp(`/dev/tcp/127\\.0\\.0\\.1/${config.gateway.adminListen.port}.*GET /ready `));
     assert.ok(pod.volumes.find((v: any) => v.name === 'policy').secret.secretName === 'mcp-gateway-policy');
     assert.ok(sidecar.volumeMounts.some((m: any) => m.name === 'policy' && m.mountPath === '/etc/mcp-gateway/policy'));
+    // Secrets for the config's *_file settings are mounted where the config says; env passes through.
+    assert.equal(config.sessions.key?.file, '/etc/mcp-gateway/secrets/session/key');
+    assert.ok(pod.volumes.some((v: any) => v.name === 'session-key' && v.secret.secretName === 'mcp-gateway-session'));
+    for (const c of [sidecar, pod.initContainers.find((c: any) => c.name === 'envoy-config')]) {
+      assert.ok(c.volumeMounts.some((m: any) => m.name === 'session-key' && m.mountPath === '/etc/mcp-gateway/secrets/session' && m.readOnly), c.name);
+    }
+    assert.deepEqual(sidecar.env, [{ name: 'GITHUB_TOKEN', valueFrom: { secretKeyRef: { name: 'github-mcp', key: 'token' } } }]);
     // The HPA owns the replica count.
     assert.equal(one(objects, 'Deployment').spec.replicas, undefined);
 
