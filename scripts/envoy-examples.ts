@@ -26,7 +26,7 @@ auth:
     jwks_url: https://idp.example.com/.well-known/jwks.json
 servers:
   - name: everything
-    url: [http://10.0.0.11:3001/mcp, http://10.0.0.12:3001/mcp]
+    url: [http://everything-0.everything:3001/mcp, http://everything-1.everything:3001/mcp]
 `;
 
 const hcmOf = (b: Json): Json => b.static_resources.listeners[0].filter_chains[0].filters[0].typed_config;

@@ -1,10 +1,7 @@
 // Runs kubeconform (pinned, built by the bootstrap) over manifests, strictly and offline:
 // only the JSON schemas vendored under deploy/schemas/ are used (its default location
 // is on the internet), and a kind without a schema there is an error, not a skip.
-import { execFile, spawn } from 'node:child_process';
-import { promisify } from 'node:util';
-
-const run = promisify(execFile);
+import { spawn } from 'node:child_process';
 
 export const SCHEMA_LOCATIONS = [
   'deploy/schemas/kubernetes/{{ .ResourceKind }}{{ .KindSuffix }}.json',
@@ -25,6 +22,7 @@ export interface KubeconformResult {
   summary: { valid: number; invalid: number; errors: number; skipped: number };
 }
 
+/** A tool the bootstrap built, from the path it wrote to .tools/paths.env. */
 export function toolBin(name: 'HELM_BIN' | 'KUBECONFORM_BIN'): string {
   const bin = process.env[name];
   if (!bin) throw new Error(`${name} is not set: run the tests through npm test, or source .tools/paths.env (scripts/bootstrap.sh writes it)`);
@@ -49,8 +47,4 @@ export async function kubeconform(args: { files?: string[]; input?: string }): P
 /** What the kubeconform verdicts say, one line per resource that is not valid. */
 export function problems(r: KubeconformResult): string[] {
   return r.resources.filter((x) => x.status !== 'statusValid').map((x) => `${x.filename} ${x.kind}/${x.name}: ${x.status} ${x.msg ?? ''}`);
-}
-
-export async function helm(args: string[]): Promise<{ stdout: string; stderr: string }> {
-  return run(toolBin('HELM_BIN'), args, { maxBuffer: 16 << 20 });
 }

@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { loadConfigFile } from '../../src/config/load.js';
-import { helm, kubeconform, problems } from '../support/kubeconform.js';
+import { helm } from '../support/helm.js';
+import { kubeconform, problems } from '../support/kubeconform.js';
 
 const CHART = 'deploy/helm/mcp-gateway';
 
