@@ -50,6 +50,12 @@ for (const { file, kinds } of sets) {
     const r = await kubeconform({ input: yaml });
     assert.deepEqual(problems(r), []);
     assert.equal(r.summary.valid, kinds.length);
+    // No mount inside another: the runtime cannot create a mount point in a read-only volume.
+    const pod = one(objects, 'Deployment').spec.template.spec;
+    for (const c of [...pod.initContainers, ...pod.containers]) {
+      const paths: string[] = c.volumeMounts.map((m: any) => m.mountPath);
+      for (const a of paths) for (const b of paths) assert.ok(a === b || !b.startsWith(`${a}/`), `${c.name}: ${b} is inside ${a}`);
+    }
   });
 }
 
@@ -67,7 +73,7 @@ test('the rendered gateway config loads, and its addresses are the pod\'s ports,
     assert.equal(config.sidecar.listen.kind === 'tcp' && config.sidecar.listen.host, '127.0.0.1');
     assert.equal(config.telemetry.listen?.host, '0.0.0.0');
     // The policy bundle is the mounted Secret's file.
-    assert.equal(config.servers[0]!.policyBundle, '/etc/mcp-gateway/policy/bundle.tar.gz');
+    assert.equal(config.servers[0]!.policyBundle, '/etc/mcp-gateway-policy/bundle.tar.gz');
     assert.deepEqual(config.gateway.allowedHosts, ['mcp.example.com', 'mcp-gateway.mcp.svc:10000']);
 
     const pod = one(objects, 'Deployment').spec.template.spec;
@@ -80,12 +86,12 @@ test('the rendered gateway config loads, and its addresses are the pod\'s ports,
     assert.deepEqual([sidecar.livenessProbe.httpGet.path, sidecar.livenessProbe.httpGet.port], ['/healthz', 'metrics']);
     assert.match(envoy.readinessProbe.exec.command.join(' '), new RegExp(`/dev/tcp/127\\.0\\.0\\.1/${config.gateway.adminListen.port}.*GET /ready `));
     assert.ok(pod.volumes.find((v: any) => v.name === 'policy').secret.secretName === 'mcp-gateway-policy');
-    assert.ok(sidecar.volumeMounts.some((m: any) => m.name === 'policy' && m.mountPath === '/etc/mcp-gateway/policy'));
+    assert.ok(sidecar.volumeMounts.some((m: any) => m.name === 'policy' && m.mountPath === '/etc/mcp-gateway-policy'));
     // Secrets for the config's *_file settings are mounted where the config says; env passes through.
-    assert.equal(config.sessions.key?.file, '/etc/mcp-gateway/secrets/session/key');
+    assert.equal(config.sessions.key?.file, '/etc/mcp-gateway-secrets/session/key');
     assert.ok(pod.volumes.some((v: any) => v.name === 'session-key' && v.secret.secretName === 'mcp-gateway-session'));
     for (const c of [sidecar, pod.initContainers.find((c: any) => c.name === 'envoy-config')]) {
-      assert.ok(c.volumeMounts.some((m: any) => m.name === 'session-key' && m.mountPath === '/etc/mcp-gateway/secrets/session' && m.readOnly), c.name);
+      assert.ok(c.volumeMounts.some((m: any) => m.name === 'session-key' && m.mountPath === '/etc/mcp-gateway-secrets/session' && m.readOnly), c.name);
     }
     assert.deepEqual(sidecar.env, [{ name: 'GITHUB_TOKEN', valueFrom: { secretKeyRef: { name: 'github-mcp', key: 'token' } } }]);
     // The HPA owns the replica count.
@@ -122,6 +128,7 @@ test('values the chart cannot honour are refused by values.schema.json or the te
     [['--set', 'telemetry=1'], /additional properties 'telemetry' not allowed/],
     [['--set', 'ports.http=70000'], /ports\/http/],
     [['--set', 'serviceMonitor.interval=often'], /serviceMonitor\/interval/],
+    [['--set-json', 'secretMounts=[{"name":"k","secretName":"k","mountPath":"/etc/mcp-gateway/k"}]'], /secretMounts\/0\/mountPath/],
     [['--set', 'policyBundle.secretName=a', '--set', 'policyBundle.configMapName=b'], /secretName or configMapName, not both/],
   ];
   for (const [args, error] of refused) {

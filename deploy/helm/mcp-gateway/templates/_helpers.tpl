@@ -56,7 +56,7 @@ probes and Prometheus.
   "localhost:*" "127.0.0.1:*") -}}
 {{- end -}}
 {{- if and (include "mcp-gateway.policyVolume" .) (not (dig "policy" "bundle" "" $config)) -}}
-{{- $_ := set $config "policy" (mustMergeOverwrite (get $config "policy" | default dict) (dict "bundle" (printf "/etc/mcp-gateway/policy/%s" .Values.policyBundle.key))) -}}
+{{- $_ := set $config "policy" (mustMergeOverwrite (get $config "policy" | default dict) (dict "bundle" (printf "/etc/mcp-gateway-policy/%s" .Values.policyBundle.key))) -}}
 {{- end -}}
 {{- toYaml $config -}}
 {{- end -}}
