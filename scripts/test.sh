@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
 set -a; source .tools/paths.env; set +a
-export ENVOY_BIN OPA_BIN NODE24_BIN RATELIMIT_BIN REDIS_SERVER_BIN JAEGER_BIN
+export ENVOY_BIN OPA_BIN NODE24_BIN RATELIMIT_BIN REDIS_SERVER_BIN JAEGER_BIN HELM_BIN KUBECONFORM_BIN
 # One runner, one summary line. E2E files each start their own gateway on free ports;
 # run files one at a time so that load from one does not skew another's timing assertions.
 exec node --import tsx --test --test-concurrency=1 --test-reporter=spec \

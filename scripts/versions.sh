@@ -8,3 +8,6 @@ RATELIMIT_VERSION=v1.4.1-0.20260122083618-3fb702589d36
 REDIS_DEB_VERSION=5:7.0.15-1~deb12u10
 # Jaeger v2 (an OpenTelemetry Collector with Jaeger's storage and query): the OTLP back end of the tracing tests.
 JAEGER_VERSION=v1.75.0
+# Manifest checks (test/unit/manifests.test.ts): helm lint/template and kubeconform.
+HELM_VERSION=v4.3.2
+KUBECONFORM_VERSION=v0.8.0
