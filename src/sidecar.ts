@@ -13,6 +13,7 @@ import { ReadinessState } from './telemetry/readiness.js';
 import { sidecarChecks } from './telemetry/readiness-checks.js';
 import { ComponentReadiness } from './telemetry/readiness-monitor.js';
 import { assertSidecarReloadable } from './config/restart-needed.js';
+import { LimiterBackendPool } from './limits/backend-pool.js';
 
 /** How long a replaced runtime stays open for the exchanges still using it. */
 const RETIRE_AFTER_MS = 60_000;
@@ -84,7 +85,9 @@ export async function startSidecar(config: GatewayConfig, opts: { audit?: AuditS
     await audit.close();
     throw err;
   };
-  let runtime = await createRuntime(config, audit, log, metered, tracing).catch(abandon);
+  // Shared by the runtimes a reload replaces: quotas and slots carry over.
+  const limiterPool = new LimiterBackendPool();
+  let runtime = await createRuntime(config, audit, log, metered, tracing, limiterPool).catch(abandon);
   const retired = new Set<GatewayRuntime>();
   const server = await startExtProcServer(config.sidecar.listen, () => runtime, log, metered).catch((err: unknown) => (runtime.close(), abandon(err)));
   // NOT_SERVING until the checks say otherwise (no health request is answered before this line runs).
@@ -110,7 +113,7 @@ export async function startSidecar(config: GatewayConfig, opts: { audit?: AuditS
   const reload = async (next: GatewayConfig): Promise<void> => {
     assertSidecarReloadable(current, next);
     if (draining) throw new Error('the sidecar is shutting down');
-    const fresh = await createRuntime(next, audit, log, metered, tracing);
+    const fresh = await createRuntime(next, audit, log, metered, tracing, limiterPool);
     const old = runtime;
     runtime = fresh;
     loaded = fresh;

@@ -20,6 +20,7 @@ import { readSecret } from '../credentials/secret.js';
 import { SessionBinder } from '../sessions/binding.js';
 import { randomBytes } from 'node:crypto';
 import { Limiter, createBackends } from '../limits/limiter.js';
+import type { LimiterBackendPool } from '../limits/backend-pool.js';
 import { callerAttribution, compileToolCosts, type CallerOf, type ToolCost } from '../usage/attribution.js';
 import type { ServerPins } from '../integrity/pins.js';
 import { loadPins } from '../integrity/load-pins.js';
@@ -197,7 +198,12 @@ export const ANONYMOUS: Identity = Object.freeze({ subject: 'anonymous', issuer:
 /** Without sessions.key: one key for the life of the process, so a config reload keeps sessions valid. */
 const PROCESS_SESSION_KEY = randomBytes(32);
 
-export async function createRuntime(config: GatewayConfig, audit: AuditSink, log: Logger, instruments?: Instruments, tracer?: ExchangeTracer): Promise<GatewayRuntime> {
+/** The sidecar's pool (kept across reloads) when there is one; else backends of this runtime's own. */
+function limiterBackends(limits: GatewayConfig['limits'], pool: LimiterBackendPool | undefined, onRedisError: (err: Error) => void) {
+  return pool ? pool.acquire(limits, onRedisError) : createBackends(limits, onRedisError);
+}
+
+export async function createRuntime(config: GatewayConfig, audit: AuditSink, log: Logger, instruments?: Instruments, tracer?: ExchangeTracer, limiterPool?: LimiterBackendPool): Promise<GatewayRuntime> {
   // Lockfiles first: a missing or tampered one stops the start before anything is opened.
   const pins = await loadPins(config, log);
   const hasAuth = config.auth.jwt !== undefined || config.auth.apiKeys !== undefined || config.auth.envoyJwtAuthn || !config.auth.anonymous;
@@ -251,7 +257,7 @@ export async function createRuntime(config: GatewayConfig, audit: AuditSink, log
   if (limits.redis && !limits.service && rates) log.warn('redis is set but rate_limit_service is not: rates are counted per replica');
   const limiter =
     limits.limits.length > 0 || policies.size > 0
-      ? new Limiter(limits, createBackends(limits, (err) => log.warn({ err: err.message }, 'Redis (concurrency limits) unavailable (logged again only after it was back)')))
+      ? new Limiter(limits, limiterBackends(limits, limiterPool, (err) => log.warn({ err: err.message }, 'Redis (concurrency limits) unavailable (logged again only after it was back)')))
       : undefined;
   return new GatewayRuntime(config, audit, authenticator, policies, brokers, sessions, pins, limiter, tracer);
 }

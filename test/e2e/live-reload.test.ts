@@ -194,3 +194,15 @@ test('`up` applies a changed config file, keeps serving on an invalid one, and r
   child.kill('SIGTERM');
   assert.equal(await exited, 0, stderr);
 });
+
+test('reload keeps the in-process rate windows: a quota used up before a reload stays used up after it', async () => {
+  const limits = { rate_limits: [{ name: 'echo-quota', match: { tools: ['echo'] }, requests_per_unit: 3, unit: 'minute' }] };
+  const gw = await startGateway({ config: { servers: [{ name: 'tools', url: slowUpstream.url, tools: { allow: ['echo'] } }], audit: { sink: 'stdout' }, ...limits } });
+  cleanups.push(() => gw.stop());
+  const client = await connect(gw.url('tools'));
+  for (let i = 0; i < 3; i++) await client.callTool({ name: 'echo', arguments: { message: `m${i}` } });
+  await gw.launched.reload(variant(gw, { servers: [{ name: 'tools', url: slowUpstream.url, tools: { allow: ['echo', 'get-balance'] } }], ...limits }));
+  assert.deepEqual(await names(client), ['echo', 'get-balance'], 'the new config is in force');
+  // HTTP 429 with the JSON-RPC error: the SDK reports it as a StreamableHTTPError carrying the body.
+  await assert.rejects(client.callTool({ name: 'echo', arguments: { message: 'fourth' } }), /-32029.*rate_limited|rate_limited.*-32029/s);
+});
