@@ -193,18 +193,7 @@ export class Exchange {
 
   /** A refusal on a plain HTTP route: the same audit, a plain JSON body (no JSON-RPC there). */
   private refuseHttp(r: Pick<Refusal, 'reason' | 'httpStatus' | 'message' | 'headers'>): Verdict {
-    this.phase = 'done';
-    this.event.decision = 'deny';
-    this.event.reason = r.reason;
-    this.event.message = r.message;
-    this.emit();
-    return {
-      kind: 'respond',
-      status: r.httpStatus,
-      headers: r.headers ? [JSON_CONTENT_TYPE, ...r.headers] : [JSON_CONTENT_TYPE],
-      body: JSON.stringify({ error: { reason: r.reason, message: r.message } }),
-      details: `mcp_gateway_${r.reason}`,
-    };
+    return this.denied(r, JSON.stringify({ error: { reason: r.reason, message: r.message } }));
   }
 
   private authenticated(result: AuthResult, h: HeaderBag, endOfStream: boolean): Verdict | Promise<Verdict> {
@@ -731,8 +720,13 @@ export class Exchange {
   }
 
   private refuse(r: Refusal): Verdict {
-    this.phase = 'done';
     this.rpcCode = r.rpcCode;
+    return this.denied(r, refusalBody(r));
+  }
+
+  /** The exchange ends refused: recorded, audited, and answered with `body` (JSON). */
+  private denied(r: Pick<Refusal, 'reason' | 'httpStatus' | 'message' | 'headers'>, body: string): Verdict {
+    this.phase = 'done';
     this.event.decision = 'deny';
     this.event.http.status = r.httpStatus;
     this.event.reason = r.reason;
@@ -742,7 +736,7 @@ export class Exchange {
       kind: 'respond',
       status: r.httpStatus,
       headers: r.headers ? [JSON_CONTENT_TYPE, ...r.headers] : [JSON_CONTENT_TYPE],
-      body: refusalBody(r),
+      body,
       details: `mcp_gateway_${r.reason}`,
     };
   }
