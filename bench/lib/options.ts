@@ -5,12 +5,13 @@ import { WORKLOADS, type Workload } from './types.js';
 
 export const USAGE = `npm run bench -- [options]
 
-Measures seven setups in front of the same upstream, in one run, on loopback:
+Measures the setups in front of the same upstream, in one run, on loopback:
   1 direct     2 envoy (no ext_proc)     3 mcp-rbac (Envoy's MCP filter + RBAC)
   4 curation (Envoy + sidecar)           5 full (Envoy + sidecar: JWT, Rego, audit file)
   6 metrics (5 + the /metrics endpoint, scraped every second; usage by subject, tool costs)
   7 integrity (4 + pinning, validate_arguments, scan_results; only when --setups names it)
   8 tracing (6 + traces: 100 % sampled, OTLP/HTTP to a sink that discards them)
+  9 list-cache (5 + policy.visibility_cache by identity.groups; only when --setups names it)
 and writes bench/results/latest.{json,md} and bench/results/latency.svg.
 
 Options:

@@ -10,6 +10,7 @@
 //                   and scan_results (only when named: --setups curation,integrity)
 //   8 tracing       6 with traces on: every message sampled (100 %), spans exported over
 //                   OTLP/HTTP (protobuf) to a sink in the bench process that reads and discards them
+//   9 list-cache    5 with policy.visibility_cache keyed by identity.groups (only when named)
 import { freePort } from '../../test/support/ports.js';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -44,10 +45,11 @@ export const SETUPS: readonly SetupDef[] = [
   { n: 6, key: 'metrics', title: '5 + metrics (scraped every second, usage by subject, tool costs)', hasSidecar: true },
   { n: 7, key: 'integrity', title: '4 + pinning, argument validation, result scanning', hasSidecar: true, optIn: true },
   { n: 8, key: 'tracing', title: '6 + traces (100 % sampled, OTLP/HTTP to a local sink)', hasSidecar: true },
+  { n: 9, key: 'list-cache', title: '5 + policy.visibility_cache by identity.groups', hasSidecar: true, optIn: true },
 ];
 
 /** Setups that authenticate with JWTs and evaluate the Rego policy. */
-export const usesPolicy = (def: SetupDef) => def.key === 'full' || def.key === 'metrics' || def.key === 'tracing';
+export const usesPolicy = (def: SetupDef) => def.key === 'full' || def.key === 'metrics' || def.key === 'tracing' || def.key === 'list-cache';
 const SCRAPE_INTERVAL_MS = 1000;
 
 export const label = (s: SetupDef) => `${s.n} ${s.key}`;
@@ -106,7 +108,7 @@ export async function startSetup(def: SetupDef, shared: Shared, opts: { sidecarN
   if (usesPolicy(def)) {
     const jwt = shared.jwt!;
     raw.auth = { jwt: { issuer: jwt.issuer, audiences: [jwt.audience], jwks_file: jwt.jwksFile } };
-    raw.policy = { bundle: shared.bundle! };
+    raw.policy = { bundle: shared.bundle!, ...(def.key === 'list-cache' && { visibility_cache: { key: ['identity.groups'] } }) };
     files.audit = join(shared.dir, `audit-${def.key}.jsonl`);
     raw.audit = { file: files.audit };
     authorizations = jwt.tokens.map((t) => `Bearer ${t}`);
