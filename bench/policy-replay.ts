@@ -7,12 +7,12 @@
 // The trail: tools/call events of 40 callers in 4 groups over the policy fixture's
 // tools, each with the policy input the gateway records (audit.policy_input), about
 // 1.3 kB a line. Builds policies/ with the real OPA CLI first (see scripts/bootstrap.sh).
-import { mkdtempSync, rmSync, writeFileSync, createReadStream } from 'node:fs';
-import { createInterface } from 'node:readline';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { POLICY_INPUT_VERSION } from '../src/audit/event.js';
+import { readAuditLines } from '../src/audit/read-trail.js';
 import { loadPolicyBundle } from '../src/policy/engine.js';
 import { createPolicyInputBuilder } from '../src/policy/input.js';
 import { opaBuild } from '../src/policy/opa-cli.js';
@@ -54,7 +54,7 @@ try {
   // Baseline: read and parse every line, nothing decided.
   const readStarted = performance.now();
   let parsed = 0;
-  for await (const line of createInterface({ input: createReadStream(audit), crlfDelay: Infinity })) if (JSON.parse(line).policy) parsed++;
+  for await (const ev of readAuditLines(audit)) if ((ev as { policy?: unknown }).policy) parsed++;
   const readSeconds = (performance.now() - readStarted) / 1000;
 
   const r = await replayPolicy({ audit, candidate: bundle, load: (p, clock) => loadPolicyBundle(p, { clockMs: clock, timeoutMs: 10_000 }) });

@@ -9,6 +9,7 @@ import type { AuditSink } from './audit/event.js';
 import { createLogger, type Logger } from './telemetry/log.js';
 import { watchEnvoy } from './telemetry/readiness-envoy.js';
 import { assertSidecarReloadable } from './config/restart-needed.js';
+import { oneAtATime } from './config/serial.js';
 
 export interface RunningGateway {
   readonly sidecar: Sidecar;
@@ -55,7 +56,6 @@ export async function launchGateway(config: GatewayConfig, opts: LaunchOptions =
   const watch = watchEnvoy(envoy.adminUrl, envoy.exited, (reason) => sidecar.components.set('envoy', reason), opts.readinessIntervalMs ?? READINESS_INTERVAL_MS);
   let stopping: Promise<void> | undefined;
   let endpoints = endpointsOf(config);
-  let reloading: Promise<void> = Promise.resolve();
   const reload = async (next: GatewayConfig): Promise<void> => {
     const previous = sidecar.config;
     // Both checks before anything changes; the sidecar's names the setting more plainly.
@@ -77,11 +77,7 @@ export async function launchGateway(config: GatewayConfig, opts: LaunchOptions =
     get endpoints() {
       return endpoints;
     },
-    reload(next) {
-      const run = reloading.then(() => reload(next));
-      reloading = run.catch(() => undefined);
-      return run;
-    },
+    reload: oneAtATime(reload),
     stop(stopOpts = {}) {
       stopping ??= (async () => {
         // An orderly stop is not a readiness failure to report.

@@ -13,6 +13,7 @@ import { ReadinessState } from './telemetry/readiness.js';
 import { sidecarChecks } from './telemetry/readiness-checks.js';
 import { ComponentReadiness } from './telemetry/readiness-monitor.js';
 import { assertSidecarReloadable } from './config/restart-needed.js';
+import { oneAtATime } from './config/serial.js';
 import { LimiterBackendPool } from './limits/backend-pool.js';
 
 /** How long a replaced runtime stays open for the exchanges still using it. */
@@ -109,7 +110,6 @@ export async function startSidecar(config: GatewayConfig, opts: { audit?: AuditS
   readiness.start(opts.readinessIntervalMs ?? READINESS_INTERVAL_MS);
   log.info({ address: server.address, servers: config.servers.map((s) => s.name) }, 'ext_proc sidecar listening');
   let stopping: Promise<void> | undefined;
-  let reloading: Promise<void> = Promise.resolve();
   const reload = async (next: GatewayConfig): Promise<void> => {
     assertSidecarReloadable(current, next);
     if (draining) throw new Error('the sidecar is shutting down');
@@ -131,11 +131,7 @@ export async function startSidecar(config: GatewayConfig, opts: { audit?: AuditS
     get config() {
       return current;
     },
-    reload(next) {
-      const run = reloading.then(() => reload(next));
-      reloading = run.catch(() => undefined);
-      return run;
-    },
+    reload: oneAtATime(reload),
     metrics,
     get openListenStreams() {
       return server.openListenStreams;

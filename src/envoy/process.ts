@@ -12,6 +12,7 @@ import { envoyBootstrap, LAUNCH_ID_KEY } from './bootstrap.js';
 import { firstDifference, splitBootstrap, writeClusters, writeRoutes, type XdsLayout } from './xds-files.js';
 import { findEnvoy } from './binary.js';
 import { RestartNeededError } from '../config/restart-needed.js';
+import { oneAtATime } from '../config/serial.js';
 import { dieWithParent, type ParentDeath } from './parent-death.js';
 import { assertPortFree } from './preflight.js';
 
@@ -142,7 +143,6 @@ export async function startEnvoy(config: GatewayConfig, opts: EnvoyOptions = {})
       await new Promise((r) => setTimeout(r, 25));
     }
   };
-  let applying: Promise<void> = Promise.resolve();
   let drainTimeoutMs = g.drainTimeoutMs;
   const candidateFor = (next: GatewayConfig): XdsLayout => {
     const candidate = splitBootstrap(envoyBootstrap(next, { launchId }), dir);
@@ -175,12 +175,7 @@ export async function startEnvoy(config: GatewayConfig, opts: EnvoyOptions = {})
     checkConfig(next) {
       candidateFor(next);
     },
-    applyConfig(next) {
-      // One at a time: each builds on the files the previous one left.
-      const run = applying.then(() => applyConfig(next));
-      applying = run.catch(() => undefined);
-      return run;
-    },
+    applyConfig: oneAtATime(applyConfig),
     async drain(listening = () => 0) {
       const started = Date.now();
       const post = (path: string) => fetch(`${adminUrl}${path}`, { method: 'POST' }).then((r) => r.arrayBuffer());

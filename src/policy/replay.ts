@@ -2,9 +2,8 @@
 // saw, audit.policy_input) evaluated again by a candidate bundle, and what would change.
 // The baseline is the recorded decision, or a second bundle evaluated on the same
 // inputs (--against), which isolates the bundle change from anything else that differed.
-import { createReadStream } from 'node:fs';
-import { createInterface } from 'node:readline';
 import { POLICY_INPUT_VERSION } from '../audit/event.js';
+import { NOT_JSON, readAuditLines } from '../audit/read-trail.js';
 import { REDACTED } from '../audit/redact.js';
 import type { PolicyBundle } from './engine.js';
 import type { PolicyInput } from './input.js';
@@ -106,17 +105,13 @@ export async function replayPolicy(opts: ReplayOptions): Promise<ReplayReport> {
   };
   const tallies: Record<ChangeKind, Tally> = { newly_denied: newTally(), newly_allowed: newTally() };
   const started = performance.now();
-  const lines = createInterface({ input: createReadStream(opts.audit), crlfDelay: Infinity });
-  for await (const line of lines) {
-    if (line.trim() === '') continue;
+  for await (const parsed of readAuditLines(opts.audit)) {
     report.lines++;
-    let ev: any;
-    try {
-      ev = JSON.parse(line);
-    } catch {
+    if (parsed === NOT_JSON) {
       report.skipped.not_json++;
       continue;
     }
+    const ev = parsed as any;
     const p = ev?.policy;
     if (p === undefined || p === null || typeof p !== 'object') {
       report.skipped.no_policy++;

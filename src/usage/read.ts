@@ -1,7 +1,5 @@
-// Reads a JSON-lines audit trail as a stream (files of any size, one line in memory
-// at a time) into a UsageAggregator.
-import { createReadStream } from 'node:fs';
-import { createInterface } from 'node:readline';
+// Reads a JSON-lines audit trail into a UsageAggregator.
+import { NOT_JSON, readAuditLines } from '../audit/read-trail.js';
 import { usageRecord, type UsageAggregator } from './report.js';
 
 export interface ReadStats {
@@ -14,14 +12,9 @@ export interface ReadStats {
 
 export async function readAuditTrail(path: string, into: UsageAggregator): Promise<ReadStats> {
   const stats: ReadStats = { lines: 0, malformed: 0, outsideWindow: 0 };
-  const lines = createInterface({ input: createReadStream(path, { encoding: 'utf8' }), crlfDelay: Infinity });
-  for await (const line of lines) {
-    if (line.trim() === '') continue;
+  for await (const parsed of readAuditLines(path)) {
     stats.lines++;
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(line);
-    } catch {
+    if (parsed === NOT_JSON) {
       stats.malformed++;
       continue;
     }
