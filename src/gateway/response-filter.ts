@@ -21,6 +21,7 @@ import { JsonRpcErrorCode } from '../mcp/errors.js';
 import { LIST_METHODS, type ListMethod } from '../mcp/protocol.js';
 import { checkResourceUri } from '../mcp/resource-uri.js';
 import { filterListResult, type FilterOutcome } from '../curation/filter-list.js';
+import { filterListBytes, type ByteFilterOutcome } from '../curation/filter-list-bytes.js';
 import type { PolicyInput, ListItem } from '../policy/input.js';
 import type { ServerRuntime } from './runtime.js';
 import { refusalBody } from './refusal.js';
@@ -46,6 +47,8 @@ export interface ResponseFilterContext {
   onServerRequest?: (req: ServerRequest) => boolean;
   /** Called for each message the filter changed or dropped that is not the exchange's own answer. */
   onServerMessage?: (m: ServerMessageReport) => void;
+  /** false: the exchange's own list answer is always parsed, never filtered on its bytes (tests compare the two). */
+  listBytes?: boolean;
 }
 
 /** A message other than the exchange's own answer that the filter changed or dropped (audited on its own). */
@@ -172,13 +175,15 @@ export class ResponseFilter {
     return this.replaceBody(this.fail('response_uninspectable', 'Upstream response could not be inspected: its Content-Type is neither application/json nor text/event-stream'));
   }
 
-  private replaceBody(text: string): Verdict {
-    const bytes = encoder.encode(text);
+  private replaceBody(text: string | Uint8Array): Verdict {
+    const bytes = typeof text === 'string' ? encoder.encode(text) : text;
     return { kind: 'continue', body: bytes, headers: { set: [['content-length', String(bytes.length)], JSON_CONTENT_TYPE] } };
   }
 
   private jsonBody(body: Uint8Array): Verdict {
     if (body.length === 0 || (!this.scanning && !mentionsListKey(body))) return CONTINUE;
+    const fast = this.ownListBytes(body);
+    if (fast) return fast.body ? this.replaceBody(fast.body) : CONTINUE;
     const value = parseJson(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8'));
     let replacement: string | undefined;
     if (value === undefined) replacement = this.fail('response_uninspectable', 'Upstream response could not be inspected: not JSON');
@@ -221,6 +226,9 @@ export class ResponseFilter {
   private sseBlock(block: SseBlock): string | undefined {
     const ev = block.event;
     if (!ev || !ev.hasData || ev.data === '' || (!this.scanning && !mentionsListKey(block.bytes))) return undefined;
+    const keep = { ...(ev.event !== undefined && { event: ev.event }), ...(ev.id !== undefined && { id: ev.id }), ...(ev.retry !== undefined && { retry: ev.retry }) };
+    const fast = this.ownListBytes(Buffer.from(ev.data, 'utf8'));
+    if (fast) return fast.body ? serializeSseEvent({ data: fast.body.toString('utf8'), ...keep }) : undefined;
     const value = parseJson(ev.data);
     let j: Judgement;
     if (value === undefined) {
@@ -230,10 +238,25 @@ export class ResponseFilter {
       j = DROP;
     } else j = this.judge(value);
     if (j.action === 'pass') return undefined;
-    const keep = { ...(ev.event !== undefined && { event: ev.event }), ...(ev.id !== undefined && { id: ev.id }), ...(ev.retry !== undefined && { retry: ev.retry }) };
     if (j.action === 'replace') return serializeSseEvent({ data: JSON.stringify(j.value), ...keep });
     // Dropped: keep the event id (and retry), so the client's resumption point still moves on.
     return `${ev.id !== undefined ? `id: ${ev.id}\n` : ''}${ev.retry !== undefined ? `retry: ${ev.retry}\n` : ''}${ev.id !== undefined || ev.retry !== undefined ? '\n' : ''}`;
+  }
+
+  /**
+   * The exchange's own list answer filtered on its bytes (src/curation/filter-list-bytes.ts),
+   * when nothing needs its items as objects: no result scanning, no lockfile, no definition
+   * scanning. undefined: parse it (also whenever the bytes are not plainly such an answer).
+   */
+  private ownListBytes(body: Uint8Array): ByteFilterOutcome | undefined {
+    const { server, request: own } = this.ctx;
+    const list = own?.list;
+    if (!list || this.scanning || this.ctx.listBytes === false || server.pins?.listOf(list.resultKey) || server.screen?.listOf(list.resultKey)) return undefined;
+    const { input } = this.ctx;
+    const policy = server.policy ? (names: string[]) => server.visibleSet!(input(), names.map((name) => ({ kind: list.kind, name, item: null }))) : undefined;
+    const out = filterListBytes(Buffer.from(body.buffer, body.byteOffset, body.byteLength), own.id, list, server.curation, policy);
+    if (out) this.report.filtered = { returned: out.returned, visible: out.visible };
+    return out;
   }
 
   /** One JSON value from the upstream: a message, or (2025-03-26) a batch of them. */
