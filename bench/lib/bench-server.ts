@@ -16,7 +16,7 @@ export const CURATED_TOOL_GLOBS = ['tool-00?', 'tool-01?', 'tool-02?', 'tool-03?
 export const CURATED_TOOL_REGEX = '^(tool-0[0-4][0-9]|echo|progress)$';
 export const CURATED_COUNT = 52;
 
-const TOOLS: Tool[] = [
+export const TOOLS: Tool[] = [
   ...Array.from({ length: CATALOGUE_SIZE }, (_, i) => ({
     name: toolName(i),
     description: `Looks up record ${i} in the inventory.`,

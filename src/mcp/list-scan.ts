@@ -63,8 +63,9 @@ const GIVE_UP = Symbol('give up');
 type MemberHook = (s: Scanner, keyStart: number, keyEnd: number, valueAt: number, depth: number) => number;
 
 class Scanner {
-  /** Key spans (start, end) of the objects open now; each object owns the tail from its base. */
-  private readonly keys: number[] = [];
+  /** Key spans (start, end) of the objects open now, up to `top`; each object owns the tail from its base. */
+  private keys = new Int32Array(256);
+  private top = 0;
   /** Set by string(): whether the string just scanned held an escape. */
   escaped = false;
 
@@ -160,8 +161,7 @@ class Scanner {
   object(i: number, depth: number, hook: MemberHook | undefined): number {
     if (depth >= MAX_DEPTH) throw GIVE_UP;
     const b = this.b;
-    const keys = this.keys;
-    const base = keys.length;
+    const base = this.top;
     i = this.ws(i + 1);
     if (b[i] === CLOSE_OBJ) return i + 1;
     for (;;) {
@@ -170,8 +170,7 @@ class Scanner {
       i = this.string(i);
       if (this.escaped) throw GIVE_UP;
       const keyEnd = i - 1;
-      for (let k = base; k < keys.length; k += 2) if (sameBytes(b, keys[k]!, keys[k + 1]!, keyStart, keyEnd)) throw GIVE_UP;
-      keys.push(keyStart, keyEnd);
+      this.addKey(base, keyStart, keyEnd);
       i = this.ws(i);
       if (b[i] !== COLON) throw GIVE_UP;
       i = this.ws(i + 1);
@@ -182,8 +181,21 @@ class Scanner {
       else if (c === CLOSE_OBJ) break;
       else throw GIVE_UP;
     }
-    keys.length = base;
+    this.top = base;
     return i + 1;
+  }
+
+  /** Records a key of the object whose keys start at `base`; a key it already has gives up. */
+  private addKey(base: number, start: number, end: number): void {
+    let keys = this.keys;
+    for (let k = base; k < this.top; k += 2) if (sameBytes(this.b, keys[k]!, keys[k + 1]!, start, end)) throw GIVE_UP;
+    if (this.top + 2 > keys.length) {
+      keys = new Int32Array(keys.length * 2);
+      keys.set(this.keys);
+      this.keys = keys;
+    }
+    keys[this.top++] = start;
+    keys[this.top++] = end;
   }
 
   /** An array at i; `each` parses every element (the default: value()). */
@@ -216,6 +228,19 @@ function sameBytes(b: Buffer, s1: number, e1: number, s2: number, e2: number, ot
   if (e1 - s1 !== e2 - s2) return false;
   for (let k = 0; k < e1 - s1; k++) if (b[s1 + k] !== other[s2 + k]) return false;
   return true;
+}
+
+/** Whether bytes [start, end) are exactly one JSON string or number (by the same rules as the scan). */
+export function isPrimitiveToken(bytes: Buffer, start: number, end: number): boolean {
+  const c = bytes[start];
+  if (c !== QUOTE && c !== MINUS && !isDigit(c)) return false;
+  const s = new Scanner(bytes);
+  try {
+    return s.value(start, 0) === end;
+  } catch (e) {
+    if (e === GIVE_UP) return false;
+    throw e;
+  }
 }
 
 const ID = Buffer.from('id');

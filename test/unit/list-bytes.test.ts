@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { scanListAnswer } from '../../src/mcp/list-scan.js';
 import { filterListBytes } from '../../src/curation/filter-list-bytes.js';
+import { recall } from '../../src/curation/list-memo.js';
 import { compileCuration } from '../../src/curation/curation.js';
 import { LIST_METHODS, type ListMethod } from '../../src/mcp/protocol.js';
 import { ResponseFilter, type BodyMode } from '../../src/gateway/response-filter.js';
@@ -95,6 +96,8 @@ function itemArb(list: ListMethod): fc.Arbitrary<Node> {
 interface Case {
   list: ListMethod;
   body: string;
+  /** The same answer under another id (the same bytes around it for a number id). */
+  primer: string;
   id: JsonRpcId;
   allow: string[];
   deny: string[];
@@ -119,15 +122,18 @@ function caseArb(style: fc.Arbitrary<Style>): fc.Arbitrary<Case> {
       .map(({ items, id, answered, shape, extra, allow, deny, policy, seed, style: st }): Case => {
         const listValue: Node = shape === 'list-object' ? { obj: [['0', items[0] ?? null]] } : items;
         const result: Node = shape === 'result-array' ? [listValue] : { obj: [...extra.filter(([k]) => k !== list.resultKey), ...(shape === 'no-list' ? [] : ([[list.resultKey, listValue]] as [string, Node][]))] };
-        const members: [string, Node][] = [['jsonrpc', '2.0']];
-        if (answered !== undefined || shape !== 'ok') members.push(['id', answered ?? id]);
-        else members.push(['id', id]);
-        if (shape === 'method') members.push(['method', 'tools/list']);
-        members.push(shape === 'error' ? ['error', { obj: [['code', -32000], ['message', 'x']] }] : ['result', result]);
-        const r = prng(seed);
-        members.sort(() => r() - 0.5);
-        const message: Node = { obj: members };
-        return { list, body: render(shape === 'batch' ? [message] : message, r, st), id, allow, deny, policy };
+        // The same answer under another id first: the byte path remembers it (src/curation/list-memo.ts).
+        const renderAs = (idValue: JsonRpcId) => {
+          const members: [string, Node][] = [['jsonrpc', '2.0'], ['id', idValue]];
+          if (shape === 'method') members.push(['method', 'tools/list']);
+          members.push(shape === 'error' ? ['error', { obj: [['code', -32000], ['message', 'x']] }] : ['result', result]);
+          const r = prng(seed);
+          members.sort(() => r() - 0.5);
+          const message: Node = { obj: members };
+          return render(shape === 'batch' ? [message] : message, r, st);
+        };
+        const sent = answered ?? id;
+        return { list, body: renderAs(sent), primer: renderAs(typeof sent === 'number' ? sent + 10 : `b${sent}`), id, allow, deny, policy };
       }),
   );
 }
@@ -158,8 +164,8 @@ interface Seen {
   failure: unknown;
 }
 
-function filterOnce(c: Case, bytes: Buffer, listBytes: boolean, mode: BodyMode = 'json'): Seen {
-  const f = new ResponseFilter({ server: runtimeOf(c), request: { id: c.id, list: c.list }, input: () => ({}) as PolicyInput, maxEventBytes: 1 << 20, listBytes }, mode);
+function filterOnce(c: Case, bytes: Buffer, listBytes: boolean, mode: BodyMode = 'json', server = runtimeOf(c)): Seen {
+  const f = new ResponseFilter({ server, request: { id: c.id, list: c.list }, input: () => ({}) as PolicyInput, maxEventBytes: 1 << 20, listBytes }, mode);
   const v = f.chunk(bytes, true);
   assert.ok(!(v instanceof Promise) && v.kind === 'continue');
   let body: unknown = 'unchanged';
@@ -175,10 +181,21 @@ function filterOnce(c: Case, bytes: Buffer, listBytes: boolean, mode: BodyMode =
   return { body, filtered: f.report.filtered, failure: f.report.failure?.reason };
 }
 
-function agree(c: Case, bytes: Buffer, mode: BodyMode = 'json'): void {
+/** The byte path agrees with the parsed path: on a first answer (scanned), and after the primer (remembered). */
+function agree(c: Case, bytes: Buffer, mode: BodyMode = 'json', primer?: Buffer): void {
   const parsed = filterOnce(c, bytes, false, mode);
-  const scanned = filterOnce(c, bytes, true, mode);
-  assert.deepStrictEqual(scanned, parsed, `body: ${JSON.stringify(bytes.toString('latin1'))}`);
+  assert.deepStrictEqual(filterOnce(c, bytes, true, mode), parsed, `body: ${JSON.stringify(bytes.toString('latin1'))}`);
+  if (!primer) return;
+  const server = runtimeOf(c);
+  filterOnce(c, primer, true, mode, server);
+  assert.deepStrictEqual(filterOnce(c, bytes, true, mode, server), parsed, `after ${JSON.stringify(primer.toString('latin1'))}, body: ${JSON.stringify(bytes.toString('latin1'))}`);
+}
+
+/** Whether the body was read from what the primer left (not scanned again). */
+function rememberedAfter(c: Case, primer: Buffer, bytes: Buffer): boolean {
+  const rt = runtimeOf(c);
+  filterListBytes(primer, c.id, c.list, rt.curation, undefined);
+  return recall(rt.curation, c.list.resultKey, bytes) !== undefined;
 }
 
 /** How many cases the byte path itself answered (rather than handing them to the parsed path). */
@@ -193,22 +210,25 @@ const messy = fc.record({ ws: fc.double({ min: 0, max: 0.5, noNaN: true }), esca
 describe('list answers filtered on their bytes', () => {
   it('send what the parsed path sends: random lists, curation and policies, compact JSON', () => {
     let fast = 0;
+    let remembered = 0;
     let all = 0;
     fc.assert(
       fc.property(caseArb(clean), (c) => {
         const bytes = Buffer.from(c.body);
-        agree(c, bytes);
+        agree(c, bytes, 'json', Buffer.from(c.primer));
         all++;
         if (tookBytePath(c, bytes)) fast++;
+        if (rememberedAfter(c, Buffer.from(c.primer), bytes)) remembered++;
       }),
       { numRuns: 1500 },
     );
     // The property means little if the byte path always handed the body over.
     assert.ok(fast > all / 3, `byte path taken in ${fast} of ${all} cases`);
+    assert.ok(remembered > all / 6, `remembered in ${remembered} of ${all} cases`);
   });
 
   it('…with random whitespace, \\u escapes (names too), duplicate keys and number spellings', () => {
-    fc.assert(fc.property(caseArb(messy), (c) => agree(c, Buffer.from(c.body))), { numRuns: 1500 });
+    fc.assert(fc.property(caseArb(messy), (c) => agree(c, Buffer.from(c.body), 'json', Buffer.from(c.primer))), { numRuns: 1500 });
   });
 
   it('…with the bytes corrupted: replaced, inserted or deleted (invalid JSON, invalid UTF-8)', () => {
@@ -223,6 +243,8 @@ describe('list answers filtered on their bytes', () => {
           else b.splice(at, 1);
         }
         agree(c, Buffer.from(b));
+        // …and after the intact answer under another id was remembered.
+        agree(c, Buffer.from(b), 'json', Buffer.from(c.primer));
       }),
       { numRuns: 1500 },
     );
@@ -232,7 +254,8 @@ describe('list answers filtered on their bytes', () => {
     fc.assert(
       fc.property(caseArb(messy), (c) => {
         if (c.body.includes('\n') || c.body.includes('\r')) return; // one data line per event here
-        agree(c, Buffer.from(`event: message\nid: 7\ndata: ${c.body}\n\n`), 'sse');
+        const sse = (body: string) => Buffer.from(`event: message\nid: 7\ndata: ${body}\n\n`);
+        agree(c, sse(c.body), 'sse', sse(c.primer));
       }),
       { numRuns: 500 },
     );
@@ -299,6 +322,30 @@ describe('list answers filtered on their bytes', () => {
     assert.equal(body.slice(scanned.id!.start, scanned.id!.end), '1');
     assert.deepEqual(filter('{"id":1,"result":{"tools":[{"name":"echo"}]}}'), { body: undefined, returned: 1, visible: 1 });
     assert.deepEqual(names(filter(body), body), ['echo', 'tool-001']);
+  });
+
+  it('remembers the last answer: the same bytes under another id are not scanned again, anything else is', () => {
+    const { curation } = runtimeOf({ allow: ['tool-00?', 'echo'], deny: [], policy: 0 });
+    const answer = (id: string) => `{"result":{"tools":[{"name":"tool-001"},{"name":"tool-100"}]},"jsonrpc":"2.0","id":${id}}`;
+    const first = filterListBytes(Buffer.from(answer('1')), 1, TOOLS, curation, undefined);
+    assert.deepEqual(JSON.parse(first!.body!.toString()), { result: { tools: [{ name: 'tool-001' }] }, jsonrpc: '2.0', id: 1 });
+    for (const [id, want] of [
+      ['12345', 12345],
+      ['"s"', 's'],
+      ['"a\\"b"', 'a"b'],
+    ] as const) {
+      const body = Buffer.from(answer(id));
+      assert.ok(recall(curation, 'tools', body), `${id}: remembered`);
+      assert.deepEqual(JSON.parse(filterListBytes(body, want, TOOLS, curation, undefined)!.body!.toString()).id, want);
+    }
+    // Not one token where the id was: a member smuggled in, a duplicate result, an object; another list.
+    for (const id of ['1,"result":{"tools":[{"name":"tool-100"}]}', '1,"x":2', '{"a":1}', '1 ', '-0', '"\\ud800', '01']) {
+      assert.equal(recall(curation, 'tools', Buffer.from(answer(id))), undefined, id);
+    }
+    assert.equal(filterListBytes(Buffer.from(answer('1,"result":{"tools":[{"name":"tool-100"}]}')), 1, TOOLS, curation, undefined), undefined, 'a duplicate result goes the parsed way');
+    assert.equal(recall(curation, 'tools', Buffer.from(answer('2').replace('tool-100', 'tool-101'))), undefined, 'another list');
+    assert.equal(recall(curation, 'prompts', Buffer.from(answer('2'))), undefined, 'another result key');
+    assert.equal(recall(runtimeOf({ allow: ['*'], deny: [], policy: 0 }).curation, 'tools', Buffer.from(answer('2'))), undefined, 'another curation (a reload)');
   });
 
   it('asks the policy once, about the curated names only', () => {

@@ -1,0 +1,63 @@
+// The last list answer read on its bytes, per curated server and list: an upstream sends the
+// same tools/list bytes again and again (until it changes its tools), only the JSON-RPC id
+// differs. A new answer that is byte for byte the remembered one outside the id, with a valid
+// id token in its place, is read by shifting the remembered positions instead of scanning
+// ~100 kB again; curation's verdict on its names is remembered too (the same Curation, the
+// same names). Two memcmp calls decide it: exact, no digest whose collisions to argue about.
+// The policy is still asked on every answer (its answer depends on the caller).
+import { isUtf8 } from 'node:buffer';
+import { isPrimitiveToken, type ScannedItem } from '../mcp/list-scan.js';
+import type { Curation } from './curation.js';
+
+export interface ListReading {
+  /** Where the id token lies in this body. */
+  idStart: number;
+  idEnd: number;
+  /** [ and ] of the list array, and its items, at the positions of the remembered body: see `shift`. */
+  open: number;
+  close: number;
+  items: readonly ScannedItem[];
+  /** Curation's verdict on each item (isListed). */
+  listed: readonly boolean[];
+  /** Bytes at or after this position of the remembered body are `delta` further on in this one. */
+  after: number;
+  delta: number;
+}
+
+interface Remembered {
+  bytes: Buffer;
+  idStart: number;
+  idEnd: number;
+  open: number;
+  close: number;
+  items: readonly ScannedItem[];
+  listed: readonly boolean[];
+}
+
+/** Larger answers are not remembered (the copy would cost more memory than it saves CPU). */
+export const MAX_REMEMBERED_BYTES = 4 << 20;
+
+/** Per Curation (one per server, rebuilt on reload: a reload starts afresh), per result key. */
+const memos = new WeakMap<Curation, Map<string, Remembered>>();
+
+/** The remembered reading of `body` when it is the remembered answer with another id; undefined otherwise. */
+export function recall(curation: Curation, resultKey: string, body: Buffer): ListReading | undefined {
+  const m = memos.get(curation)?.get(resultKey);
+  if (!m) return undefined;
+  const old = m.bytes;
+  const tail = old.length - m.idEnd;
+  const idEnd = body.length - tail;
+  if (idEnd <= m.idStart) return undefined;
+  if (old.compare(body, 0, m.idStart, 0, m.idStart) !== 0 || old.compare(body, idEnd, body.length, m.idEnd, old.length) !== 0) return undefined;
+  // The bytes around the id were valid and unambiguous; so is the whole when the id is one valid token.
+  if (!isPrimitiveToken(body, m.idStart, idEnd) || !isUtf8(body.subarray(m.idStart, idEnd))) return undefined;
+  return { idStart: m.idStart, idEnd, open: m.open, close: m.close, items: m.items, listed: m.listed, after: m.idEnd, delta: idEnd - m.idEnd };
+}
+
+/** Remembers a body that was read in full (its id token, list array, items and curation's verdicts). */
+export function remember(curation: Curation, resultKey: string, body: Buffer, r: Omit<Remembered, 'bytes'>): void {
+  if (body.length > MAX_REMEMBERED_BYTES) return;
+  let byKey = memos.get(curation);
+  if (!byKey) memos.set(curation, (byKey = new Map()));
+  byKey.set(resultKey, { ...r, bytes: Buffer.from(body) });
+}
