@@ -27,7 +27,8 @@ Options:
   --rss-sessions N         sessions opened before reading the sidecar's RSS; 0 skips (default: 10000)
   --rss-rate N             rate of those sessions per second                       (default: 500)
   --no-max-rate            skip the search for the highest rate with p99 under the SLO
-  --max-workloads LIST     workloads searched for their highest rate               (default: call-json)
+  --max-workloads LIST     workloads searched for their highest rate   (default: call-json,sessions;
+                           sessions on setups 2 and 5 only)
   --slo-ms N               the p99 a rate must stay under to count as held          (default: 50)
   --out DIR                results folder                                          (default: bench/results)
   --profile                profiling mode: setup 5 only, sidecar under node --cpu-prof, then a
@@ -129,7 +130,7 @@ export function parseOptions(argv: string[]): Options | 'help' {
     rssSessions: v['rss-sessions'] !== undefined ? Number(v['rss-sessions']) : quick ? 2000 : 10_000,
     rssRate: v['rss-rate'] ? positive(v['rss-rate'], '--rss-rate') : 500,
     maxRate: v['no-max-rate'] !== true,
-    maxWorkloads: v['max-workloads'] ? workloads(v['max-workloads'], '--max-workloads') : ['call-json'],
+    maxWorkloads: v['max-workloads'] ? workloads(v['max-workloads'], '--max-workloads') : ['call-json', 'sessions'],
     sloMs: v['slo-ms'] ? positive(v['slo-ms'], '--slo-ms') : 50,
     out: v.out ?? 'bench/results',
     profile: v.profile === true,
