@@ -34,8 +34,8 @@ interface Remembered {
   listed: readonly boolean[];
 }
 
-/** Larger answers are not remembered (the copy would cost more memory than it saves CPU). */
-export const MAX_REMEMBERED_BYTES = 4 << 20;
+/** Larger answers are not remembered: one copy per server and list kind stays small (a 500-tool list is ~100 kB). */
+export const MAX_REMEMBERED_BYTES = 1 << 20;
 
 /** Per Curation (one per server, rebuilt on reload: a reload starts afresh), per result key. */
 const memos = new WeakMap<Curation, Map<string, Remembered>>();

@@ -227,7 +227,7 @@ export class ResponseFilter {
     const ev = block.event;
     if (!ev || !ev.hasData || ev.data === '' || (!this.scanning && !mentionsListKey(block.bytes))) return undefined;
     const keep = { ...(ev.event !== undefined && { event: ev.event }), ...(ev.id !== undefined && { id: ev.id }), ...(ev.retry !== undefined && { retry: ev.retry }) };
-    const fast = this.ownListBytes(Buffer.from(ev.data, 'utf8'));
+    const fast = this.ctx.request?.list ? this.ownListBytes(Buffer.from(ev.data, 'utf8')) : undefined;
     if (fast) return fast.body ? serializeSseEvent({ data: fast.body.toString('utf8'), ...keep }) : undefined;
     const value = parseJson(ev.data);
     let j: Judgement;
