@@ -1,9 +1,9 @@
-// The last list answer read on its bytes, per curated server and list: an upstream sends the
+// The last few list answers read on their bytes, per curated server and list: an upstream sends the
 // same tools/list bytes again and again (until it changes its tools), only the JSON-RPC id
 // differs. A new answer that is byte for byte the remembered one outside the id, with a valid
 // id token in its place, is read by shifting the remembered positions instead of scanning
 // ~100 kB again; curation's verdict on its names is remembered too (the same Curation, the
-// same names). Two memcmp calls decide it: exact, no digest whose collisions to argue about.
+// same names). A few answers, not one: the pages of a paginated list, or replicas that differ. Two memcmp calls decide it: exact, no digest whose collisions to argue about.
 // The policy is still asked on every answer (its answer depends on the caller).
 import { isUtf8 } from 'node:buffer';
 import { isPrimitiveToken, type ScannedItem } from '../mcp/list-scan.js';
@@ -34,16 +34,25 @@ interface Remembered {
   listed: readonly boolean[];
 }
 
-/** Larger answers are not remembered: one copy per server and list kind stays small (a 500-tool list is ~100 kB). */
+/** Larger answers are not remembered: the copies per server and list stay small (a 500-tool list is ~100 kB). */
 export const MAX_REMEMBERED_BYTES = 1 << 20;
 
-/** Per Curation (one per server, rebuilt on reload: a reload starts afresh), per result key. */
-const memos = new WeakMap<Curation, Map<string, Remembered>>();
+/** Answers remembered per server and list, the most recent first. */
+export const REMEMBERED_ANSWERS = 4;
 
-/** The remembered reading of `body` when it is the remembered answer with another id; undefined otherwise. */
+/** Per Curation (one per server, rebuilt on reload: a reload starts afresh), per result key. */
+const memos = new WeakMap<Curation, Map<string, Remembered[]>>();
+
+/** The remembered reading of `body` when it is a remembered answer with another id; undefined otherwise. */
 export function recall(curation: Curation, resultKey: string, body: Buffer): ListReading | undefined {
-  const m = memos.get(curation)?.get(resultKey);
-  if (!m) return undefined;
+  for (const m of memos.get(curation)?.get(resultKey) ?? []) {
+    const r = match(m, body);
+    if (r) return r;
+  }
+  return undefined;
+}
+
+function match(m: Remembered, body: Buffer): ListReading | undefined {
   const old = m.bytes;
   const tail = old.length - m.idEnd;
   const idEnd = body.length - tail;
@@ -59,5 +68,6 @@ export function remember(curation: Curation, resultKey: string, body: Buffer, r:
   if (body.length > MAX_REMEMBERED_BYTES) return;
   let byKey = memos.get(curation);
   if (!byKey) memos.set(curation, (byKey = new Map()));
-  byKey.set(resultKey, { ...r, bytes: Buffer.from(body) });
+  const kept = byKey.get(resultKey) ?? [];
+  byKey.set(resultKey, [{ ...r, bytes: Buffer.from(body) }, ...kept.slice(0, REMEMBERED_ANSWERS - 1)]);
 }

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { scanListAnswer } from '../../src/mcp/list-scan.js';
 import { filterListBytes } from '../../src/curation/filter-list-bytes.js';
-import { recall } from '../../src/curation/list-memo.js';
+import { recall, REMEMBERED_ANSWERS } from '../../src/curation/list-memo.js';
 import { compileCuration } from '../../src/curation/curation.js';
 import { LIST_METHODS, type ListMethod } from '../../src/mcp/protocol.js';
 import { ResponseFilter, type BodyMode } from '../../src/gateway/response-filter.js';
@@ -346,6 +346,17 @@ describe('list answers filtered on their bytes', () => {
     assert.equal(recall(curation, 'tools', Buffer.from(answer('2').replace('tool-100', 'tool-101'))), undefined, 'another list');
     assert.equal(recall(curation, 'prompts', Buffer.from(answer('2'))), undefined, 'another result key');
     assert.equal(recall(runtimeOf({ allow: ['*'], deny: [], policy: 0 }).curation, 'tools', Buffer.from(answer('2'))), undefined, 'another curation (a reload)');
+  });
+
+  it(`remembers the last ${REMEMBERED_ANSWERS} answers per server and list (the pages of a list)`, () => {
+    const { curation } = runtimeOf({ allow: ['tool-00?'], deny: [], policy: 0 });
+    const page = (n: number, id: number) => Buffer.from(`{"result":{"tools":[{"name":"tool-00${n}"},{"name":"x"}],"nextCursor":"${n + 1}"},"jsonrpc":"2.0","id":${id}}`);
+    for (let n = 0; n <= REMEMBERED_ANSWERS; n++) filterListBytes(page(n, 1), 1, TOOLS, curation, undefined);
+    assert.equal(recall(curation, 'tools', page(0, 2)), undefined, 'the oldest is forgotten');
+    for (let n = 1; n <= REMEMBERED_ANSWERS; n++) {
+      assert.ok(recall(curation, 'tools', page(n, 2)), `page ${n}`);
+      assert.deepEqual(JSON.parse(filterListBytes(page(n, 2), 2, TOOLS, curation, undefined)!.body!.toString()).result, { tools: [{ name: `tool-00${n}` }], nextCursor: String(n + 1) });
+    }
   });
 
   it('asks the policy once, about the curated names only', () => {
