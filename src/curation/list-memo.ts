@@ -9,29 +9,27 @@ import { isUtf8 } from 'node:buffer';
 import { isPrimitiveToken, type ScannedItem } from '../mcp/list-scan.js';
 import type { Curation } from './curation.js';
 
-export interface ListReading {
-  /** Where the id token lies in this body. */
+/** Where a list answer's parts lie in its bytes, and curation's verdicts on its items. */
+export interface ListLayout {
+  /** The id token. */
   idStart: number;
   idEnd: number;
-  /** [ and ] of the list array, and its items, at the positions of the remembered body: see `shift`. */
+  /** [ and ] of the list array, and its items. */
   open: number;
   close: number;
   items: readonly ScannedItem[];
   /** Curation's verdict on each item (isListed). */
   listed: readonly boolean[];
-  /** Bytes at or after this position of the remembered body are `delta` further on in this one. */
+}
+
+/** A body's layout: its id where it is, the rest at the positions of the remembered body, shifted by `delta` from `after` on. */
+export interface ListReading extends ListLayout {
   after: number;
   delta: number;
 }
 
-interface Remembered {
+interface Remembered extends ListLayout {
   bytes: Buffer;
-  idStart: number;
-  idEnd: number;
-  open: number;
-  close: number;
-  items: readonly ScannedItem[];
-  listed: readonly boolean[];
 }
 
 /** Larger answers are not remembered: the copies per server and list stay small (a 500-tool list is ~100 kB). */
@@ -64,7 +62,7 @@ function match(m: Remembered, body: Buffer): ListReading | undefined {
 }
 
 /** Remembers a body that was read in full (its id token, list array, items and curation's verdicts). */
-export function remember(curation: Curation, resultKey: string, body: Buffer, r: Omit<Remembered, 'bytes'>): void {
+export function remember(curation: Curation, resultKey: string, body: Buffer, r: ListLayout): void {
   if (body.length > MAX_REMEMBERED_BYTES) return;
   let byKey = memos.get(curation);
   if (!byKey) memos.set(curation, (byKey = new Map()));
