@@ -36,7 +36,6 @@ export class Channel {
     const id = this.nextId++;
     return new Promise<R>((resolve, reject) => {
       const timer = timeoutMs === undefined ? undefined : setTimeout(() => this.settle(id, new Error(`${t}: no answer within ${timeoutMs} ms`)), timeoutMs);
-      timer?.unref();
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer });
       try {
         this.send({ t, id, b: body });

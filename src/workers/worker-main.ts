@@ -4,29 +4,18 @@
 // session key comes from the primary, and the primary serves /metrics (asking each
 // worker for its registry) and /readyz (from what each worker reports).
 import { startSidecar, type Sidecar } from '../sidecar.js';
-import type { GatewayConfig } from '../config/types.js';
 import { useProcessSessionKey } from '../gateway/runtime.js';
 import { GatewayMetrics } from '../telemetry/metrics.js';
 import { createLogger } from '../telemetry/log.js';
 import { Channel, type WireMessage } from './channel.js';
 import { decodeConfig } from './wire.js';
-import { workerListen } from './addresses.js';
+import { workerConfig } from './worker-config.js';
 import { ipcAuditSink } from './ipc-audit.js';
 import { ipcLimits } from './ipc-limits.js';
 import type { WorkerInit } from './protocol.js';
 
 /** LISTENS_REPORT_MS: how often the count of open GET streams is reported when it changed. */
 const LISTENS_REPORT_MS = 200;
-
-/** What worker `index` runs of the sidecar's config: its own address, no endpoint, no OTLP audit copy (the primary's). */
-export function workerConfig(c: GatewayConfig, index: number): GatewayConfig {
-  return {
-    ...c,
-    sidecar: { ...c.sidecar, listen: workerListen(c.sidecar.listen, index), workers: 1 },
-    telemetry: { ...c.telemetry, listen: undefined },
-    audit: { ...c.audit, otlp: undefined },
-  };
-}
 
 function main(): void {
   if (!process.send) throw new Error('an ext_proc worker is started by the sidecar (sidecar.workers), not by hand');
