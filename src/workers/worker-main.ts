@@ -21,6 +21,9 @@ function main(): void {
   if (!process.send) throw new Error('an ext_proc worker is started by the sidecar (sidecar.workers), not by hand');
   const channel = new Channel((m) => void process.send!(m));
   process.on('message', (m: WireMessage) => channel.receive(m));
+  // Ctrl-C and SIGHUP reach the whole process group: the primary acts on them (drain, reload) for every worker.
+  process.on('SIGINT', () => undefined);
+  process.on('SIGHUP', () => undefined);
   // Without the primary there is no audit sink: stop serving at once (Envoy fails closed).
   process.on('disconnect', () => process.exit(0));
   let sidecar: Sidecar | undefined;
