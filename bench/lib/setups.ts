@@ -147,7 +147,7 @@ export async function startSetup(def: SetupDef, shared: Shared, opts: { sidecarN
   const bootstrap = def.key === 'envoy' ? plainBootstrap(config) : def.key === 'mcp-rbac' ? mcpRbacBootstrap(config) : envoyBootstrap(config);
   let sidecar: SidecarChild | undefined;
   if (def.hasSidecar) {
-    sidecar = await startSidecarChild({ entry: shared.sidecarEntry, configFile: files.config, host: '127.0.0.1', port: sidecarPort, nodeFlags: opts.sidecarNodeFlags ?? [], label: def.key });
+    sidecar = await startSidecarChild({ entry: shared.sidecarEntry, configFile: files.config, host: '127.0.0.1', port: sidecarPort, workers, nodeFlags: opts.sidecarNodeFlags ?? [], label: def.key });
   }
   let envoy: EnvoyChild;
   try {

@@ -1,5 +1,5 @@
 // Requests, replies and one-way notes between the primary and a worker over the
-// process's IPC channel (JSON messages, delivered in order). Both ends use the same class.
+// process's IPC channel (v8-serialized messages, delivered in order). Both ends use the same class.
 
 /** One IPC message: `id` is set on a request and on its reply. */
 export interface WireMessage {

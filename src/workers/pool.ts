@@ -27,6 +27,7 @@ import { READINESS_INTERVAL_MS, type Sidecar, type SidecarOptions } from '../sid
 import { Channel, ChannelClosedError, type WireMessage } from './channel.js';
 import { ClusterMetrics, type MetricsJson } from './cluster-metrics.js';
 import { LimitsHost } from './ipc-limits.js';
+import { eventOfLine } from './ipc-audit.js';
 import { encodeConfig } from './wire.js';
 import type { WorkerInit } from './protocol.js';
 
@@ -57,6 +58,8 @@ export function workerExecArgv(parent: readonly string[], fromSources: boolean):
 interface PoolContext {
   readonly log: Logger;
   readonly sink: AuditSink;
+  /** Lines a worker formatted: written as they are to a file or stdout sink, parsed back for any other. */
+  writeLines(lines: string): void;
   readonly limits: LimitsHost;
   init(index: number): WorkerInit;
   changed(): void;
@@ -82,7 +85,7 @@ class WorkerSlot {
 
   async start(): Promise<void> {
     this.reason = 'starting';
-    const child = fork(ENTRY, [], { execArgv: workerExecArgv(process.execArgv, extname(HERE) === '.ts'), stdio: 'inherit', serialization: 'json' });
+    const child = fork(ENTRY, [], { execArgv: workerExecArgv(process.execArgv, extname(HERE) === '.ts'), stdio: 'inherit', serialization: 'advanced' });
     const channel = new Channel((m) => {
       if (!child.connected) throw new ChannelClosedError(`worker ${this.index} is gone`);
       child.send(m);
@@ -91,9 +94,9 @@ class WorkerSlot {
     this.channel = channel;
     child.on('message', (m: WireMessage) => channel.receive(m));
     const hello = new Promise<void>((resolve) => channel.handle('hello', () => resolve()));
-    channel.handle('audit', (e: AuditEvent) => {
+    channel.handle('audit', (lines: string) => {
       try {
-        this.pool.sink.write(e);
+        this.pool.writeLines(lines);
       } catch (err) {
         // The sink counted it as dropped; the worker already answered Envoy.
         this.pool.log.error({ err: (err as Error).message, worker: this.index }, 'audit event not written');
@@ -145,7 +148,13 @@ export async function startWorkerPool(config: GatewayConfig, opts: SidecarOption
   const readable = config.telemetry.listen !== undefined;
   const metrics = new ClusterMetrics({ usage: config.telemetry.usage, processMetrics: readable });
   // The one sink: the workers' events arrive here, in order per worker, each line written whole.
-  const sink = withOtlpAudit(opts.audit ?? createAuditSink(config.audit, readable ? metrics : undefined), config.audit.otlp, log);
+  const own = opts.audit || config.audit.otlp ? undefined : createAuditSink(config.audit, readable ? metrics : undefined);
+  const sink = own ?? withOtlpAudit(opts.audit ?? createAuditSink(config.audit, readable ? metrics : undefined), config.audit.otlp, log);
+  const writeLines = own
+    ? (lines: string) => own.writeLines(lines)
+    : (lines: string) => {
+        for (const line of lines.split('\n')) if (line !== '') sink.write(eventOfLine(line) as unknown as AuditEvent);
+      };
   const sessionKey = randomBytes(32).toString('base64');
   const limits = new LimitsHost();
   let current = config;
@@ -180,6 +189,7 @@ export async function startWorkerPool(config: GatewayConfig, opts: SidecarOption
   const ctx: PoolContext = {
     log,
     sink,
+    writeLines,
     limits,
     init: (index) => ({ index, config: encodeConfig(current), sessionKey, metrics: readable, readinessIntervalMs: opts.readinessIntervalMs }),
     changed: () => void readiness.evaluate(),

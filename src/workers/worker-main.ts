@@ -35,7 +35,7 @@ function main(): void {
     const log = createLogger(config.log.level).child({ worker: index });
     const metrics = init.metrics ? new GatewayMetrics({ usage: config.telemetry.usage, processMetrics: true }) : undefined;
     sidecar = await startSidecar(workerConfig(config, index), {
-      audit: ipcAuditSink(channel),
+      audit: ipcAuditSink(channel, config.audit.durability),
       log,
       ...(metrics && { metrics }),
       ...(init.readinessIntervalMs && { readinessIntervalMs: init.readinessIntervalMs }),
