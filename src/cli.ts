@@ -98,7 +98,7 @@ async function main(argv: string[]): Promise<number> {
       const c = await needConfig();
       const log = createLogger(c.log.level);
       const sidecar = await startSidecar(c, { log });
-      const live = await reloadOnChange(values.config!, log, (next) => sidecar.reload(next), () => Promise.all([sidecar.runtime.checkPolicies(), sidecar.runtime.reloadLockfiles(log)]).then(() => undefined));
+      const live = await reloadOnChange(values.config!, log, (next) => sidecar.reload(next), () => sidecar.refresh());
       await untilSignal();
       live.close();
       await sidecar.stop();
@@ -111,7 +111,7 @@ async function main(argv: string[]): Promise<number> {
       if (gw.envoy.parentDeath === 'none') log.warn({ envoyPid: gw.envoy.pid }, 'setpriv (util-linux) not found: if this process is SIGKILLed, Envoy keeps running and must be stopped by hand');
       printEndpoints(endpointsOf(c), gw.envoy.adminUrl, gw.envoy.pid, gw.sidecar.telemetryUrl);
       // A changed config file (watched, or SIGHUP) is applied live; SIGHUP also looks for changed policy bundles and reads the lockfiles again.
-      const live = await reloadOnChange(values.config!, log, (next) => gw.reload(next), () => Promise.all([gw.sidecar.runtime.checkPolicies(), gw.sidecar.runtime.reloadLockfiles(log)]).then(() => undefined));
+      const live = await reloadOnChange(values.config!, log, (next) => gw.reload(next), () => gw.sidecar.refresh());
       const exit = await Promise.race([untilSignal().then(() => 0), gw.envoy.exited.then((code) => (log.error({ code }, 'envoy exited'), 1))]);
       live.close();
       // On a signal Envoy drains (open requests finish, the sidecar deciding) before both stop.

@@ -15,6 +15,7 @@ import { ComponentReadiness } from './telemetry/readiness-monitor.js';
 import { assertSidecarReloadable } from './config/restart-needed.js';
 import { oneAtATime } from './config/serial.js';
 import { LimiterBackendPool } from './limits/backend-pool.js';
+import type { LocalBackends } from './limits/limiter.js';
 
 /** How long a replaced runtime stays open for the exchanges still using it. */
 const RETIRE_AFTER_MS = 60_000;
@@ -35,6 +36,8 @@ export interface Sidecar {
    * when it does not compile (a bundle fails to load…) or needs a restart (RestartNeededError).
    */
   reload(next: GatewayConfig): Promise<void>;
+  /** What SIGHUP does besides reloading the config: looks for changed policy bundles and reads the lockfiles again. */
+  refresh(): Promise<void>;
   readonly metrics: GatewayMetrics;
   /** GET (listen) streams open through the sidecar now. */
   readonly openListenStreams: number;
@@ -50,7 +53,18 @@ export interface Sidecar {
   stop(graceMs?: number): Promise<void>;
 }
 
-export async function startSidecar(config: GatewayConfig, opts: { audit?: AuditSink; log?: Logger; metrics?: GatewayMetrics; readinessIntervalMs?: number } = {}): Promise<Sidecar> {
+export interface SidecarOptions {
+  audit?: AuditSink;
+  log?: Logger;
+  metrics?: GatewayMetrics;
+  readinessIntervalMs?: number;
+  /** Where in-process limits count (an ext_proc worker's: in the primary); default: in this process. */
+  limiterLocal?: LocalBackends;
+}
+
+/** With `sidecar.workers` > 1: a primary and that many ext_proc worker processes (src/workers/pool.ts). */
+export async function startSidecar(config: GatewayConfig, opts: SidecarOptions = {}): Promise<Sidecar> {
+  if (config.sidecar.workers > 1) return (await import('./workers/pool.js')).startWorkerPool(config, opts);
   const log = opts.log ?? createLogger(config.log.level);
   // Nobody can read the metrics without the endpoint (or a caller's own registry): then
   // the request path does not feed them, and no process collectors run, which saves their
@@ -87,7 +101,7 @@ export async function startSidecar(config: GatewayConfig, opts: { audit?: AuditS
     throw err;
   };
   // Shared by the runtimes a reload replaces: quotas and slots carry over.
-  const limiterPool = new LimiterBackendPool();
+  const limiterPool = new LimiterBackendPool(opts.limiterLocal);
   let runtime = await createRuntime(config, audit, log, metered, tracing, limiterPool).catch(abandon);
   const retired = new Set<GatewayRuntime>();
   const server = await startExtProcServer(config.sidecar.listen, () => runtime, log, metered).catch((err: unknown) => (runtime.close(), abandon(err)));
@@ -132,6 +146,7 @@ export async function startSidecar(config: GatewayConfig, opts: { audit?: AuditS
       return current;
     },
     reload: oneAtATime(reload),
+    refresh: () => Promise.all([runtime.checkPolicies(), runtime.reloadLockfiles(log)]).then(() => undefined),
     metrics,
     get openListenStreams() {
       return server.openListenStreams;

@@ -12,6 +12,7 @@ Measures the setups in front of the same upstream, in one run, on loopback:
   7 integrity (4 + pinning, validate_arguments, scan_results; only when --setups names it)
   8 tracing (6 + traces: 100 % sampled, OTLP/HTTP to a sink that discards them)
   9 list-cache (5 + policy.visibility_cache by identity.groups; only when --setups names it)
+  10 full-workers (5 with sidecar.workers: auto, one ext_proc worker process per core; only when --setups names it)
 and writes bench/results/latest.{json,md} and bench/results/latency.svg.
 
 Options:

@@ -11,7 +11,9 @@
 //   8 tracing       6 with traces on: every message sampled (100 %), spans exported over
 //                   OTLP/HTTP (protobuf) to a sink in the bench process that reads and discards them
 //   9 list-cache    5 with policy.visibility_cache keyed by identity.groups (only when named)
-import { freePort } from '../../test/support/ports.js';
+//  10 full-workers  5 with sidecar.workers: auto, one ext_proc worker per core (only when named)
+import { freePort, freePortRange } from '../../test/support/ports.js';
+import { availableParallelism } from 'node:os';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -46,10 +48,11 @@ export const SETUPS: readonly SetupDef[] = [
   { n: 7, key: 'integrity', title: '4 + pinning, argument validation, result scanning', hasSidecar: true, optIn: true },
   { n: 8, key: 'tracing', title: '6 + traces (100 % sampled, OTLP/HTTP to a local sink)', hasSidecar: true },
   { n: 9, key: 'list-cache', title: '5 + policy.visibility_cache by identity.groups', hasSidecar: true, optIn: true },
+  { n: 10, key: 'full-workers', title: `5 with sidecar.workers: auto (${availableParallelism()} worker processes)`, hasSidecar: true, optIn: true },
 ];
 
 /** Setups that authenticate with JWTs and evaluate the Rego policy. */
-export const usesPolicy = (def: SetupDef) => def.key === 'full' || def.key === 'metrics' || def.key === 'tracing' || def.key === 'list-cache';
+export const usesPolicy = (def: SetupDef) => def.key === 'full' || def.key === 'metrics' || def.key === 'tracing' || def.key === 'list-cache' || def.key === 'full-workers';
 const SCRAPE_INTERVAL_MS = 1000;
 
 export const label = (s: SetupDef) => `${s.n} ${s.key}`;
@@ -88,13 +91,15 @@ export async function startSetup(def: SetupDef, shared: Shared, opts: { sidecarN
       stop: async () => undefined,
     };
   }
-  const [listen, admin, sidecarPort] = [await freePort(), await freePort(), await freePort()];
+  // sidecar.workers > 1 listens on consecutive ports, one per worker.
+  const workers = def.key === 'full-workers' ? availableParallelism() : 1;
+  const [listen, admin, sidecarPort] = [await freePort(), await freePort(), workers > 1 ? await freePortRange(workers) : await freePort()];
   const curated = { allow: CURATED_TOOL_GLOBS };
   // BENCH_INSPECT_RESPONSES=lists measures the cheaper setting (only list answers read).
   const inspect = process.env.BENCH_INSPECT_RESPONSES === 'lists' ? { inspect_responses: 'lists' } : {};
   const raw: Record<string, unknown> = {
     gateway: { listen: `127.0.0.1:${listen}`, admin: `127.0.0.1:${admin}` },
-    sidecar: { listen: `127.0.0.1:${sidecarPort}` },
+    sidecar: { listen: `127.0.0.1:${sidecarPort}`, ...(workers > 1 && { workers }) },
     servers: [
       { name: 'json', url: shared.upstream.json, tools: curated, ...inspect },
       { name: 'sse', url: shared.upstream.sse, tools: curated, ...inspect },
@@ -142,7 +147,7 @@ export async function startSetup(def: SetupDef, shared: Shared, opts: { sidecarN
   const bootstrap = def.key === 'envoy' ? plainBootstrap(config) : def.key === 'mcp-rbac' ? mcpRbacBootstrap(config) : envoyBootstrap(config);
   let sidecar: SidecarChild | undefined;
   if (def.hasSidecar) {
-    sidecar = await startSidecarChild({ entry: shared.sidecarEntry, configFile: files.config, host: '127.0.0.1', port: sidecarPort, nodeFlags: opts.sidecarNodeFlags ?? [], label: def.key });
+    sidecar = await startSidecarChild({ entry: shared.sidecarEntry, configFile: files.config, host: '127.0.0.1', port: sidecarPort, workers, nodeFlags: opts.sidecarNodeFlags ?? [], label: def.key });
   }
   let envoy: EnvoyChild;
   try {

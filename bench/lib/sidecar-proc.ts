@@ -37,6 +37,8 @@ export interface SidecarOptions {
   configFile: string;
   host: string;
   port: number;
+  /** sidecar.workers: ready when every worker (port … port + workers − 1) accepts. */
+  workers?: number;
   /** From buildSidecar(). */
   entry: string[];
   /** Extra node flags, e.g. --cpu-prof. */
@@ -66,7 +68,8 @@ export async function startSidecarChild(o: SidecarOptions): Promise<SidecarChild
   const deadline = Date.now() + 30_000;
   for (;;) {
     if (dead) throw new Error(`sidecar (${o.label}) exited during start-up:\n${tail.join('\n')}`);
-    if (await canConnect(o.host, o.port)) break;
+    const ports = Array.from({ length: o.workers ?? 1 }, (_, i) => o.port + i);
+    if ((await Promise.all(ports.map((p) => canConnect(o.host, p)))).every(Boolean)) break;
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
       throw new Error(`sidecar (${o.label}) not listening on ${o.host}:${o.port} within 30 s:\n${tail.join('\n')}`);

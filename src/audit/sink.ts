@@ -29,7 +29,21 @@ export interface AuditSinkObserver {
   auditSinkError(): void;
 }
 
-export function createAuditSink(cfg: Pick<AuditSection, 'sink' | 'file' | 'durability'>, observer?: AuditSinkObserver): AuditSink {
+/** The audit line's shape (pino's options): shared by the sink and by ext_proc workers, which format their lines themselves. */
+export const AUDIT_LOGGER_OPTIONS: pino.LoggerOptions = {
+  base: { log: 'audit' },
+  messageKey: 'msg',
+  timestamp: pino.stdTimeFunctions.isoTime,
+  formatters: { level: (label) => ({ level: label }) },
+};
+
+/** A file or stdout sink also takes lines formatted elsewhere (an ext_proc worker's), written as they are. */
+export interface LineAuditSink extends AuditSink {
+  /** One or more whole lines, each ending in a newline, in AUDIT_LOGGER_OPTIONS' shape. */
+  writeLines(lines: string): void;
+}
+
+export function createAuditSink(cfg: Pick<AuditSection, 'sink' | 'file' | 'durability'>, observer?: AuditSinkObserver): LineAuditSink {
   const buffered = cfg.durability === 'buffered';
   const target = cfg.sink === 'file' ? { dest: cfg.file!, append: true, mkdir: true } : { dest: 1 };
   // sync: the file is opened, and every line written, with the *Sync fs calls.
@@ -54,15 +68,7 @@ export function createAuditSink(cfg: Pick<AuditSection, 'sink' | 'file' | 'durab
     }, FLUSH_MS);
     timer.unref();
   }
-  const logger = pino(
-    {
-      base: { log: 'audit' },
-      messageKey: 'msg',
-      timestamp: pino.stdTimeFunctions.isoTime,
-      formatters: { level: (label) => ({ level: label }) },
-    },
-    dest,
-  );
+  const logger = pino(AUDIT_LOGGER_OPTIONS, dest);
   let closed = false;
   const flush = () =>
     new Promise<void>((resolve) => {
@@ -93,6 +99,20 @@ export function createAuditSink(cfg: Pick<AuditSection, 'sink' | 'file' | 'durab
       }
       observer.auditEvent('written');
     },
+    writeLines(lines) {
+      const n = countLines(lines);
+      if (closed) {
+        for (let i = 0; i < n; i++) observer?.auditEvent('dropped');
+        return;
+      }
+      try {
+        dest.write(lines);
+      } catch (err) {
+        for (let i = 0; i < n; i++) observer?.auditEvent('dropped');
+        throw err;
+      }
+      for (let i = 0; i < n; i++) observer?.auditEvent('written');
+    },
     flush,
     async close() {
       if (closed) return;
@@ -106,6 +126,12 @@ export function createAuditSink(cfg: Pick<AuditSection, 'sink' | 'file' | 'durab
       });
     },
   };
+}
+
+function countLines(text: string): number {
+  let n = 0;
+  for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) n++;
+  return n;
 }
 
 /** Collects events in memory; for tests and embedding. */

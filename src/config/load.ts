@@ -8,6 +8,7 @@ import type { AuditSection, GatewayConfig, HostPort, OtlpTarget, TracingSection,
 import { normalizeAuth } from '../identity/config.js';
 import { underPrefix } from './paths.js';
 import { compileNamePattern, valuePatternProblem } from '../audit/redact.js';
+import { sidecarWorkers, workerListenProblems } from '../workers/addresses.js';
 
 /** A server's traffic settings with their defaults (see the README's table). */
 function trafficOf(s: RawConfig['servers'][number], url: URL, abs: (p: string) => string): UpstreamTraffic {
@@ -270,6 +271,7 @@ function normalize(raw: RawConfig, source: string): GatewayConfig {
         ? { kind: 'unix', path: sidecarListen.slice('unix:'.length) }
         : { kind: 'tcp', ...parseHostPort(sidecarListen) },
       messageTimeoutMs: raw.sidecar?.message_timeout_ms ?? DEFAULTS.messageTimeoutMs,
+      workers: sidecarWorkers(raw.sidecar?.workers),
     },
     servers,
     lockfile: raw.lockfile === undefined ? undefined : abs(raw.lockfile),
@@ -538,5 +540,6 @@ function checkSemantics(c: GatewayConfig, raw: RawConfig): { path: (string | num
   if (c.sidecar.listen.kind === 'tcp' && c.sidecar.listen.port === l.port && c.sidecar.listen.host === l.host) {
     out.push({ path: ['sidecar', 'listen'], message: 'the sidecar address must differ from gateway.listen' });
   }
+  out.push(...workerListenProblems(c.sidecar, [l, a]));
   return out;
 }

@@ -10,6 +10,7 @@ export class RestartNeededError extends Error {
 export function sidecarFixedDifference(a: SidecarFixed, b: SidecarFixed): string | undefined {
   const fixed = (c: SidecarFixed) => ({
     'sidecar.listen': c.sidecar.listen,
+    'sidecar.workers': c.sidecar.workers,
     'telemetry.listen': c.telemetry.listen,
     'telemetry.usage': c.telemetry.usage,
     'telemetry.tracing': c.telemetry.tracing,

@@ -268,6 +268,8 @@ export const configSchema = z
       .object({
         listen: z.union([hostPort, z.string().regex(/^unix:\/.+/, 'expected host:port or unix:/absolute/path.sock')]).optional(),
         message_timeout_ms: z.number().int().min(50).max(60000).optional(),
+        // Processes serving ext_proc: a number, or "auto" (the cores available). 1: one process.
+        workers: z.union([z.number().int().min(1).max(64), z.literal('auto')]).optional(),
       })
       .strict()
       .optional(),

@@ -176,6 +176,8 @@ export interface SidecarSection {
   listen: { kind: 'tcp'; host: string; port: number } | { kind: 'unix'; path: string };
   /** Envoy's ext_proc message_timeout. */
   messageTimeoutMs: number;
+  /** ext_proc worker processes (`auto` resolved to the cores available); 1: the sidecar is one process. */
+  workers: number;
 }
 
 export interface AuditSection {

@@ -6,6 +6,7 @@ import { EXT_PROC_SERVICE } from '../extproc/server.js';
 import { clusterName, serverClusters, serverRoutes, socketAddress, upstreamCluster } from './upstream-cluster.js';
 import { httpRoute, httpRouteClusterConfig } from './http-routes.js';
 import { envoyTracing, otlpCluster } from './tracing.js';
+import { workerListens } from '../workers/addresses.js';
 
 export const SIDECAR_CLUSTER = 'mcp_gateway_sidecar';
 export { clusterName };
@@ -184,7 +185,6 @@ export interface BootstrapOptions {
 
 export function envoyBootstrap(c: GatewayConfig, opts: BootstrapOptions = {}): Json {
   const g = c.gateway;
-  const sidecar = c.sidecar.listen;
   const bufferLimit = Math.max(g.maxRequestBytes, g.maxResponseBytes);
   const idle = `${g.streamIdleTimeoutS}s`;
   return {
@@ -295,9 +295,8 @@ export function envoyBootstrap(c: GatewayConfig, opts: BootstrapOptions = {}): J
             cluster_name: SIDECAR_CLUSTER,
             endpoints: [
               {
-                lb_endpoints: [
-                  { endpoint: { address: sidecar.kind === 'unix' ? { pipe: { path: sidecar.path } } : socketAddress(sidecar.host, sidecar.port) } },
-                ],
+                // One endpoint per ext_proc worker (sidecar.workers); round robin spreads the streams.
+                lb_endpoints: workerListens(c.sidecar).map((w) => ({ endpoint: { address: w.kind === 'unix' ? { pipe: { path: w.path } } : socketAddress(w.host, w.port) } })),
               },
             ],
           },

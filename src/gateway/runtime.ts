@@ -196,7 +196,13 @@ export const ANONYMOUS: Identity = Object.freeze({ subject: 'anonymous', issuer:
  * policy bundles, which are then watched and swapped atomically when they change).
  */
 /** Without sessions.key: one key for the life of the process, so a config reload keeps sessions valid. */
-const PROCESS_SESSION_KEY = randomBytes(32);
+let PROCESS_SESSION_KEY: Buffer = randomBytes(32);
+
+/** An ext_proc worker takes the primary's key instead, so that every worker opens every session id. */
+export function useProcessSessionKey(key: Buffer): void {
+  if (key.length < 32) throw new Error('the process session key must be at least 32 bytes');
+  PROCESS_SESSION_KEY = key;
+}
 
 /** The sidecar's pool (kept across reloads) when there is one; else backends of this runtime's own. */
 function limiterBackends(limits: GatewayConfig['limits'], pool: LimiterBackendPool | undefined, onRedisError: (err: Error) => void) {

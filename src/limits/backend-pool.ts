@@ -3,16 +3,19 @@
 // reconnect to the rate-limit service and Redis. Runtimes with the same backend settings
 // share one set, closed when the last runtime using it closes.
 import type { LimitsSection } from '../config/types.js';
-import { createBackends, type LimiterBackends } from './limiter.js';
+import { createBackends, type LimiterBackends, type LocalBackends } from './limiter.js';
 
 export class LimiterBackendPool {
   private readonly entries = new Map<string, { backends: LimiterBackends; users: number }>();
+
+  /** `local`: where in-process limits count (an ext_proc worker's: in the primary, shared by all workers). */
+  constructor(private readonly local?: LocalBackends) {}
 
   acquire(section: LimitsSection, onRedisError?: (err: Error) => void): LimiterBackends {
     const key = JSON.stringify({ service: section.service ?? null, redis: section.redis ?? null });
     let entry = this.entries.get(key);
     if (!entry) {
-      entry = { backends: createBackends(section, onRedisError), users: 0 };
+      entry = { backends: createBackends(section, onRedisError, this.local), users: 0 };
       this.entries.set(key, entry);
     }
     entry.users++;

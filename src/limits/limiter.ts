@@ -30,13 +30,19 @@ export interface LimiterBackends {
   close(): Promise<void>;
 }
 
-export function createBackends(section: LimitsSection, onRedisError?: (err: Error) => void): LimiterBackends {
+/** The in-process backends (what counts without the rate-limit service and Redis); an ext_proc worker's count in the primary. */
+export interface LocalBackends {
+  rates: RateBackend;
+  concurrency: ConcurrencyBackend;
+}
+
+export function createBackends(section: LimitsSection, onRedisError?: (err: Error) => void, local?: LocalBackends): LimiterBackends {
   const rls = section.service && new RateLimitServiceClient(section.service);
   const redis = section.redis && new RedisConcurrency(section.redis, onRedisError);
   return {
-    rates: rls ?? new LocalRates(),
+    rates: rls ?? local?.rates ?? new LocalRates(),
     ratesFailOpen: section.service?.failureMode === 'open',
-    concurrency: redis ?? new LocalConcurrency(),
+    concurrency: redis ?? local?.concurrency ?? new LocalConcurrency(),
     concurrencyFailOpen: section.redis?.failureMode === 'open',
     async close() {
       rls?.close();

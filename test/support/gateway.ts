@@ -1,6 +1,6 @@
 // Test harness: the real sidecar and the real Envoy on free loopback ports, with
 // the audit trail collected in memory so tests can assert on it.
-import { freePort } from './ports.js';
+import { freePort, freePortRange } from './ports.js';
 import { stringify } from 'yaml';
 import { parseConfig } from '../../src/config/load.js';
 import type { GatewayConfig } from '../../src/config/types.js';
@@ -29,7 +29,11 @@ export async function startGateway(opts: { config: Record<string, unknown>; log?
   raw.gateway.listen ??= `127.0.0.1:${await freePort()}`;
   raw.gateway.admin ??= `127.0.0.1:${await freePort()}`;
   raw.sidecar = { ...raw.sidecar };
-  raw.sidecar.listen ??= `127.0.0.1:${await freePort()}`;
+  // MCP_GATEWAY_TEST_WORKERS=N runs every gateway test with N ext_proc workers (consecutive ports).
+  const workers = Number(process.env.MCP_GATEWAY_TEST_WORKERS ?? 1);
+  if (workers > 1) raw.sidecar.workers ??= workers;
+  const n = typeof raw.sidecar.workers === 'number' ? raw.sidecar.workers : 1;
+  raw.sidecar.listen ??= `127.0.0.1:${n > 1 ? await freePortRange(n) : await freePort()}`;
   raw.log ??= { level: process.env.MCP_GATEWAY_TEST_LOG ?? 'warn' };
   const config = parseConfig(stringify(raw), '<test config>');
   const audit = new MemoryAuditSink();

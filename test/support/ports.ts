@@ -11,3 +11,21 @@ export async function freePort(): Promise<number> {
     });
   });
 }
+
+/** The first of `n` consecutive free ports (sidecar.workers > 1 listens on port … port + n − 1). */
+export async function freePortRange(n: number): Promise<number> {
+  const bindable = (port: number) =>
+    new Promise<boolean>((resolve) => {
+      const srv = createServer();
+      srv.once('error', () => resolve(false));
+      srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+    });
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const first = await freePort();
+    if (first + n - 1 > 65535) continue;
+    let ok = true;
+    for (let p = first + 1; ok && p < first + n; p++) ok = await bindable(p);
+    if (ok) return first;
+  }
+  throw new Error(`no ${n} consecutive free ports found`);
+}
