@@ -35,6 +35,7 @@ export type RefusalReason =
   | 'credential_unavailable'
   | 'token_exchange_failed'
   | 'policy_denied'
+  | 'answer_forged'
   | 'tool_not_pinned'
   | 'tool_definition_changed'
   | 'prompt_not_pinned'
