@@ -11,6 +11,7 @@ import type { Verdict } from '../../src/gateway/verdict.js';
 import { createPolicyInputBuilder } from '../../src/policy/input.js';
 import { splitAt } from '../support/chunks.js';
 import { inputRequestsOf } from '../../src/gateway/server-request-step.js';
+import { ANSWER_TICKET_HEADER, issueTicket, listenerBase, redeemTicket } from '../../src/gateway/server-answer.js';
 
 /** Without an external guardrail every verdict is synchronous. */
 function syncVerdict(v: Verdict | Promise<Verdict>): Verdict {
@@ -98,5 +99,32 @@ describe('server-initiated requests', () => {
     ]);
     assert.deepEqual(inputRequestsOf({ resultType: 'input_required', inputRequests: [] }), { problem: 'its inputRequests is not an object' });
     assert.deepEqual(inputRequestsOf({ resultType: 'input_required', inputRequests: { a: 'roots/list' } }), { problem: 'its input request "a" has no method' });
+  });
+
+  it('gateway answers: a ticket is good once, for its server, before it expires; anything else is refused with answer_forged', async () => {
+    const t0 = Date.now();
+    const t = issueTicket('s', '{"a":1}', t0);
+    assert.equal(redeemTicket(t, 'other', t0), undefined, 'another server');
+    assert.equal(redeemTicket(t, 's', t0), undefined, 'a ticket is spent by any try');
+    const u = issueTicket('s', '{"a":1}', t0);
+    assert.equal(redeemTicket(u, 's', t0 + 10_001), undefined, 'expired');
+    const v = issueTicket('s', '{"a":1}', t0);
+    assert.equal(redeemTicket(v, 's', t0 + 100)?.toString(), '{"a":1}');
+    // Through an exchange: the body must be the one the ticket was issued for.
+    const w = issueTicket('s', '{"jsonrpc":"2.0","id":3,"error":{"code":-32003,"message":"no"}}');
+    const audit = new MemoryAuditSink();
+    const ex = new Exchange(new GatewayRuntime(config, audit, undefined));
+    const h = syncVerdict(await ex.requestHeaders({ ...H, [ANSWER_TICKET_HEADER]: w }, false, { clientAddress: '127.0.0.1' }));
+    assert.deepEqual(h, { kind: 'continue', headers: { remove: [ANSWER_TICKET_HEADER] } });
+    const b = syncVerdict(ex.requestBody(Buffer.from('{"jsonrpc":"2.0","id":3,"result":{}}')));
+    assert.equal(b.kind, 'respond');
+    assert.equal((b as { status: number }).status, 403);
+    assert.equal(audit.events[0]!.reason, 'answer_forged');
+  });
+
+  it('gateway answers go to the listener on loopback, unless it has TLS', () => {
+    const at = (listen: string, tls = '') => listenerBase(parseConfig(`gateway:\n  listen: "${listen}"\n${tls}servers:\n  - name: s\n    url: http://127.0.0.1:1/mcp\n`));
+    assert.equal(at('0.0.0.0:10000'), 'http://127.0.0.1:10000');
+    assert.equal(at('127.0.0.1:8080'), 'http://127.0.0.1:8080');
   });
 });
