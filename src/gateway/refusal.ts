@@ -40,6 +40,8 @@ export type RefusalReason =
   | 'tool_definition_changed'
   | 'prompt_not_pinned'
   | 'prompt_definition_changed'
+  | 'resource_not_pinned'
+  | 'resource_definition_changed'
   | 'tool_definition_suspicious'
   | 'prompt_definition_suspicious'
   | 'invalid_arguments'

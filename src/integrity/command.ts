@@ -10,7 +10,7 @@ import { emptyServerLock, readLockfile, writeLockfile, type Lockfile, type Serve
 import { DefinitionScreen } from './screen.js';
 import type { PinnedKind } from './definition.js';
 
-const NOUN: Record<PinnedKind, string> = { tool: 'tool', prompt: 'prompt', resourceTemplate: 'resource template' };
+const NOUN: Record<PinnedKind, string> = { tool: 'tool', prompt: 'prompt', resourceTemplate: 'resource template', resource: 'resource' };
 
 /** The scanners' signals in these items, for the reviewer (scan-definitions.ts says what each means). */
 function scanReport(s: ServerConfig, items: Iterable<[PinnedKind, string, Record<string, unknown>]>): string {
