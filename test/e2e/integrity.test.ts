@@ -295,3 +295,35 @@ describe('resources/read against the pinned resources and templates', () => {
     await observed.close();
   });
 });
+
+describe('tools lock reads every replica of every version', () => {
+  test('replicas that agree lock quietly; a version that lists another tool is reported item by item (exit 1), and tools diff names the replica', async () => {
+    const canary = await startIntegrityUpstream();
+    try {
+      const file = join(dir, 'replicas.yaml');
+      const lock = join(dir, 'replicas.lock.yaml');
+      const config = { lockfile: lock, servers: [{ name: 'rolled', versions: [{ name: 'stable', url: [up.url, up.url.replace('127.0.0.1', 'localhost')] }, { name: 'canary', url: canary.url, weight: 1 }] }] };
+      await writeFile(file, stringify(config));
+      const agreed = await cli('tools', 'lock', '--config', file);
+      assert.equal(agreed.code, 0, agreed.stdout + agreed.stderr);
+      assert.match(agreed.stdout, /rolled: locked 5 tools, .* \(3 replicas read\)/);
+      assert.doesNotMatch(agreed.stdout, /disagree/);
+
+      canary.tools = [...initialTools().map((t) => (t.name === 'add' ? { ...t, description: 'Adds two integers, faster.' } : t)), { name: 'beta', description: 'New.', inputSchema: { type: 'object' } }];
+      const split = await cli('tools', 'lock', '--config', file);
+      assert.equal(split.code, 1, 'replicas disagree');
+      assert.match(split.stdout, /rolled: replicas disagree; locked what http:\/\/127\.0\.0\.1:\d+\/mcp \(version stable\) lists:/);
+      assert.match(split.stdout, /\(version canary\):\n    ~ tool "add": description changed\n    \+ tool "beta": listed only here\n/);
+      const written = parseLockfile(await readFile(lock, 'utf8'), lock).servers.get('rolled')!;
+      assert.equal(written.tool.get('add')!.definition.description, 'Adds two integers.', 'the first replica is what is locked');
+      assert.ok(!written.tool.has('beta'));
+
+      const diff = await cli('tools', 'diff', '--config', file);
+      assert.equal(diff.code, 1);
+      assert.match(diff.stdout, /rolled: up to date with the lock/);
+      assert.match(diff.stdout, /rolled at http:\/\/127\.0\.0\.1:\d+\/mcp \(version canary\): 2 change\(s\) against the lock/);
+    } finally {
+      await canary.close();
+    }
+  });
+});
