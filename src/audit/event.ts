@@ -26,6 +26,8 @@ export interface AuditEvent {
   caller: string | undefined;
   /** The JSON-RPC message, when there was one. */
   rpc: { kind: 'request' | 'notification' | 'response'; id: string | number | null | undefined; method: string | undefined } | undefined;
+  /** mcp.server_request: the request was embedded in an input_required result (2026-07-28; rpc.id is its key). */
+  input_request?: boolean;
   /** The tool, prompt or resource addressed. */
   target: { kind: 'tool' | 'prompt' | 'resource'; name: string } | undefined;
   /** Tool/prompt arguments with sensitive keys redacted. */

@@ -2,7 +2,7 @@
 // decisions for each ext_proc phase, and the one audit event it owes.
 // Knows nothing of gRPC or protobuf; src/extproc drives it.
 import { performance } from 'node:perf_hooks';
-import { parseJsonRpcMessage, type JsonRpcId, type JsonRpcMessage } from '../mcp/jsonrpc.js';
+import { jsonRpcErrorBody, parseJsonRpcMessage, type JsonRpcId, type JsonRpcMessage } from '../mcp/jsonrpc.js';
 import { checkStandardHeaders } from '../mcp/standard-headers.js';
 import { JsonRpcErrorCode } from '../mcp/errors.js';
 import { LIST_METHODS, STANDARD_HEADERS_VERSION, caseCollision, type ListMethod } from '../mcp/protocol.js';
@@ -16,6 +16,7 @@ import { callerKey } from '../sessions/binding.js';
 import type { BrokerResult } from '../credentials/broker.js';
 import type { PolicyFacts, PolicyInput } from '../policy/input.js';
 import { decideServerRequest, type ServerRequest } from './server-request-step.js';
+import { ANSWER_TICKET_HEADER, listenerBase, redeemTicket, sendAnswer } from './server-answer.js';
 import type { HttpRouteConfig } from '../config/types.js';
 import { ResponseFilter, bodyModeOf, type ServerMessageReport } from './response-filter.js';
 import { serverMessageEvent } from './server-message-event.js';
@@ -67,6 +68,8 @@ export class Exchange {
   private responseBytesRead = 0;
   /** The upstream's own session id (from its answer, or unsealed from the caller's). */
   private upstreamSession: string | undefined;
+  /** This exchange is the gateway's own answer to a refused server request (server-answer.ts): its exact body. */
+  private answerBody: Buffer | undefined;
   /** The credential headers the upstream got (for the sidecar's own answer to a refused server request). */
   private brokeredHeaders: readonly [string, string][] = [];
   /** Concurrency slots held while the request is in flight; released when the exchange ends. */
@@ -121,6 +124,8 @@ export class Exchange {
     }
     this.server = server;
     ev.server = server.config.name;
+    const ticket = h[ANSWER_TICKET_HEADER];
+    if (ticket !== undefined) return this.gatewayAnswer(ticket, h, method, endOfStream);
 
     const host = h[':authority'] ?? h['host'] ?? '';
     if (!this.rt.hostAllowed(host)) {
@@ -152,6 +157,23 @@ export class Exchange {
     const auth = this.rt.authenticator;
     if (!auth) return this.afterAuthentication(h, endOfStream);
     return auth.authenticate({ headers: h, envoyJwtPayload: conn.envoyJwtPayload }).then((r) => this.authenticated(r, h, endOfStream));
+  }
+
+  /**
+   * The gateway's own answer to a server request it refused, back through Envoy: it goes
+   * on as the sidecar sent it (brokered credential, the upstream's session id) when its
+   * ticket is one the sidecar issued for this server; anything else is refused.
+   */
+  private gatewayAnswer(ticket: string, h: HeaderBag, method: string, endOfStream: boolean): Verdict {
+    const ev = this.event;
+    ev.type = 'mcp.gateway_answer';
+    const body = method === 'POST' && !endOfStream ? redeemTicket(ticket, this.server!.config.name) : undefined;
+    if (!body) return this.refuse({ reason: 'answer_forged', httpStatus: 403, rpcCode: JsonRpcErrorCode.InvalidRequest, rpcId: null, message: 'Not an answer this gateway sent (unknown, used or expired ticket)' });
+    this.answerBody = body;
+    this.phase = 'request_body';
+    const remove: string[] = [];
+    for (const k in h) if (k.startsWith(INTERNAL_HEADER_PREFIX)) remove.push(k);
+    return { kind: 'continue', headers: { remove } };
   }
 
   /**
@@ -344,6 +366,16 @@ export class Exchange {
 
   requestBody(body: Uint8Array): Verdict | Promise<Verdict> {
     this.expect('request_body');
+    if (this.answerBody) {
+      this.event.request_bytes = body.length;
+      if (!Buffer.from(body.buffer, body.byteOffset, body.byteLength).equals(this.answerBody)) {
+        return this.refuse({ reason: 'answer_forged', httpStatus: 403, rpcCode: JsonRpcErrorCode.InvalidRequest, rpcId: null, message: 'Not an answer this gateway sent (the body differs from the one its ticket was issued for)' });
+      }
+      const answer = JSON.parse(this.answerBody.toString('utf8')) as { id: JsonRpcId };
+      this.event.rpc = { kind: 'response', id: answer.id, method: undefined };
+      this.phase = 'response_headers';
+      return CONTINUE;
+    }
     if (this.bodyless) {
       if (body.length === 0) {
         this.phase = 'response_headers';
@@ -516,6 +548,12 @@ export class Exchange {
     const status = Number(h[':status']);
     this.event.upstream_status = status;
     this.event.http.status = status;
+    if (this.answerBody) {
+      this.event.reason = 'gateway_answer';
+      this.phase = 'done';
+      this.emit();
+      return CONTINUE;
+    }
     const length = h['content-length'];
     if (length !== undefined && /^\d+$/.test(length)) this.event.response_bytes = Number(length);
     let sealed: Extract<Verdict, { kind: 'continue' }> = CONTINUE;
@@ -654,18 +692,23 @@ export class Exchange {
     return remove.length ? { kind: 'continue', headers: { remove } } : CONTINUE;
   }
 
-  /** A request the upstream sends the caller: decided by the policy, audited; a refused one is answered to the upstream. */
-  private serverRequest(req: ServerRequest): boolean {
-    const h = this.headers;
+  /** A request the upstream sends the caller: decided by the policy, audited; a refused one (2025) is answered to the upstream. */
+  private serverRequest(req: ServerRequest): { allowed: boolean; message?: string | undefined } {
     const d = decideServerRequest(req, {
       server: this.server!,
       exchange: this.event,
       input: (r) => this.rt.policyInput({ ...this.inputFacts(), message: { kind: 'request', id: r.id, method: r.method, params: r.params, body: {} }, target: undefined, direction: 'server_to_client' }),
-      upstream: { sessionId: this.upstreamSession ?? (this.rt.sessions ? undefined : h['mcp-session-id']), protocolVersion: h['mcp-protocol-version'], headers: this.brokeredHeaders },
       latencyMs: this.elapsedMs(),
     });
     this.rt.audit.write(d.event);
-    return d.allowed;
+    if (!d.allowed && req.via === 'message') {
+      const h = this.headers;
+      const server = this.server!.config;
+      const body = jsonRpcErrorBody(req.id, JsonRpcErrorCode.Forbidden, d.message!, { reason: 'policy_denied' });
+      const sessionId = this.upstreamSession ?? (this.rt.sessions ? undefined : h['mcp-session-id']);
+      void sendAnswer(listenerBase(this.rt.config), { server: server.name, path: server.path, directUrl: server.url, sessionId, protocolVersion: h['mcp-protocol-version'], headers: this.brokeredHeaders }, body);
+    }
+    return d;
   }
 
   /** One audit event for a message the response filter changed or dropped (not the exchange's own answer). */

@@ -2,6 +2,8 @@
 // tools/call or prompts/get of an item the lock does not know, or that was last listed
 // with another definition, is refused in enforce and flagged in observe; a tools/call's
 // arguments are validated against the pinned inputSchema (validate_arguments: enforce).
+// A resources/read (or subscribe) must name a locked resource or an instance of a locked
+// resource template (RFC 6570) whose last listed definition is the locked one.
 import type { AuditEvent } from '../audit/event.js';
 import { JsonRpcErrorCode } from '../mcp/errors.js';
 import type { JsonRpcId, JsonRpcMessage } from '../mcp/jsonrpc.js';
@@ -13,10 +15,11 @@ import type { ServerRuntime } from './runtime.js';
 
 export function applyIntegrity(server: ServerRuntime, msg: Extract<JsonRpcMessage, { kind: 'request' | 'notification' }>, target: Target | undefined, rpcId: JsonRpcId | null, refuseStatus: number, ev: AuditEvent): Refusal | undefined {
   const { pins, screen } = server;
+  const refuse = (reason: RefusalReason, message: string, data?: Record<string, unknown>): Refusal => ({ reason, httpStatus: refuseStatus, rpcCode: JsonRpcErrorCode.InvalidParams, rpcId, message, ...(data && { data }) });
+  if (pins && target?.kind === 'resource' && READS.has(msg.method)) return pinnedRead(server, pins, target.name, refuse, ev);
   if ((!pins && !screen) || !target || (target.kind !== 'tool' && target.kind !== 'prompt')) return undefined;
   const kind = target.kind;
   const noun = kind === 'tool' ? 'Tool' : 'Prompt';
-  const refuse = (reason: RefusalReason, message: string, data?: Record<string, unknown>): Refusal => ({ reason, httpStatus: refuseStatus, rpcCode: JsonRpcErrorCode.InvalidParams, rpcId, message, ...(data && { data }) });
   if (screen) {
     const f = screen.checkCall(kind, target.name);
     if (f) {
@@ -52,3 +55,19 @@ export function applyIntegrity(server: ServerRuntime, msg: Extract<JsonRpcMessag
 }
 
 const validatesArguments = (server: ServerRuntime) => server.config.integrity.validateArguments === 'enforce';
+
+/** Methods that read a resource's contents (now or as it changes). */
+const READS: ReadonlySet<string> = new Set(['resources/read', 'resources/subscribe']);
+
+function pinnedRead(server: ServerRuntime, pins: NonNullable<ServerRuntime['pins']>, uri: string, refuse: (reason: RefusalReason, message: string, data?: Record<string, unknown>) => Refusal, ev: AuditEvent): Refusal | undefined {
+  if (pins.pinning === 'off') return undefined;
+  const f = pins.checkRead(uri);
+  if (!f) return undefined;
+  const enforce = pins.pinning === 'enforce';
+  ev.integrity = integrityRecord(enforce ? 'refused' : 'flagged', [f]);
+  if (!enforce) return undefined;
+  const where = `on server "${server.config.name}"`;
+  if (f.finding === 'not_pinned') return refuse('resource_not_pinned', `Resource "${uri}" ${where} is neither a resource nor an instance of a resource template in the lockfile (not reviewed: mcp-gateway tools approve)`);
+  const what = f.kind === 'resource' ? 'was last listed' : `matches only resource templates last listed (first "${f.name}")`;
+  return refuse('resource_definition_changed', `Resource "${uri}" ${where} ${what} with a definition that differs from the lockfile (${f.fields!.join(', ')}; review it with mcp-gateway tools diff)`, { [f.kind === 'resource' ? 'resource' : 'template']: f.name, fields: f.fields });
+}

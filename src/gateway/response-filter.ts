@@ -28,7 +28,7 @@ import { refusalBody } from './refusal.js';
 import { integrityRecord, type IntegrityFinding, type IntegrityRecord } from '../integrity/findings.js';
 import { scanRecord, type ScanFinding, type ScanRecord } from '../integrity/screen.js';
 import type { Prefetched, ResultScanRecord } from '../guardrails/result-guard.js';
-import { SERVER_REQUEST_METHODS, type ServerRequest } from './server-request-step.js';
+import { SERVER_REQUEST_METHODS, inputRequestsOf, type ServerRequest } from './server-request-step.js';
 import { CONTINUE, JSON_CONTENT_TYPE, type Verdict } from './verdict.js';
 
 const encoder = new TextEncoder();
@@ -43,8 +43,8 @@ export interface ResponseFilterContext {
   maxEventBytes: number;
   /** The request is a tools/call whose result servers[].scan_results scans. */
   scanOwnResult?: boolean;
-  /** A request from the upstream to the client (sampling, elicitation, roots): true lets it pass. */
-  onServerRequest?: (req: ServerRequest) => boolean;
+  /** A request from the upstream to the client (sampling, elicitation, roots; on its own or in an input_required result): decided. */
+  onServerRequest?: (req: ServerRequest) => { allowed: boolean; message?: string | undefined };
   /** Called for each message the filter changed or dropped that is not the exchange's own answer. */
   onServerMessage?: (m: ServerMessageReport) => void;
   /** false: the exchange's own list answer is always parsed, never filtered on its bytes (tests compare the two). */
@@ -87,7 +87,7 @@ export function bodyModeOf(h: Readonly<Record<string, string>>): BodyMode | { pr
   return 'opaque';
 }
 
-export type FailureReason = 'response_uninspectable' | 'response_too_large';
+export type FailureReason = 'response_uninspectable' | 'response_too_large' | 'policy_denied';
 
 /** What the filter found about the exchange's own answer, for its audit event. */
 export interface ResponseFilterReport {
@@ -105,8 +105,9 @@ export interface ResponseFilterReport {
 // Bytes that every list result and every resource notification must contain, even
 // escaped ("\u0074ools" contains "\u"). A body with none of them carries no list and
 // passes without being parsed: most tool results.
-// Server-to-client requests are looked for too (by their method's first word).
-const MARKERS = ['tools', 'prompts', 'resource', 'sampling', 'elicitation', 'roots', '\\u'].map((m) => Buffer.from(m, 'latin1'));
+// Server-to-client requests are looked for too (by their method's first word), and the
+// 2026-07-28 input_required results that carry them (by their inputRequests key).
+const MARKERS = ['tools', 'prompts', 'resource', 'sampling', 'elicitation', 'roots', 'inputRequests', '\\u'].map((m) => Buffer.from(m, 'latin1'));
 
 function mentionsListKey(bytes: Uint8Array): boolean {
   const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -286,12 +287,16 @@ export class ResponseFilter {
       const id = m.id;
       if (this.ctx.onServerRequest && SERVER_REQUEST_METHODS.has(m.method) && (typeof id === 'string' || typeof id === 'number')) {
         const params = m.params !== null && typeof m.params === 'object' && !Array.isArray(m.params) ? (m.params as Record<string, unknown>) : undefined;
-        return this.ctx.onServerRequest({ id, method: m.method, params }) ? PASS : DROP;
+        return this.ctx.onServerRequest({ id, method: m.method, params, via: 'message' }).allowed ? PASS : DROP;
       }
       return PASS;
     }
     if (m.result === undefined) return PASS; // A JSON-RPC error carries no items.
     const id = m.id as JsonRpcId | null | undefined;
+    if (this.ctx.onServerRequest) {
+      const asked = this.judgeInputRequests(m.result, id);
+      if (asked) return asked;
+    }
     const own = this.ctx.request;
     if (own !== undefined && sameId(id, own.id)) {
       // The answer to this very request: the client reads it as what it asked for.
@@ -303,6 +308,35 @@ export class ResponseFilter {
     if (j.action === 'drop' || !this.ctx.server.resultGuard?.coversAll || !looksLikeToolResult(m.result)) return j;
     const scanned = this.scanResult(j.action === 'replace' ? (j.value as Record<string, unknown>) : m, id, false);
     return scanned.action === 'pass' ? j : scanned;
+  }
+
+  /**
+   * 2026-07-28: an input_required result's embedded server requests, each decided by the
+   * policy. One refused (or one that cannot be read) and the answer becomes an error for
+   * the request it answers; undefined when the result asks for nothing.
+   */
+  private judgeInputRequests(result: unknown, id: JsonRpcId | null | undefined): Judgement | undefined {
+    const asked = inputRequestsOf(result);
+    if (asked === undefined || (Array.isArray(asked) && asked.length === 0)) return undefined;
+    const own = this.ctx.request !== undefined && sameId(id, this.ctx.request.id);
+    if (!Array.isArray(asked)) {
+      const message = `Upstream input_required result could not be inspected: ${asked.problem}`;
+      if (own) return { action: 'replace', value: JSON.parse(this.fail('response_uninspectable', message)) };
+      this.ctx.onServerMessage?.({ kind: 'response', id, method: undefined, action: 'dropped', reason: 'response_uninspectable', message, target: undefined, filtered: undefined });
+      return DROP;
+    }
+    const refused: { key: JsonRpcId; method: string; message: string }[] = [];
+    // Every one is decided (and audited), not only up to the first refusal.
+    for (const r of asked) {
+      const d = this.ctx.onServerRequest!(r);
+      if (!d.allowed) refused.push({ key: r.id, method: r.method, message: d.message ?? `${r.method} refused` });
+    }
+    if (!refused.length) return undefined;
+    const first = refused[0]!;
+    const message = `${first.message} (input request "${first.key}"${refused.length > 1 ? ` and ${refused.length - 1} more` : ''})`;
+    if (own) this.report.failure = { reason: 'policy_denied', message };
+    const data = { input_requests: refused.map((r) => ({ key: r.key, method: r.method })) };
+    return { action: 'replace', value: JSON.parse(refusalBody({ reason: 'policy_denied', httpStatus: 200, rpcCode: JsonRpcErrorCode.Forbidden, rpcId: (id ?? null) as JsonRpcId | null, message, data })) };
   }
 
   /** Result scanning of one answer: redacted in place, replaced by an error (block), or only recorded (flag). */

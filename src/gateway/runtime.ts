@@ -38,7 +38,7 @@ export interface ServerRuntime {
   stripHeaders: readonly string[];
   /** Something is hidden from some caller (curation or a policy): every response body is inspected. */
   governed: boolean;
-  /** Resources are curated or under a policy: resource URIs must be canonical. */
+  /** Resources are curated, pinned or under a policy: resource URIs must be canonical. */
   governsResources: boolean;
   /** Cost units of a tool (servers[].tool_costs); undefined: no costs configured. */
   toolCost: ToolCost | undefined;
@@ -54,7 +54,8 @@ export interface ServerRuntime {
 
 function serverRuntime(s: ServerConfig, policy: PolicyWatcher | undefined, broker: CredentialBroker | undefined, stripHeaders: readonly string[], pins: ServerPins | undefined, cache: VisibilityCache | undefined): ServerRuntime {
   const curation = compileCuration(s);
-  const governsResources = policy !== undefined || !curation.isOpen('resource');
+  // Pinned reads are matched against templates: one spelling of a URI, the canonical one.
+  const governsResources = policy !== undefined || !curation.isOpen('resource') || (pins !== undefined && pins.pinning !== 'off');
   // Pinned lists are checked item by item, so their answers are read like curated ones.
   const scan = s.integrity.scanDefinitions;
   const screen = scan === 'off' ? undefined : new DefinitionScreen(scan, s.url.hostname, s.integrity.allowedUrlHosts);

@@ -1,13 +1,18 @@
 // Requests an upstream sends to the caller (sampling/createMessage, elicitation/create,
 // roots/list) on a governed server: decided by the server's Rego policy like the
 // caller's own requests (input.mcp.direction is "server_to_client"), and audited one
-// event each (type mcp.server_request). A refused one never reaches the client: it is
-// dropped from the stream, and the upstream gets a JSON-RPC error for it, POSTed by the
-// sidecar to the upstream's URL in the same session, so the server is not left waiting.
+// event each (type mcp.server_request). They come two ways:
+// - 2025 revisions: a JSON-RPC request of the upstream's own in the response stream. A
+//   refused one is dropped, and the exchange answers it to the upstream (server-answer.ts).
+// - 2026-07-28 (multi round-trip requests, SEP-2322): embedded in an `input_required`
+//   result of tools/call, prompts/get or resources/read, keyed by a server-assigned id
+//   (the policy's mcp.request_id). The server keeps no state and waits for nothing: if any
+//   one is refused, the client's request ends with the refusal (a JSON-RPC error in
+//   place of the result), since a client that retried without the refused answer would
+//   only be asked again.
 import { randomUUID } from 'node:crypto';
 import { emptyAuditEvent, type AuditEvent } from '../audit/event.js';
-import { JsonRpcErrorCode } from '../mcp/errors.js';
-import { jsonRpcErrorBody, type JsonRpcId } from '../mcp/jsonrpc.js';
+import type { JsonRpcId } from '../mcp/jsonrpc.js';
 import type { PolicyInput } from '../policy/input.js';
 import type { ServerRuntime } from './runtime.js';
 
@@ -15,9 +20,12 @@ import type { ServerRuntime } from './runtime.js';
 export const SERVER_REQUEST_METHODS: ReadonlySet<string> = new Set(['sampling/createMessage', 'elicitation/create', 'roots/list']);
 
 export interface ServerRequest {
+  /** The request's JSON-RPC id; for an embedded (2026-07-28) one, its key in inputRequests. */
   id: JsonRpcId;
   method: string;
   params: Record<string, unknown> | undefined;
+  /** `message`: a JSON-RPC request of its own (2025); `input_required`: embedded in a result (2026-07-28). */
+  via: 'message' | 'input_required';
 }
 
 export interface ServerRequestContext {
@@ -26,14 +34,14 @@ export interface ServerRequestContext {
   exchange: Readonly<AuditEvent>;
   /** The policy input for this message (the exchange's facts, this message, direction server_to_client). */
   input: (req: ServerRequest) => PolicyInput;
-  /** Where the refusal goes: the upstream session the request came in. */
-  upstream: { sessionId: string | undefined; protocolVersion: string | undefined; headers: readonly [string, string][] };
   latencyMs: number;
 }
 
 export interface ServerRequestDecision {
   allowed: boolean;
   event: AuditEvent;
+  /** Why it was refused (set when not allowed). */
+  message?: string;
 }
 
 export function decideServerRequest(req: ServerRequest, c: ServerRequestContext): ServerRequestDecision {
@@ -41,6 +49,7 @@ export function decideServerRequest(req: ServerRequest, c: ServerRequestContext)
   const x = c.exchange;
   Object.assign(ev, { type: 'mcp.server_request', request_id: x.request_id, trace_id: x.trace_id, session_id: x.session_id, server: x.server, http: { ...x.http }, protocol_version: x.protocol_version, identity: x.identity, caller: x.caller, client_address: x.client_address, upstream_status: x.upstream_status, latency_ms: c.latencyMs });
   ev.rpc = { kind: 'request', id: req.id, method: req.method };
+  if (req.via === 'input_required') ev.input_request = true;
   const policy = c.server.policy;
   if (!policy) return { allowed: true, event: ev };
   const bundle = policy.current();
@@ -56,22 +65,26 @@ export function decideServerRequest(req: ServerRequest, c: ServerRequestContext)
   }
   ev.decision = 'deny';
   ev.reason = 'policy_denied';
-  answerUpstream(c.server, c.upstream, jsonRpcErrorBody(req.id, JsonRpcErrorCode.Forbidden, why, { reason: 'policy_denied' }));
-  return { allowed: false, event: ev };
+  return { allowed: false, event: ev, message: why };
 }
 
 /**
- * The refusal, as the client's answer would have been: a POST of the JSON-RPC response in
- * the request's session. Best effort (the upstream times the request out otherwise): it
- * goes from the sidecar straight to the server's first replica, with the brokered
- * credential, not through Envoy (so not with the cluster's TLS settings).
+ * The server requests an `input_required` result carries (2026-07-28), in key order;
+ * undefined when the result is not one. An entry that is not a request object makes the
+ * whole result uninspectable (`problem`): the client could not fulfil it either.
  */
-function answerUpstream(server: ServerRuntime, up: ServerRequestContext['upstream'], body: string): void {
-  const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
-  if (up.sessionId !== undefined) headers['mcp-session-id'] = up.sessionId;
-  if (up.protocolVersion !== undefined) headers['mcp-protocol-version'] = up.protocolVersion;
-  for (const [k, v] of up.headers) headers[k] = v;
-  void fetch(server.config.url, { method: 'POST', headers, body, signal: AbortSignal.timeout(5000) })
-    .then((r) => r.body?.cancel())
-    .catch(() => undefined);
+export function inputRequestsOf(result: unknown): ServerRequest[] | { problem: string } | undefined {
+  if (result === null || typeof result !== 'object' || (result as Record<string, unknown>).resultType !== 'input_required') return undefined;
+  const map = (result as Record<string, unknown>).inputRequests;
+  if (map === undefined) return [];
+  if (map === null || typeof map !== 'object' || Array.isArray(map)) return { problem: 'its inputRequests is not an object' };
+  const out: ServerRequest[] = [];
+  for (const [key, r] of Object.entries(map as Record<string, unknown>)) {
+    const method = r !== null && typeof r === 'object' ? (r as Record<string, unknown>).method : undefined;
+    if (typeof method !== 'string') return { problem: `its input request "${key}" has no method` };
+    const p = (r as Record<string, unknown>).params;
+    const params = p !== null && typeof p === 'object' && !Array.isArray(p) ? (p as Record<string, unknown>) : undefined;
+    out.push({ id: key, method, params, via: 'input_required' });
+  }
+  return out;
 }

@@ -6,11 +6,12 @@ import type { GatewayConfig, ServerConfig } from '../config/types.js';
 import { PINNED_LISTS } from './definition.js';
 import { diffServer, formatChanges } from './diff.js';
 import { fetchDefinitions } from './fetch.js';
+import { fetchAllReplicas, formatDisagreements, versionOf } from './replicas.js';
 import { emptyServerLock, readLockfile, writeLockfile, type Lockfile, type ServerLock } from './lockfile.js';
 import { DefinitionScreen } from './screen.js';
 import type { PinnedKind } from './definition.js';
 
-const NOUN: Record<PinnedKind, string> = { tool: 'tool', prompt: 'prompt', resourceTemplate: 'resource template' };
+const NOUN: Record<PinnedKind, string> = { tool: 'tool', prompt: 'prompt', resourceTemplate: 'resource template', resource: 'resource' };
 
 /** The scanners' signals in these items, for the reviewer (scan-definitions.ts says what each means). */
 function scanReport(s: ServerConfig, items: Iterable<[PinnedKind, string, Record<string, unknown>]>): string {
@@ -62,21 +63,29 @@ async function existing(file: string): Promise<Lockfile> {
 
 const count = (l: ServerLock) => PINNED_LISTS.map((k) => `${l[k.kind].size} ${k.resultKey}`).join(', ');
 
+/** Exit status 1 when some server's replicas list different definitions (the lock is written all the same). */
 export async function toolsLock(config: GatewayConfig, o: ToolsOptions): Promise<number> {
+  let disagree = false;
   for (const [file, servers] of byLockfile(config, o)) {
     // Servers not locked this time keep their entries.
     const lock = await existing(file);
     for (const s of servers) {
-      const live = await fetchDefinitions(s);
+      const all = await fetchAllReplicas(s);
+      const live = all.first;
       lock.servers.set(s.name, live);
-      o.out(`${s.name}: locked ${count(live)} from ${s.url.href}\n`);
+      const n = s.replicas.length;
+      o.out(`${s.name}: locked ${count(live)} from ${s.url.href}${n > 1 ? ` (${n} replicas read)` : ''}\n`);
+      if (all.disagreements.length) {
+        disagree = true;
+        o.out(formatDisagreements(s, all));
+      }
       const signals = scanReport(s, itemsOf(live));
       if (signals) o.out(`${s.name}: review these before you commit the lock:\n${signals}`);
     }
     await writeLockfile(file, lock);
     o.out(`wrote ${file}\n`);
   }
-  return 0;
+  return disagree ? 1 : 0;
 }
 
 export async function toolsDiff(config: GatewayConfig, o: ToolsOptions): Promise<number> {
@@ -84,9 +93,18 @@ export async function toolsDiff(config: GatewayConfig, o: ToolsOptions): Promise
   for (const [file, servers] of byLockfile(config, o)) {
     const lock = await readLockfile(file);
     for (const s of servers) {
-      const changes = diffServer(lock.servers.get(s.name) ?? emptyServerLock(), await fetchDefinitions(s));
+      const locked = lock.servers.get(s.name) ?? emptyServerLock();
+      const changes = diffServer(locked, await fetchDefinitions(s));
       if (changes.length) changed = true;
       o.out(formatChanges(s.name, changes));
+      // Every other replica (of every version) against the lock too, named when it differs.
+      for (const url of s.replicas.slice(1)) {
+        const theirs = diffServer(locked, await fetchDefinitions(s, url));
+        if (!theirs.length) continue;
+        changed = true;
+        const v = versionOf(s, url);
+        o.out(formatChanges(`${s.name} at ${url.href}${v === undefined ? '' : ` (version ${v})`}`, theirs));
+      }
       const signals = scanReport(s, changes.filter((c) => c.after).map((c) => [c.kind, c.name, c.after!.definition] as [PinnedKind, string, Record<string, unknown>]));
       if (signals) o.out(`${s.name}: the new definitions have these signals:\n${signals}`);
     }

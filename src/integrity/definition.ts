@@ -6,14 +6,14 @@
 import { createHash } from 'node:crypto';
 import canonicalize from 'canonicalize';
 
-export type PinnedKind = 'tool' | 'prompt' | 'resourceTemplate';
+export type PinnedKind = 'tool' | 'prompt' | 'resourceTemplate' | 'resource';
 
 /** Per kind: the list's result key, the item's name key, and the fields pinned. */
 export interface PinnedList {
   kind: PinnedKind;
-  method: 'tools/list' | 'prompts/list' | 'resources/templates/list';
-  resultKey: 'tools' | 'prompts' | 'resourceTemplates';
-  itemKey: 'name' | 'uriTemplate';
+  method: 'tools/list' | 'prompts/list' | 'resources/templates/list' | 'resources/list';
+  resultKey: 'tools' | 'prompts' | 'resourceTemplates' | 'resources';
+  itemKey: 'name' | 'uriTemplate' | 'uri';
   fields: readonly string[];
 }
 
@@ -21,6 +21,8 @@ export const PINNED_LISTS: readonly PinnedList[] = [
   { kind: 'tool', method: 'tools/list', resultKey: 'tools', itemKey: 'name', fields: ['title', 'description', 'inputSchema', 'outputSchema', 'annotations'] },
   { kind: 'prompt', method: 'prompts/list', resultKey: 'prompts', itemKey: 'name', fields: ['title', 'description', 'arguments'] },
   { kind: 'resourceTemplate', method: 'resources/templates/list', resultKey: 'resourceTemplates', itemKey: 'uriTemplate', fields: ['name', 'title', 'description', 'mimeType', 'annotations'] },
+  // Static resources, by URI: a resources/read must match one of these or a pinned template.
+  { kind: 'resource', method: 'resources/list', resultKey: 'resources', itemKey: 'uri', fields: ['name', 'title', 'description', 'mimeType', 'annotations'] },
 ];
 
 export const PINNED_BY_RESULT_KEY: ReadonlyMap<string, PinnedList> = new Map(PINNED_LISTS.map((l) => [l.resultKey, l]));

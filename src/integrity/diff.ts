@@ -29,7 +29,7 @@ export function diffServer(locked: ServerLock, live: ServerLock): ItemChange[] {
   return out;
 }
 
-const NOUN: Record<PinnedKind, string> = { tool: 'tool', prompt: 'prompt', resourceTemplate: 'resource template' };
+const NOUN: Record<PinnedKind, string> = { tool: 'tool', prompt: 'prompt', resourceTemplate: 'resource template', resource: 'resource' };
 
 /** A reviewer's view of the changes: each changed field's old and new value, line by line. */
 export function formatChanges(server: string, changes: readonly ItemChange[]): string {

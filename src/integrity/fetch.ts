@@ -15,9 +15,10 @@ import { emptyServerLock, lockEntry, type ServerLock } from './lockfile.js';
 /** More pages than any honest server sends: a cursor loop ends here. */
 const MAX_PAGES = 1000;
 const page = z.looseObject({ nextCursor: z.string().optional() });
+const METHOD_NOT_FOUND = -32601;
 
 /** What the server's capabilities say it lists. */
-const CAPABILITY: Record<PinnedList['kind'], 'tools' | 'prompts' | 'resources'> = { tool: 'tools', prompt: 'prompts', resourceTemplate: 'resources' };
+const CAPABILITY: Record<PinnedList['kind'], 'tools' | 'prompts' | 'resources'> = { tool: 'tools', prompt: 'prompts', resourceTemplate: 'resources', resource: 'resources' };
 
 export class FetchError extends Error {
   override name = 'FetchError';
@@ -48,7 +49,14 @@ export async function fetchDefinitions(server: ServerConfig, url: URL = server.u
       let cursor: string | undefined;
       for (let n = 0; ; n++) {
         if (n === MAX_PAGES) throw new FetchError(`server "${server.name}": ${list.method} did not end after ${MAX_PAGES} pages`);
-        const result = (await client.request({ method: list.method, params: cursor === undefined ? {} : { cursor } }, page, { timeout: timeoutMs })) as Record<string, unknown>;
+        let result: Record<string, unknown>;
+        try {
+          result = (await client.request({ method: list.method, params: cursor === undefined ? {} : { cursor } }, page, { timeout: timeoutMs })) as Record<string, unknown>;
+        } catch (err) {
+          // The resources capability covers two lists; a server may serve only one of them.
+          if (n === 0 && (err as { code?: unknown }).code === METHOD_NOT_FOUND) break;
+          throw err;
+        }
         const items = result[list.resultKey];
         if (!Array.isArray(items)) throw new FetchError(`server "${server.name}": ${list.method} answered without a "${list.resultKey}" array`);
         for (const item of items) {

@@ -19,6 +19,7 @@ export async function loadPins(config: GatewayConfig, log: Logger): Promise<Map<
     if (!mine) throw new LockfileError(`${lockfile} has no entry for server "${s.name}" (pinning: ${pinning}, validate_arguments: ${validateArguments}): run mcp-gateway tools lock --config ${config.source} --server ${s.name}`);
     const pins = new ServerPins(mine, pinning, validateArguments === 'enforce');
     for (const u of pins.uncompilable) log.warn({ server: s.name, tool: u.name, problem: u.error }, 'validate_arguments: calls to this tool are refused (its pinned inputSchema cannot be validated against)');
+    for (const t of pins.unparsableTemplates) log.warn({ server: s.name, template: t.template, problem: t.error }, 'pinning: this resource template cannot be parsed (RFC 6570), so no URI is an instance of it');
     out.set(s.name, pins);
   }
   return out;

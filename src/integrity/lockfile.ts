@@ -21,10 +21,10 @@ export interface Lockfile {
   servers: Map<string, ServerLock>;
 }
 
-export const emptyServerLock = (): ServerLock => ({ tool: new Map(), prompt: new Map(), resourceTemplate: new Map() });
+export const emptyServerLock = (): ServerLock => ({ tool: new Map(), prompt: new Map(), resourceTemplate: new Map(), resource: new Map() });
 
 const entry = z.object({ digest: z.string().regex(/^sha256:[0-9a-f]{64}$/, 'expected sha256:<64 hex digits>'), definition: z.record(z.string(), z.unknown()) }).strict();
-const KIND_KEYS = new Set(['tools', 'prompts', 'resourceTemplates']);
+const KIND_KEYS = new Set(['tools', 'prompts', 'resourceTemplates', 'resources']);
 
 const isMap = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 
@@ -49,8 +49,8 @@ export function parseLockfile(text: string, source: string): Lockfile {
   const servers = new Map<string, ServerLock>();
   for (const name of Object.keys(raw.servers)) {
     const s = raw.servers[name];
-    if (!isMap(s)) throw bad(`servers.${name}`, 'expected a mapping of tools, prompts, resourceTemplates');
-    for (const k of Object.keys(s)) if (!KIND_KEYS.has(k)) throw bad(`servers.${name}.${k}`, 'unknown key (expected tools, prompts or resourceTemplates)');
+    if (!isMap(s)) throw bad(`servers.${name}`, 'expected a mapping of tools, prompts, resourceTemplates, resources');
+    for (const k of Object.keys(s)) if (!KIND_KEYS.has(k)) throw bad(`servers.${name}.${k}`, 'unknown key (expected tools, prompts, resourceTemplates or resources)');
     const lock = emptyServerLock();
     for (const list of PINNED_LISTS) {
       const items = s[list.resultKey];

@@ -12,17 +12,21 @@ import { PINNED_BY_RESULT_KEY, changedFields, definitionOf, digestOf, type Pinne
 import type { LockEntry, ServerLock } from './lockfile.js';
 import type { IntegrityFinding } from './findings.js';
 import { argumentCompiler, type ArgumentValidator } from './arguments.js';
+import { compileTemplates, type TemplateMatcher } from './resource-templates.js';
 
 export class ServerPins {
   /** Locked items last listed with another definition: name → the fields that differed. */
-  private readonly drifted: Record<PinnedKind, Map<string, string[]>> = { tool: new Map(), prompt: new Map(), resourceTemplate: new Map() };
+  private readonly drifted: Record<PinnedKind, Map<string, string[]>> = { tool: new Map(), prompt: new Map(), resourceTemplate: new Map(), resource: new Map() };
   private readonly validators = new Map<string, ArgumentValidator | { error: string }>();
+  /** The lock's resource templates, compiled once (RFC 6570, matched as the MCP SDK's servers match them). */
+  private readonly templates: TemplateMatcher;
 
   constructor(
     readonly lock: ServerLock,
     readonly pinning: 'enforce' | 'observe' | 'off',
     validateArguments: boolean,
   ) {
+    this.templates = compileTemplates(lock.resourceTemplate.keys());
     if (!validateArguments) return;
     const compile = argumentCompiler();
     for (const [name, e] of lock.tool) this.validators.set(name, compile(e.definition.inputSchema ?? { type: 'object' }));
@@ -70,6 +74,30 @@ export class ServerPins {
     if (!this.lock[kind].has(name)) return { kind, name, finding: 'not_pinned' };
     const fields = this.drifted[kind].get(name);
     return fields ? { kind, name, finding: 'changed', fields } : undefined;
+  }
+
+  /**
+   * Why a resources/read of this URI is not what was reviewed, if it is not: it must be a
+   * locked resource's URI, or match a locked template whose last listed definition was the
+   * locked one. A URI that matches only drifted templates is `changed` (the first one).
+   */
+  checkRead(uri: string): IntegrityFinding | undefined {
+    if (this.lock.resource.has(uri)) {
+      const fields = this.drifted.resource.get(uri);
+      return fields ? { kind: 'resource', name: uri, finding: 'changed', fields } : undefined;
+    }
+    let changed: IntegrityFinding | undefined;
+    for (const t of this.templates.matching(uri)) {
+      const fields = this.drifted.resourceTemplate.get(t);
+      if (!fields) return undefined;
+      changed ??= { kind: 'resourceTemplate', name: t, finding: 'changed', fields };
+    }
+    return changed ?? { kind: 'resource', name: uri, finding: 'not_pinned' };
+  }
+
+  /** Locked templates that cannot be parsed (they match nothing; reported at start-up). */
+  get unparsableTemplates(): { template: string; error: string }[] {
+    return this.templates.invalid;
   }
 
   entry(kind: PinnedKind, name: string): LockEntry | undefined {

@@ -33,7 +33,7 @@ export function scanRecord(action: ScanRecord['action'], findings: readonly Scan
 const MAX_REMEMBERED = 10_000;
 
 export class DefinitionScreen {
-  private readonly suspicious: Record<PinnedKind, Map<string, DefinitionSignal[]>> = { tool: new Map(), prompt: new Map(), resourceTemplate: new Map() };
+  private readonly suspicious: Record<PinnedKind, Map<string, DefinitionSignal[]>> = { tool: new Map(), prompt: new Map(), resourceTemplate: new Map(), resource: new Map() };
   private readonly opts;
 
   constructor(

@@ -3,7 +3,7 @@
 // tools/list is paginated (two per page), it sends notifications/tools/list_changed to
 // every open session on request, and its tools return what the test puts in them.
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
-import { CallToolRequestSchema, CreateMessageResultSchema, GetPromptRequestSchema, ListPromptsRequestSchema, ListResourceTemplatesRequestSchema, ListToolsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import { CallToolRequestSchema, CreateMessageResultSchema, GetPromptRequestSchema, ListPromptsRequestSchema, ListResourceTemplatesRequestSchema, ListResourcesRequestSchema, ListToolsRequestSchema, ReadResourceRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { startUpstream, type RunningUpstream } from '../../examples/upstream.js';
 
 export interface ToolDef {
@@ -24,6 +24,10 @@ export interface IntegrityUpstream {
   listChanged(): Promise<void>;
   /** tools/call requests that reached the upstream, by tool name. */
   calls(name: string): number;
+  /** The resource templates listed now (change them to change what the next list says). */
+  templates: Record<string, unknown>[];
+  /** resources/read requests that reached the upstream. */
+  reads(): number;
   close(): Promise<void>;
 }
 
@@ -39,9 +43,16 @@ export function initialTools(): ToolDef[] {
   ];
 }
 
+export function initialTemplates(): Record<string, unknown>[] {
+  return [
+    { name: 'customer', uriTemplate: 'crm://customers/{id}', mimeType: 'application/json' },
+    { name: 'file', uriTemplate: 'crm://files/{+path}', mimeType: 'text/plain' },
+  ];
+}
+
 export async function startIntegrityUpstream(opts: { jsonResponse?: boolean } = {}): Promise<IntegrityUpstream> {
   const open = new Set<Server>();
-  const state = { tools: initialTools(), results: new Map<string, string>() };
+  const state = { tools: initialTools(), results: new Map<string, string>(), templates: initialTemplates() };
   const upstream = await startUpstream({
     jsonResponse: opts.jsonResponse,
     createServer: () => {
@@ -66,7 +77,9 @@ export async function startIntegrityUpstream(opts: { jsonResponse?: boolean } = 
       });
       server.setRequestHandler(ListPromptsRequestSchema, async () => ({ prompts: [{ name: 'summarize', description: 'Summarizes a text.', arguments: [{ name: 'text', required: true }] }] }));
       server.setRequestHandler(GetPromptRequestSchema, async () => ({ messages: [{ role: 'user', content: { type: 'text', text: 'Summarize.' } }] }));
-      server.setRequestHandler(ListResourceTemplatesRequestSchema, async () => ({ resourceTemplates: [{ name: 'customer', uriTemplate: 'crm://customers/{id}', mimeType: 'application/json' }] }));
+      server.setRequestHandler(ListResourceTemplatesRequestSchema, async () => ({ resourceTemplates: state.templates }) as never);
+      server.setRequestHandler(ListResourcesRequestSchema, async () => ({ resources: [{ name: 'about', uri: 'crm://about', mimeType: 'text/plain' }] }));
+      server.setRequestHandler(ReadResourceRequestSchema, async (req) => ({ contents: [{ uri: req.params.uri, mimeType: 'text/plain', text: `contents of ${req.params.uri}` }] }));
       open.add(server);
       server.onclose = () => void open.delete(server);
       return { server };
@@ -82,6 +95,13 @@ export async function startIntegrityUpstream(opts: { jsonResponse?: boolean } = 
       state.tools = t;
     },
     results: state.results,
+    get templates() {
+      return state.templates;
+    },
+    set templates(t: Record<string, unknown>[]) {
+      state.templates = t;
+    },
+    reads: () => upstream.received.filter((r) => (r.body as { method?: string } | undefined)?.method === 'resources/read').length,
     async listChanged() {
       await Promise.all([...open].map((s) => s.sendToolListChanged().catch(() => undefined)));
     },

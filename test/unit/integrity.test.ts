@@ -119,6 +119,32 @@ describe('pins', () => {
     assert.equal(pins.checkListed(TOOLS, tool('b', 'B'))?.finding, 'not_pinned');
   });
 
+  it('resources/read: a pinned URI, or an instance of a pinned template (RFC 6570, as the SDK matches) not drifted; anything else is not pinned', () => {
+    const TEMPLATES = PINNED_LISTS.find((l) => l.kind === 'resourceTemplate')!;
+    const l = emptyServerLock();
+    for (const t of ['crm://customers/{id}', 'crm://files/{+path}', 'crm://c/{id}', 'crm://search{?q,limit}', 'crm://bad/{'])
+      l.resourceTemplate.set(t, lockEntry({ name: t }));
+    l.resource.set('crm://about', lockEntry({ name: 'about' }));
+    const pins = new ServerPins(l, 'enforce', false);
+    for (const uri of ['crm://customers/42', 'crm://files/a/b/c.txt', 'crm://about', 'crm://search?q=x&limit=5']) assert.equal(pins.checkRead(uri), undefined, uri);
+    for (const uri of ['crm://customers/42/x', 'crm://customers/', 'crm://about2', 'crm://files/', 'crm://search?q=x', 'crm://bad/{', 'crm://bad/x'])
+      assert.deepEqual(pins.checkRead(uri), { kind: 'resource', name: uri, finding: 'not_pinned' }, uri);
+    assert.deepEqual(pins.unparsableTemplates.map((t) => t.template), ['crm://bad/{'], 'an unparsable template matches nothing');
+    // crm://c/7 matches one template; a drift of it refuses the read until it is listed as locked again.
+    pins.checkListed(TEMPLATES, { uriTemplate: 'crm://c/{id}', name: 'changed' });
+    assert.deepEqual(pins.checkRead('crm://c/7'), { kind: 'resourceTemplate', name: 'crm://c/{id}', finding: 'changed', fields: ['name'] });
+    assert.equal(pins.checkRead('crm://customers/7'), undefined, 'other templates are unaffected');
+    pins.checkListed(TEMPLATES, { uriTemplate: 'crm://c/{id}', name: 'crm://c/{id}' });
+    assert.equal(pins.checkRead('crm://c/7'), undefined);
+    // Only the drifted template's instances are refused.
+    pins.checkListed(TEMPLATES, { uriTemplate: 'crm://files/{+path}', name: 'changed' });
+    assert.equal(pins.checkRead('crm://customers/7'), undefined);
+    assert.equal(pins.checkRead('crm://files/customers/7')?.finding, 'changed');
+    // A static resource drifts like a tool.
+    pins.checkListed(PINNED_LISTS.find((x) => x.kind === 'resource')!, { uri: 'crm://about', name: 'about', description: 'new' });
+    assert.deepEqual(pins.checkRead('crm://about'), { kind: 'resource', name: 'crm://about', finding: 'changed', fields: ['description'] });
+  });
+
   it('findings in the audit record are capped, counts are not', () => {
     const many = Array.from({ length: 50 }, (_, i) => ({ kind: 'tool' as const, name: `t${i}`, finding: i < 3 ? ('changed' as const) : ('not_pinned' as const) }));
     const rec = integrityRecord('hidden', many);
