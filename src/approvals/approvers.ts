@@ -9,6 +9,10 @@ export type ApproverCheck = { ok: true } | { ok: false; why: string };
 export function mayDecide(who: Identity, r: ApprovalRecord, allowSelfApproval: boolean): ApproverCheck {
   // The same subject through another credential (a JWT instead of the API key) is the caller too.
   if (!allowSelfApproval && (callerKey(who) === r.caller.key || who.subject === r.caller.subject)) return { ok: false, why: 'you made this call: someone else must approve it (allow_self_approval is off)' };
-  const named = r.approvers.some((a) => (a.startsWith('group:') ? who.groups.includes(a.slice(6)) : a.startsWith('subject:') && who.subject === a.slice(8)));
-  return named ? { ok: true } : { ok: false, why: `you are not one of the approvers of this call (${r.approvers.join(', ')})` };
+  return isApprover(who, r) ? { ok: true } : { ok: false, why: `you are not one of the approvers of this call (${r.approvers.join(', ')})` };
+}
+
+/** Named by the request: `group:<name>` in their groups, or `subject:<id>` their subject. */
+export function isApprover(who: { subject: string; groups: readonly string[] }, r: Pick<ApprovalRecord, 'approvers'>): boolean {
+  return r.approvers.some((a) => (a.startsWith('group:') ? who.groups.includes(a.slice(6)) : a.startsWith('subject:') && who.subject === a.slice(8)));
 }

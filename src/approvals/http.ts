@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import type { AuditSink } from '../audit/event.js';
 import type { Authenticator, Identity } from '../identity/types.js';
 import { approvalEvent } from './audit.js';
-import { mayDecide } from './approvers.js';
+import { isApprover, mayDecide } from './approvers.js';
 import { CookieSigner, CSRF_COOKIE, parseCookies, type Approver } from './cookies.js';
 import type { ApprovalGate } from './gate.js';
 import { PAGE_HEADERS, approvalPage, messagePage } from './page.js';
@@ -81,8 +81,11 @@ export function approvalHandler(deps: ApprovalPageDeps): (req: IncomingMessage, 
   const origin = new URL(cfg.publicUrl).origin;
 
   const render = (res: ServerResponse, status: number, r: ApprovalRecord, viewer: Approver | undefined, csrf: { token: string; set: string[] }, notice?: string) => {
-    const notAllowed = viewer ? (() => { const c = mayDecide(asIdentity(viewer), r, cfg.allowSelfApproval); return c.ok ? undefined : c.why; })() : undefined;
-    send(res, status, approvalPage({ record: r, nowMs: now(), viewer, notAllowed, csrf: csrf.token, notice }), csrf.set);
+    const check = viewer && mayDecide(asIdentity(viewer), r, cfg.allowSelfApproval);
+    const notAllowed = check && !check.ok ? check.why : undefined;
+    // The request's approvers and its caller see its details; the URL alone (it travels through the client) shows only the status.
+    const details = viewer !== undefined && (check?.ok === true || viewer.subject === r.caller.subject || isApprover(viewer, r));
+    send(res, status, approvalPage({ record: r, nowMs: now(), viewer, notAllowed, details, csrf: csrf.token, notice }), csrf.set);
   };
 
   return async (req, res) => {

@@ -36,6 +36,8 @@ export interface PageView {
   /** Why the viewer may not decide (undefined: they may, or nobody is signed in). */
   notAllowed: string | undefined;
   csrf: string;
+  /** Who asks for what: only for a signed-in approver of this request or its caller (the URL alone shows the status). */
+  details: boolean;
   /** A notice at the top (a failed sign-in, a refusal). */
   notice?: string | undefined;
 }
@@ -58,7 +60,7 @@ export function approvalPage(v: PageView): string {
   const decided = r.decidedBy === undefined ? '' : `<dt>Decided by</dt><dd>${e(r.decidedBy)} at ${at(r.decidedMs ?? 0)}${r.comment ? ` — “${e(r.comment)}”` : ''}</dd>`;
   const base = `/approvals/${e(r.id)}`;
   let actions: string;
-  if (state !== 'pending') actions = '';
+  if (state !== 'pending') actions = v.viewer ? signOut(base, v.csrf) : '';
   else if (!v.viewer) {
     actions = `<h2>Sign in to decide</h2><form method="post" action="${base}/login"><input type="hidden" name="csrf" value="${e(v.csrf)}">` +
       `<label>API key or bearer token<br><input type="password" name="credential" autocomplete="off" required></label><p><button type="submit">Sign in</button></p></form>`;
@@ -69,14 +71,17 @@ export function approvalPage(v: PageView): string {
       `<label>Comment (the caller sees it)<br><textarea name="comment" rows="3" maxlength="500"></textarea></label>` +
       `<p><button type="submit" name="decision" value="approve">Approve</button><button type="submit" name="decision" value="deny">Deny</button></p></form>${signOut(base, v.csrf)}`;
   }
-  const body =
-    `<h1>Approval request</h1>${v.notice ? `<p class="notice" role="alert">${e(v.notice)}</p>` : ''}` +
-    `<p>Status: <span class="status" id="status">${e(STATE_TEXT[state])}</span></p><dl>` +
+  const details = !v.details
+    ? `<p>Sign in as one of its approvers to see who asks for what.</p>`
+    : `<dl>` +
     `<dt>Who asks</dt><dd>${e(r.caller.subject)} <small>(${e(r.caller.method)}${r.caller.issuer ? `, ${e(r.caller.issuer)}` : ''})</small></dd>` +
     `<dt>Server</dt><dd><code>${e(r.server)}</code></dd><dt>Call</dt><dd><code>${e(r.method)}</code> of ${what}</dd>` +
     `<dt>Arguments</dt><dd>${args}</dd><dt>Why approval is needed</dt><dd>${e(r.reason)}</dd>` +
     `<dt>Approvers</dt><dd>${r.approvers.map((a) => `<code>${e(a)}</code>`).join(', ')}</dd>` +
-    `<dt>Requested</dt><dd>${at(r.createdMs)}; expires ${at(r.expiresMs)}</dd>${decided}</dl>${actions}`;
+    `<dt>Requested</dt><dd>${at(r.createdMs)}; expires ${at(r.expiresMs)}</dd>${decided}</dl>`;
+  const body =
+    `<h1>Approval request</h1>${v.notice ? `<p class="notice" role="alert">${e(v.notice)}</p>` : ''}` +
+    `<p>Status: <span class="status" id="status">${e(STATE_TEXT[state])}</span></p>${details}${actions}`;
   return layout('Approval request', body);
 }
 

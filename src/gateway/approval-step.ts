@@ -95,13 +95,16 @@ async function stepOf(c: ApprovalContext, o: GateOutcome, rpcId: JsonRpcId, ev: 
  *   -32042, `data.elicitations` = one URL-mode elicitation (client/elicitation "URL Elicitation
  *   Required Error"). The gateway sends no notifications/elicitation/complete (it holds no stream
  *   to the client of its own): the client retries when the user says they are done.
- * - Anyone else (servers MUST NOT send a mode the client did not declare): -32003 with
+ * - Anyone else (servers MUST NOT send a mode the client did not declare), and a 2026-07-28 retry
+ *   whose `inputResponses` declined or cancelled the URL: -32003 with
  *   `data.reason: "approval_pending"` and the URL in `data.approval_url`, for a person to open.
  */
 async function pendingAnswer(c: ApprovalContext, url: string, id: string, reason: string, expiresMs: number, rpcId: JsonRpcId): Promise<ApprovalStep> {
   const message = `Approval required: ${reason}. Ask an approver to open ${url}, then call again with the same arguments.`;
   if (c.protocolVersion !== undefined && (STATELESS_PROTOCOL_VERSIONS as readonly string[]).includes(c.protocolVersion)) {
-    if (declaresUrlElicitation((c.msg.params?._meta as Record<string, unknown> | undefined)?.[META_CLIENT_CAPABILITIES])) {
+    // A retry whose user declined (or cancelled) opening the URL ends the round trips: the plain error below, still pending.
+    const answered = (c.msg.params?.inputResponses as Record<string, { action?: unknown } | undefined> | undefined)?.[APPROVAL_INPUT_KEY]?.action;
+    if ((answered === undefined || answered === 'accept') && declaresUrlElicitation((c.msg.params?._meta as Record<string, unknown> | undefined)?.[META_CLIENT_CAPABILITIES])) {
       const result = { resultType: 'input_required', inputRequests: { [APPROVAL_INPUT_KEY]: { method: 'elicitation/create', params: { mode: 'url', url, message } } } };
       return { kind: 'answer', body: JSON.stringify({ jsonrpc: '2.0', id: rpcId, result }), reason: 'approval_pending', message };
     }

@@ -418,7 +418,7 @@ export class Exchange {
       if (typeof v === 'string') ev.protocol_version = v;
     }
     // Remembered for the session the answer opens: it may be sent -32042 (approval-step.ts).
-    if (msg.method === 'initialize' && this.rt.approvals) this.urlElicitation = declaresUrlElicitation(msg.params?.capabilities);
+    if (msg.method === 'initialize' && this.rt.approvals && (server.approvalRules || server.policy)) this.urlElicitation = declaresUrlElicitation(msg.params?.capabilities);
 
     const sh = this.standardHeaders;
     if (ev.protocol_version === STANDARD_HEADERS_VERSION || sh.method !== undefined || sh.name !== undefined) {

@@ -129,7 +129,14 @@ describe('a call that needs approval', () => {
     assert.ok(hook, 'the webhook was told');
     assert.equal(hook.caller, 'alice');
 
+    const anonymous = await browser.newPage();
+    await anonymous.goto(url);
+    assert.match((await anonymous.textContent('#status')) ?? '', /^pending/);
+    assert.doesNotMatch(await anonymous.content(), /pay acme 900/, 'the URL alone shows no arguments');
+    await anonymous.close();
     const page = await decide(url, KEYS.carol, 'Approve', 'fine <b>by me</b>');
+    assert.match(await page.content(), /pay acme 900/, 'an approver sees the arguments');
+    assert.match(await page.content(), /echo moves &lt;money&gt;/, 'and the reason, escaped');
     assert.match((await page.textContent('#status')) ?? '', /^approved/);
     assert.match((await page.content()) ?? '', /fine &lt;b&gt;by me&lt;\/b&gt;/, 'the comment is shown escaped');
     await page.context().close();
@@ -148,7 +155,7 @@ describe('a call that needs approval', () => {
   test('an approval covers only its arguments: a replay with others is held back', async () => {
     const alice = await connect('pay', KEYS.alice);
     const url = await pending(alice, 'echo', { message: 'a' });
-    (await decide(url, KEYS.carol, 'Approve')).context().close();
+    await (await decide(url, KEYS.carol, 'Approve')).context().close();
     const other = await pending(alice, 'echo', { message: 'b' });
     assert.notEqual(other, url);
     assert.equal(upstreamCalls('echo', { message: 'b' }), 0);
@@ -165,7 +172,7 @@ describe('a call that needs approval', () => {
     const alice = await connect('pay', KEYS.alice);
     const args = { message: 'deny me' };
     const url = await pending(alice, 'echo', args);
-    (await decide(url, KEYS.carol, 'Deny', 'not this quarter')).context().close();
+    await (await decide(url, KEYS.carol, 'Deny', 'not this quarter')).context().close();
     await assert.rejects(alice.callTool({ name: 'echo', arguments: args }), (e: unknown) => e instanceof McpError && e.code === -32003 && /denied by carol: not this quarter/.test(e.message) && (e.data as any)?.reason === 'approval_denied');
     await gw.waitForAudit((e) => e.type === 'approval.denied' && e.approval?.comment === 'not this quarter');
     assert.equal(upstreamCalls('echo', args), 0);
@@ -196,6 +203,7 @@ describe('a call that needs approval', () => {
     await signIn(page, url, KEYS.bob);
     assert.match((await page.textContent('.notice')) ?? '', /not one of the approvers/);
     assert.equal(await page.locator('button:has-text("Approve")').count(), 0);
+    assert.doesNotMatch(await page.content(), /wrong approver/, 'nor the arguments');
     const csrf = await page.getAttribute('input[name=csrf]', 'value');
     const forced = await page.request.post(`${url}/decide`, { form: { csrf: csrf!, decision: 'approve' }, headers: { origin: new URL(url).origin }, maxRedirects: 0 });
     assert.equal(forced.status(), 403);
@@ -244,11 +252,11 @@ describe('clients that cannot open a URL elicitation, and 2026-07-28', () => {
   });
 
   test('a 2026-07-28 request declaring elicitation.url gets an InputRequiredResult with a URL-mode input request', async () => {
-    const send = (capabilities: Record<string, unknown>) =>
+    const send = (capabilities: Record<string, unknown>, inputResponses?: Record<string, unknown>) =>
       fetch(gw.url('pay'), {
         method: 'POST',
         headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'x-api-key': KEYS.alice, 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', 'mcp-name': 'echo' },
-        body: JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'echo', arguments: { message: 'stateless' }, _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': capabilities } } }),
+        body: JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'echo', arguments: { message: 'stateless' }, ...(inputResponses && { inputResponses }), _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': capabilities } } }),
       });
     const res = await send({ elicitation: { url: {} } });
     assert.equal(res.status, 200);
@@ -263,6 +271,9 @@ describe('clients that cannot open a URL elicitation, and 2026-07-28', () => {
     const formOnly = (await (await send({ elicitation: {} })).json()) as any;
     assert.equal(formOnly.error.code, -32003, 'an empty elicitation capability is form mode only');
     assert.equal(formOnly.error.data.approval_url, req.params.url, 'the same call: the same request');
+    const declined = (await (await send({ elicitation: { url: {} } }, { [`io.mcp-gateway/approval`]: { action: 'decline' } })).json()) as any;
+    assert.equal(declined.error.code, -32003, 'a retry that declined the URL ends the round trips');
+    assert.equal(declined.error.data.reason, 'approval_pending');
   });
 
   test('a policy decision can require approval (here: subject:carol, for a big search)', async () => {
@@ -271,7 +282,7 @@ describe('clients that cannot open a URL elicitation, and 2026-07-28', () => {
     const url = await pending(alice, 'search', { q: 'big one' });
     const requested = await gw.waitForAudit((e) => e.type === 'approval.requested' && e.approval?.url === url);
     assert.equal(requested.approval?.reason, 'a big search');
-    (await decide(url, KEYS.carol, 'Approve')).context().close();
+    await (await decide(url, KEYS.carol, 'Approve')).context().close();
     await alice.callTool({ name: 'search', arguments: { q: 'big one' } });
     assert.equal(upstreamCalls('search', { q: 'big one' }), 1);
     await alice.close();

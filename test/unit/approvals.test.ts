@@ -256,19 +256,22 @@ describe('page', () => {
       ...facts({ target: { kind: 'tool', name: evil }, arguments: { [evil]: evil }, reason: evil, approvers: [`group:${evil}`], caller: { key: 'k', subject: evil, method: 'api_key', issuer: evil } }),
       status: 'denied' as const, decidedBy: evil, decidedMs: 1, comment: evil, usedMs: undefined,
     };
-    const html = approvalPage({ record, nowMs: 0, viewer: undefined, notAllowed: undefined, csrf: evil, notice: evil });
+    const html = approvalPage({ record, nowMs: 0, viewer: undefined, notAllowed: undefined, details: true, csrf: evil, notice: evil });
     assert.doesNotMatch(html, /<script/i);
     assert.doesNotMatch(html, /"'&<\/script>/);
     assert.ok(html.includes(escapeHtml(evil)));
     assert.equal(escapeHtml(`<a href="x" onclick='y'>&`), '&#60;a href=&#34;x&#34; onclick=&#39;y&#39;&#62;&#38;');
   });
-  test('a pending request shows the sign-in form; a signed-in approver the decision form with the CSRF token', () => {
+  test('a pending request shows only its status and the sign-in form; a signed-in approver the details and the decision form with the CSRF token', () => {
     const record = { ...facts(), status: 'pending' as const, decidedBy: undefined, decidedMs: undefined, comment: undefined, usedMs: undefined };
-    assert.match(approvalPage({ record, nowMs: record.createdMs, viewer: undefined, notAllowed: undefined, csrf: 'tok' }), /name="credential"/);
+    const anonymous = approvalPage({ record, nowMs: record.createdMs, viewer: undefined, notAllowed: undefined, details: false, csrf: 'tok' });
+    assert.match(anonymous, /name="credential"/);
+    assert.doesNotMatch(anonymous, /acme|alice|transfer/, 'the URL alone shows no details');
     const viewer = { subject: 'carol', method: 'api_key' as const, issuer: undefined, groups: ['finance'], expMs: 9e15 };
-    const html = approvalPage({ record, nowMs: record.createdMs, viewer, notAllowed: undefined, csrf: 'tok' });
+    const html = approvalPage({ record, nowMs: record.createdMs, viewer, notAllowed: undefined, details: true, csrf: 'tok' });
+    assert.match(html, /acme/);
     assert.match(html, /value="approve"/);
     assert.match(html, /name="csrf" value="tok"/);
-    assert.doesNotMatch(approvalPage({ record, nowMs: record.expiresMs, viewer, notAllowed: undefined, csrf: 'tok' }), /value="approve"/, 'expired: no decision form');
+    assert.doesNotMatch(approvalPage({ record, nowMs: record.expiresMs, viewer, notAllowed: undefined, details: true, csrf: 'tok' }), /value="approve"/, 'expired: no decision form');
   });
 });
