@@ -43,7 +43,7 @@ export function applyPolicy(server: ServerRuntime, input: PolicyInput, target: T
     ev.policy.input = d.redact.length ? redactorFor(d.redact)(recorded) : recorded;
   }
   if (d.redact.length && ev.arguments !== undefined) ev.arguments = redactorFor(d.redact)(ev.arguments);
-  if (d.allowed) return { refusal: undefined, headers: d.headers, rateLimits: d.rateLimits, approval: d.approval };
+  if (d.allowed) return { refusal: undefined, headers: d.headers, rateLimits: d.rateLimits, ...(d.approval && { approval: d.approval }) };
   if (dryRun) {
     ev.reason = 'would_deny';
     ev.message = d.error ?? d.reasons.join('; ');
