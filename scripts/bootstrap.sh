@@ -8,7 +8,8 @@
 #   Redis             -> .tools/redis/          (Debian packages unpacked with dpkg -x, pinned)
 #   Jaeger v2         -> .tools/bin/jaeger      (go get -tool + go install, pinned; OTLP back end of the tracing tests)
 #   helm, kubeconform -> .tools/bin/            (go install, pinned; for the manifest checks)
-# ENVOY_BIN / OPA_BIN / RATELIMIT_BIN / REDIS_SERVER_BIN / JAEGER_BIN / HELM_BIN / KUBECONFORM_BIN
+#   Chromium          -> .tools/chromium/ or apt-get (Debian packages; for the approval-page tests)
+# ENVOY_BIN / OPA_BIN / RATELIMIT_BIN / REDIS_SERVER_BIN / JAEGER_BIN / HELM_BIN / KUBECONFORM_BIN / CHROMIUM_BIN
 # (or envoy / opa / redis-server / jaeger on PATH) take precedence and skip the install.
 # Then compiles the TypeScript (dist/).
 set -euo pipefail
@@ -181,6 +182,49 @@ else
 fi
 "$redis_bin" --version >/dev/null 2>&1 || die "$redis_bin does not run (redis-server --version failed)"
 
+# --- Chromium (headless browser of the approval-page e2e tests) -----------------
+# Debian's chromium: unpacked with dpkg -x into .tools/chromium when the machine already has
+# its shared libraries; otherwise installed with apt-get (root only), since its library
+# closure is large. Debian's security archive keeps only the newest build: if the pinned one
+# is gone, the archive's current one is taken (same Debian release).
+chromium_bin=""
+if [ -n "${CHROMIUM_BIN:-}" ]; then
+  [ -x "$CHROMIUM_BIN" ] || die "CHROMIUM_BIN=$CHROMIUM_BIN is not an executable file"
+  chromium_bin="$CHROMIUM_BIN"
+elif command -v chromium >/dev/null 2>&1; then
+  chromium_bin="$(command -v chromium)"
+elif [ -x "$TOOLS/chromium/bin/chromium" ] && [ -f "$TOOLS/chromium/.version" ]; then
+  chromium_bin="$TOOLS/chromium/bin/chromium"
+else
+  command -v apt-get >/dev/null && command -v dpkg >/dev/null || die "Chromium is needed for the approval-page tests: install chromium (or set CHROMIUM_BIN); on Debian this script fetches it with apt-get"
+  say "fetching chromium (Debian packages) into .tools/chromium"
+  rm -rf "$TOOLS/chromium" && mkdir -p "$TOOLS/chromium/debs" "$TOOLS/chromium/root"
+  fetch_chromium() { ( cd "$TOOLS/chromium/debs" && apt-get download "chromium$1" "chromium-common$1" >&2 2>/dev/null ); }
+  fetch_chromium "=$CHROMIUM_DEB_VERSION" || { [ "$(id -u)" = 0 ] && apt-get update -qq >&2 && fetch_chromium "=$CHROMIUM_DEB_VERSION"; } \
+    || { say "chromium=$CHROMIUM_DEB_VERSION is no longer in the archive; taking its current chromium"; fetch_chromium ""; } \
+    || die "apt-get download chromium failed; run apt-get update first, or install chromium and set CHROMIUM_BIN"
+  for deb in "$TOOLS/chromium/debs"/*.deb; do dpkg -x "$deb" "$TOOLS/chromium/root"; done
+  chromium_version="$(dpkg-deb -f "$TOOLS"/chromium/debs/chromium_*.deb Version)"
+  rm -rf "$TOOLS/chromium/debs"
+  unpacked="$TOOLS/chromium/root/usr/lib/chromium/chromium"
+  if ! ldd "$unpacked" 2>/dev/null | grep -q 'not found'; then
+    mkdir -p "$TOOLS/chromium/bin"
+    printf '#!/bin/sh\nexec "%s" "$@"\n' "$unpacked" > "$TOOLS/chromium/bin/chromium"
+    chmod +x "$TOOLS/chromium/bin/chromium"
+    echo "$chromium_version" > "$TOOLS/chromium/.version"
+    chromium_bin="$TOOLS/chromium/bin/chromium"
+  else
+    rm -rf "$TOOLS/chromium"
+    [ "$(id -u)" = 0 ] || die "chromium's shared libraries are missing on this machine and installing them needs root: run 'apt-get install chromium' (or set CHROMIUM_BIN)"
+    say "chromium's shared libraries are missing here: apt-get install chromium (as root)"
+    { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >&2 \
+      || { apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >&2; }; } \
+      || die "apt-get install chromium failed; install it yourself and set CHROMIUM_BIN"
+    chromium_bin="$(command -v chromium)" || die "chromium installed but not on PATH; set CHROMIUM_BIN"
+  fi
+fi
+"$chromium_bin" --headless --no-sandbox --version >/dev/null 2>&1 || die "$chromium_bin does not run (chromium --version failed)"
+
 # --- compile -----------------------------------------------------------------
 if [ -z "${BOOTSTRAP_SKIP_BUILD:-}" ]; then
   say "compiling TypeScript"
@@ -197,5 +241,6 @@ REDIS_SERVER_BIN=$redis_bin
 JAEGER_BIN=$jaeger_bin
 HELM_BIN=$helm_bin
 KUBECONFORM_BIN=$kubeconform_bin
+CHROMIUM_BIN=$chromium_bin
 PATHS
-say "ready: envoy=$envoy_bin opa=$opa_bin node24=$node24 ratelimit=$ratelimit_bin redis=$redis_bin jaeger=$jaeger_bin helm=$helm_bin kubeconform=$kubeconform_bin"
+say "ready: envoy=$envoy_bin opa=$opa_bin node24=$node24 ratelimit=$ratelimit_bin redis=$redis_bin jaeger=$jaeger_bin helm=$helm_bin kubeconform=$kubeconform_bin chromium=$chromium_bin"

@@ -11,3 +11,5 @@ JAEGER_VERSION=v1.75.0
 # Manifest checks (test/unit/manifests.test.ts): helm lint/template and kubeconform.
 HELM_VERSION=v4.3.2
 KUBECONFORM_VERSION=v0.8.0
+# chromium from Debian bookworm-security (headless browser of the approval-page tests).
+CHROMIUM_DEB_VERSION=156.0.8078.114-1~deb12u1

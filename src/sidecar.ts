@@ -16,6 +16,7 @@ import { assertSidecarReloadable } from './config/restart-needed.js';
 import { oneAtATime } from './config/serial.js';
 import { LimiterBackendPool } from './limits/backend-pool.js';
 import type { LocalBackends } from './limits/limiter.js';
+import { startApprovals } from './approvals/service.js';
 
 /** How long a replaced runtime stays open for the exchanges still using it. */
 const RETIRE_AFTER_MS = 60_000;
@@ -43,6 +44,8 @@ export interface Sidecar {
   readonly openListenStreams: number;
   /** `http://host:port` of /metrics, /healthz, /readyz (undefined without `telemetry.listen`). */
   readonly telemetryUrl: string | undefined;
+  /** `http://host:port` of the approval page (undefined without an `approvals` section). */
+  readonly approvalsUrl: string | undefined;
   /** What /readyz and grpc.health.v1 report. */
   readonly readiness: ReadinessState;
   /** `mcp_gateway_component_ready` and the transition log (the launcher adds Envoy). */
@@ -103,6 +106,9 @@ export async function startSidecar(config: GatewayConfig, opts: SidecarOptions =
   // Shared by the runtimes a reload replaces: quotas and slots carry over.
   const limiterPool = new LimiterBackendPool(opts.limiterLocal);
   let runtime = await createRuntime(config, audit, log, metered, tracing, limiterPool).catch(abandon);
+  // The approval page and store outlive reloads: pending approvals survive them.
+  const approvals = config.approvals ? await startApprovals(config, audit, log, () => runtime.authenticator).catch((err: unknown) => (runtime.close(), abandon(err))) : undefined;
+  runtime.approvals = approvals?.gate;
   const retired = new Set<GatewayRuntime>();
   const server = await startExtProcServer(config.sidecar.listen, () => runtime, log, metered).catch((err: unknown) => (runtime.close(), abandon(err)));
   // NOT_SERVING until the checks say otherwise (no health request is answered before this line runs).
@@ -128,6 +134,7 @@ export async function startSidecar(config: GatewayConfig, opts: SidecarOptions =
     assertSidecarReloadable(current, next);
     if (draining) throw new Error('the sidecar is shutting down');
     const fresh = await createRuntime(next, audit, log, metered, tracing, limiterPool);
+    fresh.approvals = approvals?.gate;
     const old = runtime;
     runtime = fresh;
     loaded = fresh;
@@ -152,6 +159,7 @@ export async function startSidecar(config: GatewayConfig, opts: SidecarOptions =
       return server.openListenStreams;
     },
     telemetryUrl: endpoint?.url,
+    approvalsUrl: approvals?.url,
     readiness,
     components,
     tracing,
@@ -163,6 +171,7 @@ export async function startSidecar(config: GatewayConfig, opts: SidecarOptions =
         readiness.stop();
         void readiness.evaluate();
         await server.shutdown(graceMs);
+        await approvals?.close();
         runtime.close();
         for (const r of retired) r.close();
         retired.clear();

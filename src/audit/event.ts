@@ -78,6 +78,8 @@ export interface AuditEvent {
   response_bytes: number | undefined;
   /** Cost units of a tools/call that passed (servers[].tool_costs); absent when the tool has no cost. */
   cost_units: number | undefined;
+  /** An approval gate (src/approvals): the request's id and state; on approval.* events also who decided and why. */
+  approval?: { id: string; status: string; approvers?: readonly string[]; reason?: string; by?: string; comment?: string; url?: string } | undefined;
   /** Gateway-side duration from request headers to the decision being complete (ms). */
   latency_ms: number;
   client_address: string | undefined;

@@ -6,6 +6,7 @@ import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
 import { configSchema, DEFAULTS, type RawConfig } from './schema.js';
 import type { AuditSection, GatewayConfig, HostPort, OtlpTarget, TracingSection, ServerConfig, ServerOAuth, CurationRules, UpstreamAuthConfig, UpstreamTraffic, UpstreamVersion, LimitsSection, LimitDimension, FailureMode } from './types.js';
 import { normalizeAuth } from '../identity/config.js';
+import { resolveApprovals, resolveServerApprovals } from '../approvals/config.js';
 import { underPrefix } from './paths.js';
 import { compileNamePattern, valuePatternProblem } from '../audit/redact.js';
 import { sidecarWorkers, workerListenProblems } from '../workers/addresses.js';
@@ -244,6 +245,7 @@ function normalize(raw: RawConfig, source: string): GatewayConfig {
       allowedUrlHosts: s.allowed_url_hosts ?? [],
       scanResults: s.scan_results && { action: s.scan_results.action ?? 'redact', detect: s.scan_results.detect ?? ['secrets', 'pii', 'prompt_injection'], tools: s.scan_results.tools ?? ['*'], external: s.scan_results.external && { url: s.scan_results.external.url, timeoutMs: s.scan_results.external.timeout_ms ?? 2000 } },
     },
+    approvals: resolveServerApprovals(s.approvals),
   };
   });
   return {
@@ -319,6 +321,7 @@ function normalize(raw: RawConfig, source: string): GatewayConfig {
       tracing,
     },
     log: { level: raw.log?.level ?? 'info' },
+    approvals: resolveApprovals(raw.approvals, parseHostPort),
     source,
   };
 }
@@ -420,6 +423,7 @@ function checkSemantics(c: GatewayConfig, raw: RawConfig): { path: (string | num
     const dupPath = paths.get(s.path);
     if (dupPath !== undefined) out.push({ path: ['servers', i, 'path'], message: `path ${s.path} is already served by servers[${dupPath}]` });
     paths.set(s.path, i);
+    if (s.approvals.length && !c.approvals) out.push({ path: ['servers', i, 'approvals'], message: 'approval rules need the top-level approvals section (where the approval page listens)' });
     for (const u of s.replicas) {
       if (u.protocol !== 'http:' && u.protocol !== 'https:') {
         out.push({ path: ['servers', i, 'url'], message: `unsupported scheme ${u.protocol} (use http: or https:)` });
@@ -541,5 +545,7 @@ function checkSemantics(c: GatewayConfig, raw: RawConfig): { path: (string | num
     out.push({ path: ['sidecar', 'listen'], message: 'the sidecar address must differ from gateway.listen' });
   }
   out.push(...workerListenProblems(c.sidecar, [l, a]));
+  // The approval gate lives in the single-process sidecar; the workers' primary does not run it yet.
+  if (c.approvals && c.sidecar.workers > 1) out.push({ path: ['sidecar', 'workers'], message: 'approvals need sidecar.workers: 1 (the approval gate is not shared by worker processes yet)' });
   return out;
 }

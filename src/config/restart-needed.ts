@@ -19,6 +19,7 @@ export function sidecarFixedDifference(a: SidecarFixed, b: SidecarFixed): string
     'audit.file': c.audit.file,
     'audit.durability': c.audit.durability,
     'log.level': c.log.level,
+    approvals: c.approvals,
   });
   const [x, y] = [fixed(a), fixed(b)];
   const changed = (Object.keys(x) as (keyof typeof x)[]).filter((k) => JSON.stringify(x[k]) !== JSON.stringify(y[k]));
@@ -31,4 +32,4 @@ export function assertSidecarReloadable(running: SidecarFixed, next: SidecarFixe
   if (fixed) throw new RestartNeededError(`${fixed} changed: restart the sidecar to apply this config`);
 }
 
-type SidecarFixed = Pick<GatewayConfig, 'sidecar' | 'telemetry' | 'audit' | 'log'>;
+type SidecarFixed = Pick<GatewayConfig, 'sidecar' | 'telemetry' | 'audit' | 'log' | 'approvals'>;

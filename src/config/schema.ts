@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { authSchema } from '../identity/config.js';
 import { DEFAULT_SECRET_NAMES, DEFAULT_VALUE_PATTERNS } from '../audit/redact.js';
+import { approvalsSchema, serverApprovalsSchema } from '../approvals/config.js';
 
 export const DEFAULTS = {
   listen: '127.0.0.1:10000',
@@ -190,6 +191,8 @@ const server = z
       })
       .strict()
       .optional(),
+    // Human approval before these tools run (src/approvals; needs the top-level approvals section).
+    approvals: serverApprovalsSchema.optional(),
   })
   .strict()
   .refine((s) => (s.url === undefined) !== (s.versions === undefined), { message: 'set exactly one of url or versions', path: ['url'] });
@@ -391,6 +394,8 @@ export const configSchema = z
       })
       .strict()
       .optional(),
+    // Approval gates: the approval page's listener, the store of approvals, the webhook (src/approvals).
+    approvals: approvalsSchema.optional(),
     log: z
       .object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).optional() })
       .strict()

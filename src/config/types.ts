@@ -2,6 +2,7 @@
 // Produced once by loadConfig(); never mutated afterwards (reload swaps the whole object).
 import type { AuthConfig } from '../identity/config.js';
 import type { ResultScanConfig } from '../guardrails/result-guard.js';
+import type { ApprovalRuleConfig, ApprovalsConfig } from '../approvals/config.js';
 
 export type { AuthConfig };
 
@@ -55,6 +56,8 @@ export interface ServerConfig {
   toolCosts: readonly { pattern: string; units: number }[];
   /** Tool integrity: pinning to the lockfile, argument validation (src/integrity). */
   integrity: ServerIntegrity;
+  /** `approvals`: tools that need a human's approval per call (src/approvals); empty: none. */
+  approvals: readonly ApprovalRuleConfig[];
 }
 
 export interface ServerIntegrity {
@@ -315,6 +318,8 @@ export interface GatewayConfig {
   /** The sidecar's HTTP endpoint (/metrics, /healthz, /readyz); undefined: none. */
   telemetry: { listen: HostPort | undefined; usage: UsageSection; tracing: TracingSection | undefined };
   log: { level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent' };
+  /** Approval gates (the page, the store, the webhook); undefined: no call can be approved. */
+  approvals: ApprovalsConfig | undefined;
   /** Where the config was loaded from, for messages. */
   source: string;
 }

@@ -5,7 +5,7 @@ import { performance } from 'node:perf_hooks';
 import { jsonRpcErrorBody, parseJsonRpcMessage, type JsonRpcId, type JsonRpcMessage } from '../mcp/jsonrpc.js';
 import { checkStandardHeaders } from '../mcp/standard-headers.js';
 import { JsonRpcErrorCode } from '../mcp/errors.js';
-import { LIST_METHODS, STANDARD_HEADERS_VERSION, caseCollision, type ListMethod } from '../mcp/protocol.js';
+import { LIST_METHODS, STANDARD_HEADERS_VERSION, caseCollision, type ListMethod, type Target } from '../mcp/protocol.js';
 import { headerVersionRefusal, messageVersion, removedMethodRefusal } from './protocol-version.js';
 import { emptyAuditEvent, type AuditEvent } from '../audit/event.js';
 import { ANONYMOUS, type GatewayRuntime, type ServerRuntime } from './runtime.js';
@@ -21,6 +21,8 @@ import type { HttpRouteConfig } from '../config/types.js';
 import { ResponseFilter, bodyModeOf, type ServerMessageReport } from './response-filter.js';
 import { serverMessageEvent } from './server-message-event.js';
 import { applyPolicy } from './policy-step.js';
+import { applyApproval, approvalDemand, declaresUrlElicitation } from './approval-step.js';
+import type { ApprovalDemand } from '../approvals/demand.js';
 import { applyCuration } from './curation-step.js';
 import { applyIntegrity } from './integrity-step.js';
 import { applyLimits, applyStreamLimits, type LimitsStep } from './limits-step.js';
@@ -85,6 +87,8 @@ export class Exchange {
   private readonly trace: ExchangeTrace | undefined;
   /** The JSON-RPC error code the gateway answered with, for the span. */
   private rpcCode: number | undefined;
+  /** An initialize whose client declared URL-mode elicitation (only looked at with an approvals section). */
+  private urlElicitation = false;
 
   constructor(private readonly rt: GatewayRuntime) {
     this.event = emptyAuditEvent();
@@ -445,6 +449,8 @@ export class Exchange {
       const v = msg.params?.protocolVersion;
       if (typeof v === 'string') ev.protocol_version = v;
     }
+    // Remembered for the session the answer opens: it may be sent -32042 (approval-step.ts).
+    if (msg.method === 'initialize' && this.rt.approvals && (server.approvalRules || server.policy)) this.urlElicitation = declaresUrlElicitation(msg.params?.capabilities);
 
     const sh = this.standardHeaders;
     if (ev.protocol_version === STANDARD_HEADERS_VERSION || sh.method !== undefined || sh.name !== undefined) {
@@ -469,6 +475,7 @@ export class Exchange {
     if (isRequest) this.list = LIST_METHODS.get(msg.method);
     let verdict: Verdict = CONTINUE;
     let policyLimits: readonly PolicyLimit[] = [];
+    let policyDemand: ApprovalDemand | undefined;
     if (server.policy) {
       const started = this.trace ? performance.now() : 0;
       const step = applyPolicy(server, this.input(), curation.target, this.rpcId, ev, this.rt.recordedPolicyInput);
@@ -479,7 +486,31 @@ export class Exchange {
       if (step.refusal) return this.refuse(step.refusal);
       if (step.headers.length) verdict = { kind: 'continue', headers: { set: step.headers } };
       policyLimits = step.rateLimits;
+      policyDemand = step.approval;
     }
+    const demand = approvalDemand(server, msg, curation.target, policyDemand);
+    if (demand) return this.approval(msg, demand, curation.target, verdict, policyLimits);
+    return this.limits(msg, verdict, policyLimits, curation.target);
+  }
+
+  /** The approval gate holds the call back until an approver approved exactly this call. */
+  private approval(msg: Extract<JsonRpcMessage, { kind: 'request' | 'notification' }>, demand: ApprovalDemand, target: Target | undefined, verdict: Verdict, policyLimits: readonly PolicyLimit[]): Promise<Verdict> {
+    const ev = this.event;
+    this.deciding = true;
+    const shown = ev.arguments !== undefined ? ev.arguments : this.rt.redact(msg.params?.arguments);
+    const context = { gate: this.rt.approvals, server: this.server!, msg, target, identity: this.identity, policyDemand: demand, shownArguments: shown, protocolVersion: ev.protocol_version, sessionId: ev.session_id };
+    return applyApproval(context, demand, this.rpcId, ev).then((step) => {
+      this.deciding = false;
+      if (step.kind === 'refuse') return this.refuse(step.refusal);
+      if (step.kind === 'answer') return this.denied({ reason: step.reason, httpStatus: 200, message: step.message }, step.body);
+      return this.limits(msg, verdict, policyLimits, target);
+    });
+  }
+
+  private limits(msg: Extract<JsonRpcMessage, { kind: 'request' | 'notification' }>, verdict: Verdict, policyLimits: readonly PolicyLimit[], target: Target | undefined): Verdict | Promise<Verdict> {
+    const ev = this.event;
+    const server = this.server!;
+    const isRequest = msg.kind === 'request';
     const limiter = this.rt.limiter;
     if (!isRequest) {
       if (limiter && msg.method === 'notifications/cancelled') this.cancelled(limiter, msg.params?.requestId);
@@ -487,7 +518,7 @@ export class Exchange {
     }
     // Only a request can be refused with an error its sender will match (by id).
     if (!limiter) return verdict;
-    const limits = applyLimits(limiter, { server: server.config.name, method: msg.method, target: curation.target, identity: this.identity }, policyLimits, msg.id, ev);
+    const limits = applyLimits(limiter, { server: server.config.name, method: msg.method, target, identity: this.identity }, policyLimits, msg.id, ev);
     if (!(limits instanceof Promise)) return this.afterLimits(limits, verdict);
     this.deciding = true;
     return limits.then((s) => {
@@ -570,6 +601,7 @@ export class Exchange {
       // Upstreams echo the session id on every response: reuse the id the caller sent.
       const clientSession = !binder ? upstreamSession : this.session?.upstreamId === upstreamSession ? this.session.sealed : binder.seal(upstreamSession, callerKey(this.identity), this.server!.config.name);
       this.event.session_id ??= clientSession;
+      if (this.urlElicitation) this.rt.approvals!.store.markUrlCapable(clientSession, this.rt.config.sessions.ttlS * 1000).catch(() => {});
       if (binder) sealed = { kind: 'continue', headers: { ...sealed.headers, set: [['mcp-session-id', clientSession]] } };
     }
     const method = this.event.http.method;

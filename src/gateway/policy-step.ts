@@ -11,6 +11,7 @@ import type { PolicyInput } from '../policy/input.js';
 import type { Refusal } from './refusal.js';
 import type { ServerRuntime } from './runtime.js';
 import type { PolicyLimit } from '../limits/types.js';
+import type { ApprovalDemand } from '../approvals/demand.js';
 
 // A policy returns the same few redact lists over and over: compile each once.
 const redactors = new Map<string, Redactor>();
@@ -24,7 +25,7 @@ function redactorFor(keys: readonly string[]): Redactor {
   return r;
 }
 
-export type PolicyStep = { refusal: Refusal } | { refusal: undefined; headers: readonly [string, string][]; rateLimits: readonly PolicyLimit[] };
+export type PolicyStep = { refusal: Refusal } | { refusal: undefined; headers: readonly [string, string][]; rateLimits: readonly PolicyLimit[]; approval?: ApprovalDemand | undefined };
 
 /**
  * `record` turns the input into what the audit event keeps of it (audit.policy_input), so
@@ -42,7 +43,7 @@ export function applyPolicy(server: ServerRuntime, input: PolicyInput, target: T
     ev.policy.input = d.redact.length ? redactorFor(d.redact)(recorded) : recorded;
   }
   if (d.redact.length && ev.arguments !== undefined) ev.arguments = redactorFor(d.redact)(ev.arguments);
-  if (d.allowed) return { refusal: undefined, headers: d.headers, rateLimits: d.rateLimits };
+  if (d.allowed) return { refusal: undefined, headers: d.headers, rateLimits: d.rateLimits, ...(d.approval && { approval: d.approval }) };
   if (dryRun) {
     ev.reason = 'would_deny';
     ev.message = d.error ?? d.reasons.join('; ');

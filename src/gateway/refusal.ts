@@ -47,7 +47,11 @@ export type RefusalReason =
   | 'invalid_arguments'
   | 'result_blocked'
   | 'rate_limited'
-  | 'rate_limit_unavailable';
+  | 'rate_limit_unavailable'
+  | 'approval_pending'
+  | 'approval_denied'
+  | 'approval_expired'
+  | 'approval_unavailable';
 
 export interface Refusal {
   reason: RefusalReason;

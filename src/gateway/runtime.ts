@@ -26,6 +26,8 @@ import type { ServerPins } from '../integrity/pins.js';
 import { loadPins } from '../integrity/load-pins.js';
 import { DefinitionScreen } from '../integrity/screen.js';
 import { ResultGuard } from '../guardrails/result-guard.js';
+import { ApprovalRules } from '../approvals/demand.js';
+import type { ApprovalGate } from '../approvals/gate.js';
 
 export interface ServerRuntime {
   config: ServerConfig;
@@ -50,6 +52,8 @@ export interface ServerRuntime {
   screen: DefinitionScreen | undefined;
   /** Tool-result scanning (servers[].scan_results); undefined: off. */
   resultGuard: ResultGuard | undefined;
+  /** servers[].approvals compiled; undefined: no tool of this server needs approval by config. */
+  approvalRules: ApprovalRules | undefined;
 }
 
 function serverRuntime(s: ServerConfig, policy: PolicyWatcher | undefined, broker: CredentialBroker | undefined, stripHeaders: readonly string[], pins: ServerPins | undefined, cache: VisibilityCache | undefined): ServerRuntime {
@@ -67,7 +71,8 @@ function serverRuntime(s: ServerConfig, policy: PolicyWatcher | undefined, broke
       : cache
         ? (input: PolicyInput, items: readonly ListItem[]) => cache.visibleSet(policy.current(), s.name, input, items)
         : (input: PolicyInput, items: readonly ListItem[]) => policy.current().visibleSet(input, items);
-  return { config: s, curation, policy, broker, governed, governsResources, stripHeaders, toolCost: compileToolCosts(s.toolCosts), visibleSet, pins, screen, resultGuard };
+  const approvalRules = s.approvals.length ? new ApprovalRules(s.approvals) : undefined;
+  return { config: s, curation, policy, broker, governed, governsResources, stripHeaders, toolCost: compileToolCosts(s.toolCosts), visibleSet, pins, screen, resultGuard, approvalRules };
 }
 
 export class GatewayRuntime {
@@ -134,6 +139,9 @@ export class GatewayRuntime {
 
   /** Who usage is attributed to (telemetry.usage.caller_label); undefined: not configured. */
   readonly callerOf: CallerOf | undefined;
+
+  /** The approval gate (the `approvals` section), the sidecar's, shared by the runtimes a reload replaces; undefined: none. */
+  approvals: ApprovalGate | undefined = undefined;
 
   readonly policyInput: PolicyInputBuilder;
   /** RFC 9728 documents by well-known path (empty without an oauth section). */

@@ -15,5 +15,7 @@ export const JsonRpcErrorCode = {
   HeaderMismatch: -32020,
   /** MCP 2026-07-28: the request's protocol version is not one the server supports (HTTP 400; data `{ supported, requested }`). */
   UnsupportedProtocolVersion: -32022,
+  /** MCP 2025-11-25: the request needs URL-mode elicitation first (data `{ elicitations: [{ mode: "url", elicitationId, url, message }] }`). */
+  UrlElicitationRequired: -32042,
 } as const;
 export type JsonRpcErrorCode = (typeof JsonRpcErrorCode)[keyof typeof JsonRpcErrorCode];

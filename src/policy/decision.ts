@@ -4,7 +4,8 @@
 //
 //   { allowed: boolean, reasons?: string[], error_message?: string,
 //     headers?: { [name]: string }, redact?: string[],
-//     rate_limits?: [{ key: string, requests_per_unit: number, unit: "second"|"minute"|"hour"|"day", shadow?: boolean }] }
+//     rate_limits?: [{ key: string, requests_per_unit: number, unit: "second"|"minute"|"hour"|"day", shadow?: boolean }],
+//     approval?: { required: boolean, approvers: ["group:<name>"|"subject:<id>", ...], reason?: string, ttl_s?: number } }
 //
 // Each field is checked on its own and every problem is reported with an exact
 // message; anything unrecognised (an unknown key, a wrong type, a non-boolean
@@ -26,13 +27,16 @@ export interface Decision {
   redact: string[];
   /** Limits the policy names for this request (counted after an allow; see src/limits). */
   rateLimits: PolicyLimit[];
+  /** An allowed call that must first be approved by a human (src/approvals); absent: none needed. */
+  approval?: ApprovalDemand | undefined;
   /** Set when the decision itself was malformed or evaluation failed; the decision then denies. */
   error: string | undefined;
 }
 
 import type { PolicyLimit } from '../limits/types.js';
+import { parseApprovalMember, type ApprovalDemand } from '../approvals/demand.js';
 
-const KEYS = new Set(['allowed', 'reasons', 'error_message', 'headers', 'redact', 'rate_limits']);
+const KEYS = new Set(['allowed', 'reasons', 'error_message', 'headers', 'redact', 'rate_limits', 'approval']);
 const LIMIT_KEYS = new Set(['key', 'requests_per_unit', 'unit', 'shadow']);
 const UNITS = new Set(['second', 'minute', 'hour', 'day']);
 /** Policy limits per decision, and the length of a key: enough for any rule, bounded for the counters. */
@@ -103,16 +107,17 @@ export function parseDecisionValue(value: unknown): Decision {
   const headers = headerList(d, problems);
   const redact = stringArray(d, 'redact', problems);
   const rateLimits = policyLimits(d, problems);
+  const approval = 'approval' in d ? parseApprovalMember(d.approval, problems) : undefined;
 
   for (const k of Object.keys(d).sort()) {
-    if (!KEYS.has(k)) problems.push(`policy decision: unknown key ${JSON.stringify(k)} (expected allowed, reasons, error_message, headers, redact, rate_limits)`);
+    if (!KEYS.has(k)) problems.push(`policy decision: unknown key ${JSON.stringify(k)} (expected allowed, reasons, error_message, headers, redact, rate_limits, approval)`);
   }
 
   if (problems.length > 0) {
     // Denied. A well-formed redact list still applies: redacting more is the safe side.
     return { allowed: false, reasons: problems, errorMessage: undefined, headers: [], redact: redact ?? [], rateLimits: [], error: problems.join('; ') };
   }
-  return { allowed, reasons: reasons ?? [], errorMessage, headers: headers ?? [], redact: redact ?? [], rateLimits: rateLimits ?? [], error: undefined };
+  return { allowed, reasons: reasons ?? [], errorMessage, headers: headers ?? [], redact: redact ?? [], rateLimits: rateLimits ?? [], error: undefined, ...(approval && { approval }) };
 }
 
 function policyLimits(d: Record<string, unknown>, problems: string[]): PolicyLimit[] | undefined {

@@ -30,6 +30,7 @@ import type { Instruments } from './instruments.js';
 import { UsageMetrics } from './usage-metrics.js';
 import { isUsageEvent } from '../usage/classify.js';
 import { POLICY_LIMIT_PREFIX } from '../limits/types.js';
+import { APPROVAL_EVENT_PREFIX } from '../approvals/audit.js';
 
 export const OTHER = '_other';
 const MAX_NAMES = 200;
@@ -67,6 +68,7 @@ export class GatewayMetrics implements Instruments, AuditSinkObserver, StreamObs
   private readonly bundleRevisions = new Map<string, string>();
   private readonly rateLimitHits: Counter;
   private readonly rateLimitUnavailable: Counter;
+  private readonly approvals: Counter;
 
   constructor(opts: { processMetrics?: boolean; usage?: UsageSection } = {}) {
     const registers = [this.registry];
@@ -81,6 +83,12 @@ export class GatewayMetrics implements Instruments, AuditSinkObserver, StreamObs
       name: 'mcp_gateway_decisions_total',
       help: 'Messages and exchanges the gateway decided on, by audit event type, decision and stable reason code (refusals by reason)',
       labelNames: ['server', 'type', 'mcp_method_name', 'decision', 'reason'],
+      registers,
+    });
+    this.approvals = new Counter({
+      name: 'mcp_gateway_approvals_total',
+      help: 'Approval gates (src/approvals) by outcome: requested, approved, denied, used, expired, forbidden (someone not allowed to decide tried)',
+      labelNames: ['server', 'outcome'],
       registers,
     });
     this.listItems = new Counter({
@@ -167,6 +175,10 @@ export class GatewayMetrics implements Instruments, AuditSinkObserver, StreamObs
       if (ev.integrity) this.countIntegrity(server, ev.integrity);
       if (ev.result_scan) for (const [kind, n] of Object.entries(ev.result_scan.counts)) this.resultFindings.inc({ server, kind, action: ev.result_scan.action }, n);
       if (ev.definition_scan) for (const [signal, n] of Object.entries(ev.definition_scan.counts)) this.scanFindings.inc({ server, signal, action: ev.definition_scan.action }, n);
+      if (ev.type.startsWith(APPROVAL_EVENT_PREFIX)) {
+        this.approvals.inc({ server, outcome: ev.type.slice(APPROVAL_EVENT_PREFIX.length) });
+        return;
+      }
       if (ev.type === 'mcp.server_message') {
         this.serverMessages.inc({ server, action: ev.decision === 'deny' ? 'dropped' : 'filtered', reason: ev.reason });
         if (ev.filtered) this.countItems(server, '', ev.filtered);

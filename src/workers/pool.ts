@@ -266,6 +266,7 @@ export async function startWorkerPool(config: GatewayConfig, opts: SidecarOption
       return slots.reduce((n, s) => n + s.listens, 0);
     },
     telemetryUrl: endpoint?.url,
+    approvalsUrl: undefined,
     readiness,
     components,
     tracing: undefined,

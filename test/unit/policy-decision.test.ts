@@ -38,15 +38,15 @@ const malformed: [string, unknown, string[]][] = [
   ['a header value that is a number', { allowed: true, headers: { 'x-a': 1 } }, ['policy decision: "headers"["x-a"] must be a string, got number']],
   ['one header twice in two cases', { allowed: true, headers: { 'X-A': '1', 'x-a': '2' } }, ['policy decision: "headers"["x-a"] repeats "x-a" (header names are case-insensitive)']],
   ['"redact" a string', { allowed: true, redact: 'card_number' }, ['policy decision: "redact" must be an array of strings, got string']],
-  ['an unknown key', { allowed: true, allow: true }, ['policy decision: unknown key "allow" (expected allowed, reasons, error_message, headers, redact, rate_limits)']],
+  ['an unknown key', { allowed: true, allow: true }, ['policy decision: unknown key "allow" (expected allowed, reasons, error_message, headers, redact, rate_limits, approval)']],
   [
     'several problems at once, each reported',
     { allowed: 'yes', reasons: [1], zzz: 1, aaa: 2 },
     [
       'policy decision: "allowed" must be a boolean, got string',
       'policy decision: "reasons"[0] must be a string, got number',
-      'policy decision: unknown key "aaa" (expected allowed, reasons, error_message, headers, redact, rate_limits)',
-      'policy decision: unknown key "zzz" (expected allowed, reasons, error_message, headers, redact, rate_limits)',
+      'policy decision: unknown key "aaa" (expected allowed, reasons, error_message, headers, redact, rate_limits, approval)',
+      'policy decision: unknown key "zzz" (expected allowed, reasons, error_message, headers, redact, rate_limits, approval)',
     ],
   ],
 ];

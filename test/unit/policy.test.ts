@@ -222,7 +222,7 @@ test('a policy whose decision has an unknown key denies, even with allowed: true
   const b = await inline('unknown-key', 'decision := {"allowed": true, "allow": true}');
   const d = b.decide(call([], 'echo'));
   assert.equal(d.allowed, false);
-  assert.equal(d.error, 'policy decision: unknown key "allow" (expected allowed, reasons, error_message, headers, redact, rate_limits)');
+  assert.equal(d.error, 'policy decision: unknown key "allow" (expected allowed, reasons, error_message, headers, redact, rate_limits, approval)');
 });
 
 test('decision shapes straight from a policy: each problem named exactly', async () => {
