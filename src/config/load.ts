@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { isAbsolute, resolve, dirname } from 'node:path';
 import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
 import { configSchema, DEFAULTS, type RawConfig } from './schema.js';
-import type { AuditSection, GatewayConfig, HostPort, OtlpTarget, TracingSection, ServerConfig, ServerOAuth, CurationRules, UpstreamAuthConfig, UpstreamTraffic, UpstreamVersion, LimitsSection, LimitDimension, FailureMode } from './types.js';
+import type { AuditSection, GatewayConfig, HostPort, OpenApiSource, OtlpTarget, TracingSection, ServerConfig, ServerOAuth, CurationRules, UpstreamAuthConfig, UpstreamTraffic, UpstreamVersion, LimitsSection, LimitDimension, FailureMode } from './types.js';
 import { normalizeAuth } from '../identity/config.js';
 import { underPrefix } from './paths.js';
 import { compileNamePattern, valuePatternProblem } from '../audit/redact.js';
@@ -197,7 +197,8 @@ function normalize(raw: RawConfig, source: string): GatewayConfig {
   const servers: ServerConfig[] = raw.servers.map((s) => {
     const urls = (u: string | string[]) => (Array.isArray(u) ? u : [u]).map((x) => new URL(x));
     const versions: UpstreamVersion[] = (s.versions ?? []).map((v) => ({ name: v.name, replicas: urls(v.url), weight: v.weight ?? 1, matchHeader: v.match_header }));
-    const replicas = s.versions ? versions.flatMap((v) => v.replicas) : urls(s.url!);
+    const openapi = openapiOf(s.openapi, abs);
+    const replicas = s.versions ? versions.flatMap((v) => v.replicas) : openapi ? [bridgeUrl(openapi.listen)] : urls(s.url!);
     const ua = s.upstream_auth;
     const upstreamAuth: UpstreamAuthConfig = ua?.static
       ? {
@@ -212,7 +213,7 @@ function normalize(raw: RawConfig, source: string): GatewayConfig {
             tokenEndpoint: ua.token_exchange.token_endpoint,
             clientId: ua.token_exchange.client_id,
             clientSecret: { file: ua.token_exchange.client_secret_file === undefined ? undefined : abs(ua.token_exchange.client_secret_file), env: ua.token_exchange.client_secret_env },
-            audience: ua.token_exchange.audience ?? replicas[0]!.href,
+            audience: ua.token_exchange.audience ?? (openapi ? openapi.baseUrl.href : replicas[0]!.href),
             scope: ua.token_exchange.scope,
             timeoutMs: ua.token_exchange.timeout_ms ?? DEFAULTS.tokenExchangeTimeoutMs,
           }
@@ -222,6 +223,7 @@ function normalize(raw: RawConfig, source: string): GatewayConfig {
     replicas,
     versions,
     upstreamAuth,
+    openapi,
     path: s.path ?? `${pathPrefix}/${s.name}`,
     oauth: oauthFor(s.path ?? `${pathPrefix}/${s.name}`, s.oauth),
     url: replicas[0]!,
@@ -319,6 +321,24 @@ function normalize(raw: RawConfig, source: string): GatewayConfig {
     log: { level: raw.log?.level ?? 'info' },
     source,
   };
+}
+
+function openapiOf(o: RawConfig['servers'][number]['openapi'], abs: (p: string) => string): OpenApiSource | undefined {
+  if (!o) return undefined;
+  return {
+    spec: abs(o.spec),
+    baseUrl: new URL(o.base_url),
+    listen: parseHostPort(o.listen ?? '127.0.0.1:0'),
+    include: { tags: o.include?.tags, operations: o.include?.operations },
+    exclude: { tags: o.exclude?.tags ?? [], operations: o.exclude?.operations ?? [] },
+    timeoutMs: o.timeout_ms ?? 30_000,
+    maxResponseBytes: o.max_response_bytes ?? DEFAULTS.maxResponseBytes,
+  };
+}
+
+/** The MCP endpoint of an OpenAPI bridge listening at `l`. */
+export function bridgeUrl(l: HostPort): URL {
+  return new URL(`http://${l.host.includes(':') ? `[${l.host}]` : l.host}:${l.port}/mcp`);
 }
 
 function limitsOf(raw: RawConfig): LimitsSection {
@@ -443,6 +463,10 @@ function checkSemantics(c: GatewayConfig, raw: RawConfig): { path: (string | num
       out.push({ path: ['servers', i, 'upstream_auth', 'token_exchange'], message: 'token exchange needs authenticated callers: configure auth' });
     }
     if (s.path.startsWith('/.well-known/')) out.push({ path: ['servers', i, 'path'], message: '/.well-known/ is reserved' });
+    const oa = s.openapi;
+    if (oa && !isLoopback(oa.listen.host)) out.push({ path: ['servers', i, 'openapi', 'listen'], message: 'the bridge listens on loopback only (it is reached through Envoy)' });
+    if (oa && oa.baseUrl.protocol !== 'http:' && oa.baseUrl.protocol !== 'https:') out.push({ path: ['servers', i, 'openapi', 'base_url'], message: `unsupported scheme ${oa.baseUrl.protocol} (use http: or https:)` });
+    if (oa && (oa.baseUrl.username || oa.baseUrl.password)) out.push({ path: ['servers', i, 'openapi', 'base_url'], message: 'credentials in the URL are not allowed (they would end up in logs); use upstream_auth' });
     const tls = raw.servers[i]?.tls;
     if (tls && s.url.protocol !== 'https:') out.push({ path: ['servers', i, 'tls'], message: 'tls applies to https: upstreams only' });
     if (tls && (tls.client_cert_file === undefined) !== (tls.client_key_file === undefined)) out.push({ path: ['servers', i, 'tls'], message: 'a client certificate needs both client_cert_file and client_key_file' });

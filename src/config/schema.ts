@@ -148,12 +148,28 @@ const upstreamVersion = z
   })
   .strict();
 
+// An OpenAPI-described REST API served as an MCP server by the gateway's bridge (src/openapi).
+const openapiSelector = z.object({ tags: z.array(z.string().min(1)).min(1).optional(), operations: z.array(glob).min(1).optional() }).strict();
+const openapiSource = z
+  .object({
+    spec: z.string().min(1, 'the path of the OpenAPI 3.0/3.1 document (YAML or JSON)'),
+    base_url: upstreamUrl,
+    // Where the bridge listens (loopback); absent: a free port chosen by `up`.
+    listen: hostPort.optional(),
+    include: openapiSelector.optional(),
+    exclude: openapiSelector.optional(),
+    timeout_ms: z.number().int().min(1).max(600_000).optional(),
+    max_response_bytes: z.number().int().min(1024).max(256 * 1024 * 1024).optional(),
+  })
+  .strict();
+
 const server = z
   .object({
     name: serverName,
     // Several URLs: replicas of one upstream (same scheme and path), load-balanced with sticky sessions.
     url: upstreamUrls.optional(),
     versions: z.array(upstreamVersion).min(1).optional(),
+    openapi: openapiSource.optional(),
     upstream_auth: upstreamAuth.optional(),
     path: z.string().regex(/^\/[A-Za-z0-9._~\/-]*$/, 'expected an absolute URL path such as /mcp/tools').optional(),
     tools: rules.optional(),
@@ -192,7 +208,7 @@ const server = z
       .optional(),
   })
   .strict()
-  .refine((s) => (s.url === undefined) !== (s.versions === undefined), { message: 'set exactly one of url or versions', path: ['url'] });
+  .refine((s) => [s.url, s.versions, s.openapi].filter((x) => x !== undefined).length === 1, { message: 'set exactly one of url, versions or openapi', path: ['url'] });
 
 const globs = z.array(glob).min(1, 'list at least one pattern, or leave the key out').optional();
 const failureMode = z.enum(['open', 'closed']);

@@ -27,6 +27,8 @@ export interface ServerConfig {
   replicas: readonly URL[];
   /** `versions`: named groups of replicas; empty when the server has a plain `url`. */
   versions: readonly UpstreamVersion[];
+  /** `openapi`: the REST API behind the gateway's bridge, which is then this server's upstream (src/openapi). */
+  openapi: OpenApiSource | undefined;
   /** What the upstream receives in place of the caller's credentials. */
   upstreamAuth: UpstreamAuthConfig;
   tools: CurationRules;
@@ -55,6 +57,18 @@ export interface ServerConfig {
   toolCosts: readonly { pattern: string; units: number }[];
   /** Tool integrity: pinning to the lockfile, argument validation (src/integrity). */
   integrity: ServerIntegrity;
+}
+
+export interface OpenApiSource {
+  /** The OpenAPI document (absolute path). */
+  spec: string;
+  baseUrl: URL;
+  /** Where the bridge listens; port 0 until `up` binds a free one (then `url` is the bound address). */
+  listen: HostPort;
+  include: { tags: readonly string[] | undefined; operations: readonly string[] | undefined };
+  exclude: { tags: readonly string[]; operations: readonly string[] };
+  timeoutMs: number;
+  maxResponseBytes: number;
 }
 
 export interface ServerIntegrity {
