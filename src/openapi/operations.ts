@@ -191,7 +191,11 @@ function outputSchemaOf(responses: unknown, legacy: boolean): Json | undefined {
     const json = Object.keys(content).find(isJson);
     if (json === undefined) continue;
     const schema = toJsonSchema(content[json]?.schema, legacy);
-    return schema.type === 'object' ? schema : undefined;
+    if (schema.type === 'object') return schema;
+    // An allOf of objects (a common way to extend a schema) is an object too.
+    const parts = schema.allOf;
+    if (schema.type === undefined && Array.isArray(parts) && parts.length > 0 && parts.every((p) => (p as Json).type === 'object')) return { type: 'object', ...schema };
+    return undefined;
   }
   return undefined;
 }
