@@ -224,6 +224,7 @@ function normalize(raw: RawConfig, source: string): GatewayConfig {
     versions,
     upstreamAuth,
     openapi,
+    catalog: { title: s.catalog?.title, description: s.catalog?.description, version: s.catalog?.version },
     path: s.path ?? `${pathPrefix}/${s.name}`,
     oauth: oauthFor(s.path ?? `${pathPrefix}/${s.name}`, s.oauth),
     url: replicas[0]!,
@@ -259,6 +260,7 @@ function normalize(raw: RawConfig, source: string): GatewayConfig {
       drainTimeMs: g.drain_time_ms ?? DEFAULTS.drainTimeMs,
       drainTimeoutMs: g.drain_timeout_ms ?? DEFAULTS.drainTimeoutMs,
       publicUrl,
+      catalog: g.catalog && { path: g.catalog.path ?? '/v0.1/servers', namespace: g.catalog.namespace ?? 'local.mcp-gateway', cacheTtlMs: g.catalog.cache_ttl_ms ?? 60_000 },
       tls: g.tls && {
         certFile: abs(g.tls.cert_file),
         keyFile: abs(g.tls.key_file),
@@ -480,6 +482,8 @@ function checkSemantics(c: GatewayConfig, raw: RawConfig): { path: (string | num
       });
       if (s.versions.every((v) => v.weight === 0)) out.push({ path: ['servers', i, 'versions'], message: 'at least one version needs a weight above 0 (requests without a matching header go by weight)' });
     }
+    const cat = c.gateway.catalog;
+    if (cat && (underPrefix(s.path, cat.path) || underPrefix(cat.path, s.path))) out.push({ path: ['gateway', 'catalog', 'path'], message: `overlaps the path of MCP server "${s.name}" (${s.path})` });
     for (const [j, r] of c.httpRoutes.entries()) {
       if (underPrefix(s.path, r.pathPrefix)) out.push({ path: ['http_routes', j, 'path_prefix'], message: `covers ${s.path}, the path of MCP server "${s.name}"` });
     }
@@ -511,6 +515,11 @@ function checkSemantics(c: GatewayConfig, raw: RawConfig): { path: (string | num
   raw.audit?.redact_values?.forEach((p, i) => {
     const problem = valuePatternProblem(p);
     if (problem) out.push({ path: ['audit', 'redact_values', i], message: problem });
+  });
+  const cat = c.gateway.catalog;
+  if (cat && underPrefix(cat.path, '/.well-known')) out.push({ path: ['gateway', 'catalog', 'path'], message: '/.well-known/ is reserved' });
+  c.httpRoutes.forEach((r, j) => {
+    if (cat && (underPrefix(cat.path, r.pathPrefix) || underPrefix(r.pathPrefix, cat.path))) out.push({ path: ['gateway', 'catalog', 'path'], message: `overlaps http_routes[${j}] (${r.pathPrefix})` });
   });
   const routeNames = new Set<string>();
   c.httpRoutes.forEach((r, j) => {

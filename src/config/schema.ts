@@ -170,6 +170,8 @@ const server = z
     url: upstreamUrls.optional(),
     versions: z.array(upstreamVersion).min(1).optional(),
     openapi: openapiSource.optional(),
+    // How the catalog describes this server (server.json's title, description, version).
+    catalog: z.object({ title: z.string().min(1).max(100).optional(), description: z.string().min(1).max(100).optional(), version: z.string().min(1).max(255).optional() }).strict().optional(),
     upstream_auth: upstreamAuth.optional(),
     path: z.string().regex(/^\/[A-Za-z0-9._~\/-]*$/, 'expected an absolute URL path such as /mcp/tools').optional(),
     tools: rules.optional(),
@@ -277,6 +279,15 @@ export const configSchema = z
           .strict()
           .optional(),
         public_url: z.string().url('expected the absolute URL clients use to reach the gateway, e.g. https://mcp.example.com').optional(),
+        // The discovery endpoint (MCP Registry API shape) listing the servers each caller may use (src/catalog).
+        catalog: z
+          .object({
+            path: z.string().regex(/^\/[A-Za-z0-9._~\/-]*[^\/]$/, 'expected a path such as /v0.1/servers (no trailing slash)').optional(),
+            namespace: z.string().regex(/^[a-zA-Z0-9.-]+$/, 'a reverse-DNS namespace such as com.example.mcp').optional(),
+            cache_ttl_ms: z.number().int().min(0).max(86_400_000).optional(),
+          })
+          .strict()
+          .optional(),
       })
       .strict()
       .optional(),

@@ -27,6 +27,8 @@ export interface ServerConfig {
   replicas: readonly URL[];
   /** `versions`: named groups of replicas; empty when the server has a plain `url`. */
   versions: readonly UpstreamVersion[];
+  /** `servers[].catalog`: how the catalog describes the server (each field optional). */
+  catalog: { title: string | undefined; description: string | undefined; version: string | undefined };
   /** `openapi`: the REST API behind the gateway's bridge, which is then this server's upstream (src/openapi). */
   openapi: OpenApiSource | undefined;
   /** What the upstream receives in place of the caller's credentials. */
@@ -181,6 +183,8 @@ export interface GatewaySection {
   tls: { certFile: string; keyFile: string; clientCaFile: string | undefined; requireClientCertificate: boolean } | undefined;
   /** How clients reach the gateway (scheme://host[:port], no trailing slash). */
   publicUrl: string;
+  /** `gateway.catalog`: the discovery endpoint; undefined: not served. */
+  catalog: { path: string; namespace: string; cacheTtlMs: number } | undefined;
   /** Envoy stream idle timeout; long enough for quiet SSE streams. */
   streamIdleTimeoutS: number;
 }
