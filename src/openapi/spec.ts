@@ -18,7 +18,9 @@ export async function loadSpec(file: string): Promise<OpenApiDocument> {
       dereference: { circular: false },
     });
   } catch (err) {
-    throw new SpecError(`${file}: ${(err as Error).message.split('\n')[0]}`);
+    // The parser's message is a headline and one indented line per problem: the first few tell enough.
+    const lines = (err as Error).message.split('\n').map((l) => l.trim()).filter(Boolean);
+    throw new SpecError(`${file}: ${lines.slice(0, 4).join('; ')}${lines.length > 4 ? ` (and ${lines.length - 4} more)` : ''}`);
   }
   const version = (api as { openapi?: unknown }).openapi;
   if (typeof version !== 'string' || !/^3\.[01]\./.test(version)) throw new SpecError(`${file}: OpenAPI 3.0 or 3.1 expected (Swagger 2.0 is not supported; convert it first)`);
