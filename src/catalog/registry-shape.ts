@@ -8,8 +8,6 @@ import type { CatalogTool, ToolList } from './tool-source.js';
 export const SERVER_SCHEMA_URL = 'https://static.modelcontextprotocol.io/schemas/2025-12-11/server.schema.json';
 /** The reverse-DNS key of the gateway's own facts in `_meta`. */
 export const CATALOG_META_KEY = 'io.github.mcp-gateway/catalog';
-/** ServerDetail.description and .title are at most 100 characters. */
-const MAX_TEXT = 100;
 
 export interface ServerResponse {
   server: {
@@ -27,8 +25,6 @@ export interface ServerList {
   servers: ServerResponse[];
   metadata: { count: number; nextCursor?: string };
 }
-
-const clip = (s: string) => (s.length <= MAX_TEXT ? s : `${s.slice(0, MAX_TEXT - 1)}…`);
 
 /** `<namespace>/<server name>`: the registry's name pattern ^[a-zA-Z0-9.-]+/[a-zA-Z0-9._-]+$ holds for every server name. */
 export function registryName(config: GatewayConfig, s: ServerConfig): string {
@@ -51,8 +47,9 @@ export function serverResponse(config: GatewayConfig, s: ServerConfig, tools: re
     server: {
       $schema: SERVER_SCHEMA_URL,
       name: registryName(config, s),
-      ...(s.catalog.title !== undefined && { title: clip(s.catalog.title) }),
-      description: clip(s.catalog.description ?? `MCP server "${s.name}" through mcp-gateway`),
+      ...(s.catalog.title !== undefined && { title: s.catalog.title }),
+      // At most 100 characters (the config checks servers[].catalog; the default fits).
+      description: s.catalog.description ?? `MCP server "${s.name}" through mcp-gateway`,
       version: s.catalog.version ?? '0.0.0',
       remotes: [{ type: 'streamable-http', url: `${config.gateway.publicUrl}${s.path}`, ...(headers && { headers }) }],
     },

@@ -283,3 +283,35 @@ describe('config', () => {
     });
   }
 });
+
+describe('bridges across a reload', () => {
+  test('an unchanged server keeps its bridge; a changed spec gets a new one; the old stops only at commit', async () => {
+    const { OpenApiBridges } = await import('../../src/openapi/bridges.js');
+    const { createLogger } = await import('../../src/telemetry/log.js');
+    const spec = await specFile({ openapi: '3.0.3', info, paths: { '/a': { get: op({ operationId: 'a' }) } } });
+    const config = parseConfig(`servers:\n  - name: s\n    openapi: { spec: ${spec}, base_url: "http://127.0.0.1:9/" }\n`);
+    const bridges = new OpenApiBridges(createLogger('silent'));
+    try {
+      const first = await bridges.prepare(config);
+      await first.commit();
+      const url = first.config.servers[0]!.url;
+      assert.notEqual(url.port, '0');
+      const again = await bridges.prepare(config);
+      await again.commit();
+      assert.equal(again.config.servers[0]!.url.href, url.href);
+      await writeFile(spec, stringify({ openapi: '3.0.3', info, paths: { '/a': { get: op({ operationId: 'a' }) }, '/b': { get: op({ operationId: 'b' }) } } }));
+      const changed = await bridges.prepare(config);
+      const next = changed.config.servers[0]!.url;
+      assert.notEqual(next.href, url.href);
+      assert.equal((await fetch(url, { method: 'GET' })).status, 405, 'the old bridge serves until commit');
+      await changed.commit();
+      await assert.rejects(fetch(url, { method: 'GET' }));
+      const aborted = await bridges.prepare(parseConfig(`servers:\n  - name: s\n    openapi: { spec: ${spec}, base_url: "http://127.0.0.1:9/", include: { operations: [a] } }\n`));
+      await aborted.abort();
+      await assert.rejects(fetch(aborted.config.servers[0]!.url, { method: 'GET' }));
+      assert.equal((await fetch(next, { method: 'GET' })).status, 405, 'an aborted reload leaves the running bridge');
+    } finally {
+      await bridges.stop();
+    }
+  });
+});
