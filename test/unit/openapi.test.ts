@@ -315,3 +315,43 @@ describe('bridges across a reload', () => {
     }
   });
 });
+
+describe('calling the API', () => {
+  test('credentials go along; redirects are not followed; big, slow and non-2xx answers are tool errors', async () => {
+    const { createServer } = await import('node:http');
+    const { callOperation } = await import('../../src/openapi/call.js');
+    const { credentialHeaders } = await import('../../src/openapi/bridge.js');
+    const seen: { url: string; headers: Record<string, unknown> }[] = [];
+    const http = createServer((req, res) => {
+      seen.push({ url: req.url ?? '', headers: req.headers });
+      if (req.url === '/redirect') return res.writeHead(302, { location: 'http://127.0.0.1:9/elsewhere' }).end();
+      if (req.url === '/big') return res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ x: 'y'.repeat(5000) }));
+      if (req.url === '/slow') return void setTimeout(() => res.end('{}'), 2000);
+      if (req.url === '/text') return res.writeHead(200, { 'content-type': 'text/plain' }).end('plain');
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+    });
+    await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
+    const base = new URL(`http://127.0.0.1:${(http.address() as { port: number }).port}/`);
+    const t = (path: string, outputSchema?: Record<string, unknown>): OperationTool => ({ name: 't', operationId: 't', method: 'get', path, tags: [], title: undefined, description: undefined, inputSchema: {}, outputSchema, params: [], body: undefined, annotations: {} });
+    const opts = { baseUrl: base, timeoutMs: 500, maxResponseBytes: 1024, credentials: { authorization: 'Bearer exchanged' } };
+    try {
+      const ok = await callOperation(t('/ok', { type: 'object' }), {}, opts);
+      assert.deepEqual(ok.structuredContent, { ok: true });
+      assert.equal(seen.at(-1)!.headers.authorization, 'Bearer exchanged');
+      const redirect = await callOperation(t('/redirect'), {}, opts);
+      assert.equal(redirect.isError, true);
+      assert.match(redirect.content[0]!.text, /^HTTP 302/);
+      assert.equal(seen.filter((s) => s.url === '/elsewhere').length, 0);
+      assert.match((await callOperation(t('/big'), {}, opts)).content[0]!.text, /larger than 1024 bytes/);
+      assert.match((await callOperation(t('/slow'), {}, opts)).content[0]!.text, /did not answer within 500 ms/);
+      const text = await callOperation(t('/text'), {}, opts);
+      assert.deepEqual([text.isError, text.content[0]!.text], [undefined, 'plain']);
+      assert.equal((await callOperation(t('/text', { type: 'object' }), {}, opts)).isError, true, 'a declared JSON object that is not there is an error');
+      assert.deepEqual(credentialHeaders({ kind: 'token_exchange', tokenEndpoint: 'x', clientId: 'c', clientSecret: {}, audience: 'a', scope: undefined, timeoutMs: 1 }), ['authorization']);
+      assert.deepEqual(credentialHeaders({ kind: 'none' }), []);
+    } finally {
+      http.closeAllConnections();
+      await new Promise<void>((r) => http.close(() => r()));
+    }
+  });
+});
