@@ -210,7 +210,7 @@ const server = z
       .optional(),
   })
   .strict()
-  .refine((s) => [s.url, s.versions, s.openapi].filter((x) => x !== undefined).length === 1, { message: 'set exactly one of url, versions or openapi', path: ['url'] });
+  .refine((s) => [s.url, s.versions, s.openapi].filter((x) => x !== undefined).length === 1, { message: 'set exactly one of url or versions (or openapi)', path: ['url'] });
 
 const globs = z.array(glob).min(1, 'list at least one pattern, or leave the key out').optional();
 const failureMode = z.enum(['open', 'closed']);

@@ -53,7 +53,8 @@ export class OpenApiBridges {
       throw new Error(`openapi: ${(err as Error).message}`);
     }
     return {
-      config: { ...config, servers: config.servers.map((s) => (s.openapi ? withUpstream(s, next.get(s.name)!.bridge.url) : s)) },
+      // Without OpenAPI servers the config is passed on as it is (the same object).
+      config: next.size === 0 ? config : { ...config, servers: config.servers.map((s) => (s.openapi ? withUpstream(s, next.get(s.name)!.bridge.url) : s)) },
       commit: async () => {
         const kept = new Set([...next.values()].map((e) => e.bridge));
         const stale = [...this.running.values()].filter((e) => !kept.has(e.bridge));
