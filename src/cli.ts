@@ -42,6 +42,11 @@ Usage:
                                           what changed upstream against the lock (exit 1 when anything did)
   mcp-gateway tools approve --config FILE [--server NAME ...] NAME ...
                                           take the upstream's current definition of these items into the lock
+  mcp-gateway openapi-bridge --config FILE [--server NAME ...]
+                                          run only the OpenAPI bridges (servers[].openapi, each at its openapi.listen),
+                                          for a sidecar and Envoy run apart
+  mcp-gateway catalog --config FILE [--token JWT | --api-key KEY | --as SUBJECT [--group G ...]]
+                                          print the catalog (MCP Registry API shape) this caller would get
   mcp-gateway example                     run the bundled example: the "everything" MCP server behind the gateway
 `;
 
@@ -64,6 +69,10 @@ async function main(argv: string[]): Promise<number> {
       examples: { type: 'string' },
       server: { type: 'string', multiple: true },
       lockfile: { type: 'string' },
+      token: { type: 'string' },
+      'api-key': { type: 'string' },
+      as: { type: 'string' },
+      group: { type: 'string', multiple: true },
       help: { type: 'boolean', short: 'h' },
     },
     allowPositionals: command === 'policy' || command === 'tools',
@@ -79,11 +88,14 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'validate': {
       const c = await needConfig();
-      process.stdout.write(`${c.source}: OK — ${c.servers.length} server(s): ${c.servers.map((s) => `${s.name} → ${s.url.href}`).join(', ')}\n`);
+      const specs = await (await import('./openapi/command.js')).checkSpecs(c);
+      process.stdout.write(`${c.source}: OK — ${c.servers.length} server(s): ${c.servers.map((s) => `${s.name} → ${s.openapi ? s.openapi.baseUrl.href : s.url.href}`).join(', ')}\n${specs.map((l) => `  ${l}\n`).join('')}`);
       return 0;
     }
     case 'envoy-config': {
-      const yaml = envoyBootstrapYaml(await needConfig());
+      const c = await needConfig();
+      (await import('./openapi/command.js')).assertBridgesAddressed(c, command);
+      const yaml = envoyBootstrapYaml(c);
       if (values.output) await writeFile(values.output, yaml);
       else process.stdout.write(yaml);
       return 0;
@@ -96,6 +108,7 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'sidecar': {
       const c = await needConfig();
+      (await import('./openapi/command.js')).assertBridgesAddressed(c, command);
       const log = createLogger(c.log.level);
       const sidecar = await startSidecar(c, { log });
       const live = await reloadOnChange(values.config!, log, (next) => sidecar.reload(next), () => sidecar.refresh());
@@ -148,11 +161,21 @@ async function main(argv: string[]): Promise<number> {
       if (!run) throw new UsageError('tools needs "lock", "diff" or "approve"');
       if (sub !== 'approve' && names.length) throw new UsageError(`tools ${sub} takes no names (did you mean tools approve?)`);
       try {
-        return await run(await needConfig(), { lockfile: values.output ?? values.lockfile, servers: values.server, names, out: (t) => process.stdout.write(t) });
+        const c = await needConfig();
+        // OpenAPI servers are read through a bridge of their own for as long as the command runs.
+        return await (await import('./openapi/command.js')).withBridges(c, createLogger('warn'), (resolved) => run(resolved, { lockfile: values.output ?? values.lockfile, servers: values.server, names, out: (t) => process.stdout.write(t) }));
       } catch (err) {
         if (err instanceof tools.ToolsUsageError) throw new UsageError(err.message);
         throw err;
       }
+    }
+    case 'openapi-bridge': {
+      const c = await needConfig();
+      return (await import('./openapi/command.js')).runBridges(c, createLogger(c.log.level), values.server, untilSignal);
+    }
+    case 'catalog': {
+      const c = await needConfig();
+      return (await import('./catalog/command.js')).catalogCommand(c, { token: values.token, apiKey: values['api-key'], as: values.as, groups: values.group, out: (t) => process.stdout.write(t) }, createLogger('error'));
     }
     case 'example':
       return (await import('../examples/run-example.js')).runExample(resolve(projectRoot(), 'examples/gateway.yaml'));
@@ -187,7 +210,7 @@ main(process.argv.slice(2)).then(
   (err: unknown) => {
     if (err instanceof ConfigError) {
       process.stderr.write(`${err.source}: ${err.problems.length} configuration error(s)\n` + err.problems.map((p) => `  ${formatProblem(err.source, p)}\n`).join(''));
-    } else if (err instanceof UsageError || (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+    } else if (err instanceof UsageError || (err as { usage?: unknown }).usage === true || (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
       process.stderr.write(`mcp-gateway: ${(err as Error).message}\n\n${USAGE}`);
       process.exit(2);
     } else {

@@ -10,6 +10,7 @@ import { createLogger, type Logger } from './telemetry/log.js';
 import { watchEnvoy } from './telemetry/readiness-envoy.js';
 import { assertSidecarReloadable } from './config/restart-needed.js';
 import { oneAtATime } from './config/serial.js';
+import { OpenApiBridges } from './openapi/bridges.js';
 
 export interface RunningGateway {
   readonly sidecar: Sidecar;
@@ -43,32 +44,47 @@ export function endpointsOf(config: GatewayConfig): Map<string, string> {
   return new Map(config.servers.map((s) => [s.name, `${config.gateway.publicUrl}${s.path}`]));
 }
 
-export async function launchGateway(config: GatewayConfig, opts: LaunchOptions = {}): Promise<RunningGateway> {
-  const log = opts.log ?? createLogger(config.log.level);
-  const sidecar = await startSidecar(config, { ...(opts.audit && { audit: opts.audit }), log, ...(opts.readinessIntervalMs && { readinessIntervalMs: opts.readinessIntervalMs }) });
+export async function launchGateway(loaded: GatewayConfig, opts: LaunchOptions = {}): Promise<RunningGateway> {
+  const log = opts.log ?? createLogger(loaded.log.level);
+  // OpenAPI servers first: their bridges' addresses are the upstreams Envoy is configured with.
+  const bridges = new OpenApiBridges(log);
+  const config = await bridges.prepare(loaded).then(async (p) => (await p.commit(), p.config));
+  const sidecar = await startSidecar(config, { ...(opts.audit && { audit: opts.audit }), log, ...(opts.readinessIntervalMs && { readinessIntervalMs: opts.readinessIntervalMs }) }).catch(async (err: unknown) => {
+    await bridges.stop();
+    throw err;
+  });
   let envoy: EnvoyProcess;
   try {
     envoy = await startEnvoy(config, opts.envoy);
   } catch (err) {
     await sidecar.stop(0);
+    await bridges.stop();
     throw err;
   }
   const watch = watchEnvoy(envoy.adminUrl, envoy.exited, (reason) => sidecar.components.set('envoy', reason), opts.readinessIntervalMs ?? READINESS_INTERVAL_MS);
   let stopping: Promise<void> | undefined;
   let endpoints = endpointsOf(config);
-  const reload = async (next: GatewayConfig): Promise<void> => {
+  const reload = async (loadedNext: GatewayConfig): Promise<void> => {
     const previous = sidecar.config;
     // Both checks before anything changes; the sidecar's names the setting more plainly.
-    assertSidecarReloadable(previous, next);
-    envoy.checkConfig(next);
-    // The sidecar first: Envoy then routes new servers to a sidecar that knows them.
-    await sidecar.reload(next);
+    assertSidecarReloadable(previous, loadedNext);
+    const prepared = await bridges.prepare(loadedNext);
+    const next = prepared.config;
     try {
-      await envoy.applyConfig(next);
+      envoy.checkConfig(next);
+      // The sidecar first: Envoy then routes new servers to a sidecar that knows them.
+      await sidecar.reload(next);
+      try {
+        await envoy.applyConfig(next);
+      } catch (err) {
+        await sidecar.reload(previous);
+        throw err;
+      }
     } catch (err) {
-      await sidecar.reload(previous);
+      await prepared.abort();
       throw err;
     }
+    await prepared.commit();
     endpoints = endpointsOf(next);
   };
   return {
@@ -89,6 +105,7 @@ export async function launchGateway(config: GatewayConfig, opts: LaunchOptions =
         }
         await envoy.stop();
         await sidecar.stop();
+        await bridges.stop();
       })();
       return stopping;
     },

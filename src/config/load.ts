@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { isAbsolute, resolve, dirname } from 'node:path';
 import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
 import { configSchema, DEFAULTS, type RawConfig } from './schema.js';
-import type { AuditSection, GatewayConfig, HostPort, OtlpTarget, TracingSection, ServerConfig, ServerOAuth, CurationRules, UpstreamAuthConfig, UpstreamTraffic, UpstreamVersion, LimitsSection, LimitDimension, FailureMode } from './types.js';
+import type { AuditSection, GatewayConfig, HostPort, OpenApiSource, OtlpTarget, TracingSection, ServerConfig, ServerOAuth, CurationRules, UpstreamAuthConfig, UpstreamTraffic, UpstreamVersion, LimitsSection, LimitDimension, FailureMode } from './types.js';
 import { normalizeAuth } from '../identity/config.js';
 import { resolveApprovals, resolveServerApprovals } from '../approvals/config.js';
 import { underPrefix } from './paths.js';
@@ -199,7 +199,8 @@ function normalize(raw: RawConfig, source: string): GatewayConfig {
   const servers: ServerConfig[] = raw.servers.map((s) => {
     const urls = (u: string | string[]) => (Array.isArray(u) ? u : [u]).map((x) => new URL(x));
     const versions: UpstreamVersion[] = (s.versions ?? []).map((v) => ({ name: v.name, replicas: urls(v.url), weight: v.weight ?? 1, matchHeader: v.match_header }));
-    const replicas = s.versions ? versions.flatMap((v) => v.replicas) : urls(s.url!);
+    const openapi = openapiOf(s.openapi, abs);
+    const replicas = s.versions ? versions.flatMap((v) => v.replicas) : openapi ? [bridgeUrl(openapi.listen)] : urls(s.url!);
     const ua = s.upstream_auth;
     const upstreamAuth: UpstreamAuthConfig = ua?.static
       ? {
@@ -214,7 +215,7 @@ function normalize(raw: RawConfig, source: string): GatewayConfig {
             tokenEndpoint: ua.token_exchange.token_endpoint,
             clientId: ua.token_exchange.client_id,
             clientSecret: { file: ua.token_exchange.client_secret_file === undefined ? undefined : abs(ua.token_exchange.client_secret_file), env: ua.token_exchange.client_secret_env },
-            audience: ua.token_exchange.audience ?? replicas[0]!.href,
+            audience: ua.token_exchange.audience ?? (openapi ? openapi.baseUrl.href : replicas[0]!.href),
             scope: ua.token_exchange.scope,
             timeoutMs: ua.token_exchange.timeout_ms ?? DEFAULTS.tokenExchangeTimeoutMs,
           }
@@ -224,6 +225,8 @@ function normalize(raw: RawConfig, source: string): GatewayConfig {
     replicas,
     versions,
     upstreamAuth,
+    openapi,
+    catalog: { title: s.catalog?.title, description: s.catalog?.description, version: s.catalog?.version },
     path: s.path ?? `${pathPrefix}/${s.name}`,
     oauth: oauthFor(s.path ?? `${pathPrefix}/${s.name}`, s.oauth),
     url: replicas[0]!,
@@ -260,6 +263,7 @@ function normalize(raw: RawConfig, source: string): GatewayConfig {
       drainTimeMs: g.drain_time_ms ?? DEFAULTS.drainTimeMs,
       drainTimeoutMs: g.drain_timeout_ms ?? DEFAULTS.drainTimeoutMs,
       publicUrl,
+      catalog: g.catalog && { path: g.catalog.path ?? '/v0.1/servers', namespace: g.catalog.namespace ?? 'local.mcp-gateway', cacheTtlMs: g.catalog.cache_ttl_ms ?? 60_000 },
       tls: g.tls && {
         certFile: abs(g.tls.cert_file),
         keyFile: abs(g.tls.key_file),
@@ -324,6 +328,24 @@ function normalize(raw: RawConfig, source: string): GatewayConfig {
     approvals: resolveApprovals(raw.approvals, parseHostPort),
     source,
   };
+}
+
+function openapiOf(o: RawConfig['servers'][number]['openapi'], abs: (p: string) => string): OpenApiSource | undefined {
+  if (!o) return undefined;
+  return {
+    spec: abs(o.spec),
+    baseUrl: new URL(o.base_url),
+    listen: parseHostPort(o.listen ?? '127.0.0.1:0'),
+    include: { tags: o.include?.tags, operations: o.include?.operations },
+    exclude: { tags: o.exclude?.tags ?? [], operations: o.exclude?.operations ?? [] },
+    timeoutMs: o.timeout_ms ?? 30_000,
+    maxResponseBytes: o.max_response_bytes ?? DEFAULTS.maxResponseBytes,
+  };
+}
+
+/** The MCP endpoint of an OpenAPI bridge listening at `l`. */
+export function bridgeUrl(l: HostPort): URL {
+  return new URL(`http://${l.host.includes(':') ? `[${l.host}]` : l.host}:${l.port}/mcp`);
 }
 
 function limitsOf(raw: RawConfig): LimitsSection {
@@ -449,6 +471,10 @@ function checkSemantics(c: GatewayConfig, raw: RawConfig): { path: (string | num
       out.push({ path: ['servers', i, 'upstream_auth', 'token_exchange'], message: 'token exchange needs authenticated callers: configure auth' });
     }
     if (s.path.startsWith('/.well-known/')) out.push({ path: ['servers', i, 'path'], message: '/.well-known/ is reserved' });
+    const oa = s.openapi;
+    if (oa && !isLoopback(oa.listen.host)) out.push({ path: ['servers', i, 'openapi', 'listen'], message: 'the bridge listens on loopback only (it is reached through Envoy)' });
+    if (oa && oa.baseUrl.protocol !== 'http:' && oa.baseUrl.protocol !== 'https:') out.push({ path: ['servers', i, 'openapi', 'base_url'], message: `unsupported scheme ${oa.baseUrl.protocol} (use http: or https:)` });
+    if (oa && (oa.baseUrl.username || oa.baseUrl.password)) out.push({ path: ['servers', i, 'openapi', 'base_url'], message: 'credentials in the URL are not allowed (they would end up in logs); use upstream_auth' });
     const tls = raw.servers[i]?.tls;
     if (tls && s.url.protocol !== 'https:') out.push({ path: ['servers', i, 'tls'], message: 'tls applies to https: upstreams only' });
     if (tls && (tls.client_cert_file === undefined) !== (tls.client_key_file === undefined)) out.push({ path: ['servers', i, 'tls'], message: 'a client certificate needs both client_cert_file and client_key_file' });
@@ -462,6 +488,8 @@ function checkSemantics(c: GatewayConfig, raw: RawConfig): { path: (string | num
       });
       if (s.versions.every((v) => v.weight === 0)) out.push({ path: ['servers', i, 'versions'], message: 'at least one version needs a weight above 0 (requests without a matching header go by weight)' });
     }
+    const cat = c.gateway.catalog;
+    if (cat && (underPrefix(s.path, cat.path) || underPrefix(cat.path, s.path))) out.push({ path: ['gateway', 'catalog', 'path'], message: `overlaps the path of MCP server "${s.name}" (${s.path})` });
     for (const [j, r] of c.httpRoutes.entries()) {
       if (underPrefix(s.path, r.pathPrefix)) out.push({ path: ['http_routes', j, 'path_prefix'], message: `covers ${s.path}, the path of MCP server "${s.name}"` });
     }
@@ -493,6 +521,11 @@ function checkSemantics(c: GatewayConfig, raw: RawConfig): { path: (string | num
   raw.audit?.redact_values?.forEach((p, i) => {
     const problem = valuePatternProblem(p);
     if (problem) out.push({ path: ['audit', 'redact_values', i], message: problem });
+  });
+  const cat = c.gateway.catalog;
+  if (cat && underPrefix(cat.path, '/.well-known')) out.push({ path: ['gateway', 'catalog', 'path'], message: '/.well-known/ is reserved' });
+  c.httpRoutes.forEach((r, j) => {
+    if (cat && (underPrefix(cat.path, r.pathPrefix) || underPrefix(r.pathPrefix, cat.path))) out.push({ path: ['gateway', 'catalog', 'path'], message: `overlaps http_routes[${j}] (${r.pathPrefix})` });
   });
   const routeNames = new Set<string>();
   c.httpRoutes.forEach((r, j) => {

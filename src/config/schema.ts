@@ -149,12 +149,30 @@ const upstreamVersion = z
   })
   .strict();
 
+// An OpenAPI-described REST API served as an MCP server by the gateway's bridge (src/openapi).
+const openapiSelector = z.object({ tags: z.array(z.string().min(1)).min(1).optional(), operations: z.array(glob).min(1).optional() }).strict();
+const openapiSource = z
+  .object({
+    spec: z.string().min(1, 'the path of the OpenAPI 3.0/3.1 document (YAML or JSON)'),
+    base_url: upstreamUrl,
+    // Where the bridge listens (loopback); absent: a free port chosen by `up`.
+    listen: hostPort.optional(),
+    include: openapiSelector.optional(),
+    exclude: openapiSelector.optional(),
+    timeout_ms: z.number().int().min(1).max(600_000).optional(),
+    max_response_bytes: z.number().int().min(1024).max(256 * 1024 * 1024).optional(),
+  })
+  .strict();
+
 const server = z
   .object({
     name: serverName,
     // Several URLs: replicas of one upstream (same scheme and path), load-balanced with sticky sessions.
     url: upstreamUrls.optional(),
     versions: z.array(upstreamVersion).min(1).optional(),
+    openapi: openapiSource.optional(),
+    // How the catalog describes this server (server.json's title, description, version).
+    catalog: z.object({ title: z.string().min(1).max(100).optional(), description: z.string().min(1).max(100).optional(), version: z.string().min(1).max(255).optional() }).strict().optional(),
     upstream_auth: upstreamAuth.optional(),
     path: z.string().regex(/^\/[A-Za-z0-9._~\/-]*$/, 'expected an absolute URL path such as /mcp/tools').optional(),
     tools: rules.optional(),
@@ -195,7 +213,7 @@ const server = z
     approvals: serverApprovalsSchema.optional(),
   })
   .strict()
-  .refine((s) => (s.url === undefined) !== (s.versions === undefined), { message: 'set exactly one of url or versions', path: ['url'] });
+  .refine((s) => [s.url, s.versions, s.openapi].filter((x) => x !== undefined).length === 1, { message: 'set exactly one of url or versions (or openapi)', path: ['url'] });
 
 const globs = z.array(glob).min(1, 'list at least one pattern, or leave the key out').optional();
 const failureMode = z.enum(['open', 'closed']);
@@ -264,6 +282,15 @@ export const configSchema = z
           .strict()
           .optional(),
         public_url: z.string().url('expected the absolute URL clients use to reach the gateway, e.g. https://mcp.example.com').optional(),
+        // The discovery endpoint (MCP Registry API shape) listing the servers each caller may use (src/catalog).
+        catalog: z
+          .object({
+            path: z.string().regex(/^\/[A-Za-z0-9._~\/-]*[^\/]$/, 'expected a path such as /v0.1/servers (no trailing slash)').optional(),
+            namespace: z.string().regex(/^[a-zA-Z0-9.-]+$/, 'a reverse-DNS namespace such as com.example.mcp').optional(),
+            cache_ttl_ms: z.number().int().min(0).max(86_400_000).optional(),
+          })
+          .strict()
+          .optional(),
       })
       .strict()
       .optional(),

@@ -28,6 +28,10 @@ export interface ServerConfig {
   replicas: readonly URL[];
   /** `versions`: named groups of replicas; empty when the server has a plain `url`. */
   versions: readonly UpstreamVersion[];
+  /** `servers[].catalog`: how the catalog describes the server (each field optional). */
+  catalog: { title: string | undefined; description: string | undefined; version: string | undefined };
+  /** `openapi`: the REST API behind the gateway's bridge, which is then this server's upstream (src/openapi). */
+  openapi: OpenApiSource | undefined;
   /** What the upstream receives in place of the caller's credentials. */
   upstreamAuth: UpstreamAuthConfig;
   tools: CurationRules;
@@ -58,6 +62,18 @@ export interface ServerConfig {
   integrity: ServerIntegrity;
   /** `approvals`: tools that need a human's approval per call (src/approvals); empty: none. */
   approvals: readonly ApprovalRuleConfig[];
+}
+
+export interface OpenApiSource {
+  /** The OpenAPI document (absolute path). */
+  spec: string;
+  baseUrl: URL;
+  /** Where the bridge listens; port 0 until `up` binds a free one (then `url` is the bound address). */
+  listen: HostPort;
+  include: { tags: readonly string[] | undefined; operations: readonly string[] | undefined };
+  exclude: { tags: readonly string[]; operations: readonly string[] };
+  timeoutMs: number;
+  maxResponseBytes: number;
 }
 
 export interface ServerIntegrity {
@@ -170,6 +186,8 @@ export interface GatewaySection {
   tls: { certFile: string; keyFile: string; clientCaFile: string | undefined; requireClientCertificate: boolean } | undefined;
   /** How clients reach the gateway (scheme://host[:port], no trailing slash). */
   publicUrl: string;
+  /** `gateway.catalog`: the discovery endpoint; undefined: not served. */
+  catalog: { path: string; namespace: string; cacheTtlMs: number } | undefined;
   /** Envoy stream idle timeout; long enough for quiet SSE streams. */
   streamIdleTimeoutS: number;
 }

@@ -18,6 +18,7 @@ import type { PolicyFacts, PolicyInput } from '../policy/input.js';
 import { decideServerRequest, type ServerRequest } from './server-request-step.js';
 import { ANSWER_TICKET_HEADER, listenerBase, redeemTicket, sendAnswer } from './server-answer.js';
 import type { HttpRouteConfig } from '../config/types.js';
+import type { Catalog } from '../catalog/catalog.js';
 import { ResponseFilter, bodyModeOf, type ServerMessageReport } from './response-filter.js';
 import { serverMessageEvent } from './server-message-event.js';
 import { applyPolicy } from './policy-step.js';
@@ -119,6 +120,7 @@ export class Exchange {
       this.phase = 'done';
       return metadataResponse(this.rt.resourceMetadata, path, method);
     }
+    if (this.rt.catalog?.serves(path)) return this.catalogRequest(this.rt.catalog, path, rawPath, h, conn);
     const httpRoute = this.rt.httpRoute(path);
     if (httpRoute) return this.httpRouteRequest(httpRoute, h, conn);
     const server = this.rt.route(path);
@@ -189,10 +191,8 @@ export class Exchange {
     const ev = this.event;
     ev.type = 'http.route';
     ev.server = route.name;
-    const host = h[':authority'] ?? h['host'] ?? '';
-    if (!this.rt.hostAllowed(host)) return this.refuseHttp({ reason: 'host_forbidden', httpStatus: 403, message: `Host "${host}" is not allowed (gateway.allowed_hosts)` });
-    const origin = h['origin'];
-    if (origin !== undefined && !this.rt.originAllowed(origin)) return this.refuseHttp({ reason: 'origin_forbidden', httpStatus: 403, message: `Origin "${origin}" is not allowed (gateway.allowed_origins)` });
+    const refused = this.hostOrOriginRefused(h);
+    if (refused) return refused;
     const pass = (): Verdict => {
       this.phase = 'done';
       ev.decision = 'allow';
@@ -206,6 +206,20 @@ export class Exchange {
     };
     const auth = this.rt.authenticator;
     if (route.auth === 'none' || !auth) return pass();
+    return this.authenticateHttp(auth, h, conn, pass);
+  }
+
+  /** Host and Origin checks of a plain HTTP request (a route, the catalog): the refusal, if any. */
+  private hostOrOriginRefused(h: HeaderBag): Verdict | undefined {
+    const host = h[':authority'] ?? h['host'] ?? '';
+    if (!this.rt.hostAllowed(host)) return this.refuseHttp({ reason: 'host_forbidden', httpStatus: 403, message: `Host "${host}" is not allowed (gateway.allowed_hosts)` });
+    const origin = h['origin'];
+    if (origin !== undefined && !this.rt.originAllowed(origin)) return this.refuseHttp({ reason: 'origin_forbidden', httpStatus: 403, message: `Origin "${origin}" is not allowed (gateway.allowed_origins)` });
+    return undefined;
+  }
+
+  /** Authenticates a plain HTTP request, then goes on with `next`; a failure is refused with a plain JSON body. */
+  private authenticateHttp(auth: NonNullable<GatewayRuntime['authenticator']>, h: HeaderBag, conn: ConnectionFacts, next: (id: Identity) => Verdict | Promise<Verdict>): Promise<Verdict> {
     return auth.authenticate({ headers: h, envoyJwtPayload: conn.envoyJwtPayload }).then((r) => {
       if (!r.ok) {
         const refusal = authFailure(r, undefined);
@@ -213,8 +227,34 @@ export class Exchange {
       }
       this.identity = r.identity;
       this.recordIdentity(r.identity);
-      return pass();
+      return next(r.identity);
     });
+  }
+
+  /** The catalog (gateway.catalog): the caller authenticated, then answered by the sidecar itself, audited. */
+  private catalogRequest(catalog: Catalog, path: string, rawPath: string, h: HeaderBag, conn: ConnectionFacts): Verdict | Promise<Verdict> {
+    const ev = this.event;
+    ev.type = 'http.catalog';
+    const refused = this.hostOrOriginRefused(h);
+    if (refused) return refused;
+    const answer = async (identity: Identity): Promise<Verdict> => {
+      const q = rawPath.indexOf('?');
+      const host = h[':authority'] ?? h['host'] ?? '';
+      const a = await catalog.answer(
+        { method: ev.http.method, path, query: new URLSearchParams(q === -1 ? '' : rawPath.slice(q + 1)), http: { method: ev.http.method, path, host, headers: h }, sourceAddress: conn.clientAddress },
+        { ...identity, issuer: identity.issuer ?? null },
+      );
+      this.phase = 'done';
+      ev.decision = 'allow';
+      ev.reason = 'allowed';
+      ev.http.status = a.status;
+      ev.message = `${a.listed} server(s) listed`;
+      this.emit();
+      return { kind: 'respond', status: a.status, headers: [JSON_CONTENT_TYPE, ['cache-control', 'private, no-store']], body: ev.http.method === 'HEAD' ? '' : a.body, details: 'mcp_gateway_catalog' };
+    };
+    const auth = this.rt.authenticator;
+    if (!auth) return answer(this.identity);
+    return this.authenticateHttp(auth, h, conn, answer);
   }
 
   /** A refusal on a plain HTTP route: the same audit, a plain JSON body (no JSON-RPC there). */

@@ -28,6 +28,7 @@ import { DefinitionScreen } from '../integrity/screen.js';
 import { ResultGuard } from '../guardrails/result-guard.js';
 import { ApprovalRules } from '../approvals/demand.js';
 import type { ApprovalGate } from '../approvals/gate.js';
+import { Catalog } from '../catalog/catalog.js';
 
 export interface ServerRuntime {
   config: ServerConfig;
@@ -135,7 +136,11 @@ export class GatewayRuntime {
     this.policyInput = createPolicyInputBuilder({ credentialHeaders: this.credentialHeaders });
     this.resourceMetadata = protectedResourceMetadata(config);
     this.callerOf = callerAttribution(config.telemetry.usage.callerLabel);
+    this.catalog = config.gateway.catalog && new Catalog(config, [...this.routes.values()], this.policyInput);
   }
+
+  /** The discovery endpoint (gateway.catalog); undefined: not served. */
+  readonly catalog: Catalog | undefined;
 
   /** Who usage is attributed to (telemetry.usage.caller_label); undefined: not configured. */
   readonly callerOf: CallerOf | undefined;
