@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { authSchema } from '../identity/config.js';
 import { DEFAULT_SECRET_NAMES, DEFAULT_VALUE_PATTERNS } from '../audit/redact.js';
+import { stdioServerFields } from '../stdio/config.js';
 
 export const DEFAULTS = {
   listen: '127.0.0.1:10000',
@@ -154,6 +155,8 @@ const server = z
     // Several URLs: replicas of one upstream (same scheme and path), load-balanced with sticky sessions.
     url: upstreamUrls.optional(),
     versions: z.array(upstreamVersion).min(1).optional(),
+    // A local stdio program instead of a URL (src/stdio): command, env, cwd, stdio.
+    ...stdioServerFields,
     upstream_auth: upstreamAuth.optional(),
     path: z.string().regex(/^\/[A-Za-z0-9._~\/-]*$/, 'expected an absolute URL path such as /mcp/tools').optional(),
     tools: rules.optional(),
@@ -192,7 +195,7 @@ const server = z
       .optional(),
   })
   .strict()
-  .refine((s) => (s.url === undefined) !== (s.versions === undefined), { message: 'set exactly one of url or versions', path: ['url'] });
+  .refine((s) => [s.url, s.versions, s.command].filter((x) => x !== undefined).length === 1, { message: 'set exactly one of url, versions or command', path: ['url'] });
 
 const globs = z.array(glob).min(1, 'list at least one pattern, or leave the key out').optional();
 const failureMode = z.enum(['open', 'closed']);

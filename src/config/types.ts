@@ -2,6 +2,7 @@
 // Produced once by loadConfig(); never mutated afterwards (reload swaps the whole object).
 import type { AuthConfig } from '../identity/config.js';
 import type { ResultScanConfig } from '../guardrails/result-guard.js';
+import type { StdioServerConfig } from '../stdio/config.js';
 
 export type { AuthConfig };
 
@@ -27,6 +28,8 @@ export interface ServerConfig {
   replicas: readonly URL[];
   /** `versions`: named groups of replicas; empty when the server has a plain `url`. */
   versions: readonly UpstreamVersion[];
+  /** `command`: a stdio program the gateway runs behind a bridge at `url` (src/stdio); undefined: a URL upstream. */
+  stdio: StdioServerConfig | undefined;
   /** What the upstream receives in place of the caller's credentials. */
   upstreamAuth: UpstreamAuthConfig;
   tools: CurationRules;
