@@ -10,10 +10,13 @@ import { createLogger, type Logger } from './telemetry/log.js';
 import { watchEnvoy } from './telemetry/readiness-envoy.js';
 import { assertSidecarReloadable } from './config/restart-needed.js';
 import { oneAtATime } from './config/serial.js';
+import { assertStdioReloadable, startStdioBridges, type StdioBridges } from './stdio/bridges.js';
 
 export interface RunningGateway {
   readonly sidecar: Sidecar;
   readonly envoy: EnvoyProcess;
+  /** The bridges of the stdio servers (servers[].command), started before the sidecar. */
+  readonly stdio: StdioBridges;
   /** `http://host:port/mcp/<name>` per server. */
   readonly endpoints: ReadonlyMap<string, string>;
   /**
@@ -43,23 +46,35 @@ export function endpointsOf(config: GatewayConfig): Map<string, string> {
   return new Map(config.servers.map((s) => [s.name, `${config.gateway.publicUrl}${s.path}`]));
 }
 
-export async function launchGateway(config: GatewayConfig, opts: LaunchOptions = {}): Promise<RunningGateway> {
-  const log = opts.log ?? createLogger(config.log.level);
-  const sidecar = await startSidecar(config, { ...(opts.audit && { audit: opts.audit }), log, ...(opts.readinessIntervalMs && { readinessIntervalMs: opts.readinessIntervalMs }) });
+export async function launchGateway(written: GatewayConfig, opts: LaunchOptions = {}): Promise<RunningGateway> {
+  const log = opts.log ?? createLogger(written.log.level);
+  // The stdio servers' bridges first: their ports are the upstream URLs the others are given.
+  const stdio = await startStdioBridges(written, log);
+  const config = stdio.bind(written);
+  let sidecar: Sidecar;
+  try {
+    sidecar = await startSidecar(config, { ...(opts.audit && { audit: opts.audit }), log, ...(opts.readinessIntervalMs && { readinessIntervalMs: opts.readinessIntervalMs }) });
+  } catch (err) {
+    await stdio.stop();
+    throw err;
+  }
   let envoy: EnvoyProcess;
   try {
     envoy = await startEnvoy(config, opts.envoy);
   } catch (err) {
     await sidecar.stop(0);
+    await stdio.stop();
     throw err;
   }
   const watch = watchEnvoy(envoy.adminUrl, envoy.exited, (reason) => sidecar.components.set('envoy', reason), opts.readinessIntervalMs ?? READINESS_INTERVAL_MS);
   let stopping: Promise<void> | undefined;
   let endpoints = endpointsOf(config);
-  const reload = async (next: GatewayConfig): Promise<void> => {
+  const reload = async (nextWritten: GatewayConfig): Promise<void> => {
     const previous = sidecar.config;
-    // Both checks before anything changes; the sidecar's names the setting more plainly.
-    assertSidecarReloadable(previous, next);
+    // Every check before anything changes; the sidecar's names the setting more plainly.
+    assertSidecarReloadable(previous, nextWritten);
+    assertStdioReloadable(previous, nextWritten);
+    const next = stdio.bind(nextWritten);
     envoy.checkConfig(next);
     // The sidecar first: Envoy then routes new servers to a sidecar that knows them.
     await sidecar.reload(next);
@@ -74,6 +89,7 @@ export async function launchGateway(config: GatewayConfig, opts: LaunchOptions =
   return {
     sidecar,
     envoy,
+    stdio,
     get endpoints() {
       return endpoints;
     },
@@ -89,6 +105,7 @@ export async function launchGateway(config: GatewayConfig, opts: LaunchOptions =
         }
         await envoy.stop();
         await sidecar.stop();
+        await stdio.stop();
       })();
       return stopping;
     },

@@ -81,24 +81,26 @@ export class ProcessPool<P extends Program> {
       return Promise.reject(new GivenUpError(`the stdio program crashed ${slot.failures} times in a row; next try in ${Math.ceil((MAX_BACKOFF_MS - since) / 1000)} s (stdio.restart.max_retries: ${maxRetries})`));
     }
     const wait = slot.failures === 0 ? 0 : Math.max(0, Math.min(backoffMs * 2 ** (slot.failures - 1), MAX_BACKOFF_MS) - since);
-    slot.starting = (async () => {
-      try {
-        if (wait) await new Promise((r) => setTimeout(r, wait));
-        if (this.closed) throw new PoolFullError('the bridge is stopping');
-        const p = this.spawn();
-        slot.current = p;
-        void p.exited.then((e) => {
-          if (slot.current === p) slot.current = undefined;
-          if (!e.stopped) {
-            slot.failures++;
-            slot.lastCrashAt = this.now();
-          }
-        });
-        return p;
-      } finally {
-        slot.starting = undefined;
-      }
+    const starting = (async () => {
+      if (wait) await new Promise((r) => setTimeout(r, wait));
+      if (this.closed) throw new PoolFullError('the bridge is stopping');
+      const p = this.spawn();
+      slot.current = p;
+      void p.exited.then((e) => {
+        if (slot.current === p) slot.current = undefined;
+        if (!e.stopped) {
+          slot.failures++;
+          slot.lastCrashAt = this.now();
+        }
+      });
+      return p;
     })();
+    // Cleared after it settles (also when the start above did not wait at all).
+    slot.starting = starting;
+    const clear = () => {
+      if (slot.starting === starting) slot.starting = undefined;
+    };
+    starting.then(clear, clear);
     return slot.starting;
   }
 
