@@ -20,14 +20,16 @@ const stdioServers = (c: Pick<GatewayConfig, 'servers'>) => c.servers.filter((s)
 /**
  * Starts one bridge per stdio server. A bridge on a port of its own choosing gets a random
  * path as well (only the Envoy it was generated for knows it); one on a fixed port
- * (`stdio.port`, for an Envoy configured apart) serves `/mcp`.
+ * (`stdio.port`, for an Envoy configured apart) serves `/mcp`. `anyPort`: free ports
+ * whatever the config says (a short-lived bridge beside a running gateway, as for `tools lock`).
  */
-export async function startStdioBridges(config: GatewayConfig, log: Logger): Promise<StdioBridges> {
+export async function startStdioBridges(config: GatewayConfig, log: Logger, opts: { anyPort?: boolean } = {}): Promise<StdioBridges> {
   const bridges = new Map<string, StdioBridge>();
   try {
     for (const s of stdioServers(config)) {
-      const path = s.stdio.port ? '/mcp' : `/mcp/${randomBytes(16).toString('hex')}`;
-      bridges.set(s.name, await startBridge({ server: s.name, config: s.stdio, log, path, maxRequestBytes: config.gateway.maxRequestBytes }));
+      const port = opts.anyPort ? 0 : s.stdio.port;
+      const path = port ? '/mcp' : `/mcp/${randomBytes(16).toString('hex')}`;
+      bridges.set(s.name, await startBridge({ server: s.name, config: s.stdio, log, port, path, maxRequestBytes: config.gateway.maxRequestBytes }));
     }
   } catch (err) {
     await Promise.all([...bridges.values()].map((b) => b.stop()));
