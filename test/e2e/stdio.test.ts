@@ -132,6 +132,9 @@ test('shared mode: all sessions share one process, restarted with backoff after 
 test('a program that cannot start gives a clear JSON-RPC error; the gateway keeps serving', async () => {
   await assert.rejects(connect('missing'), (e: Error) => httpStatus(e) === 502 && /mcp-gateway-no-such-program.*not found on PATH/.test(e.message));
   await assert.rejects(connect('dies'), (e: Error) => httpStatus(e) === 502 && /exited with code 2/.test(e.message) && /boom: no API key given/.test(e.message));
+  // Audited like any upstream failure: the exchange's event carries the bridge's status.
+  const ev = await gw.waitForAudit((e) => e.server === 'missing' && e.rpc?.method === 'initialize' && e.upstream_status !== undefined);
+  assert.equal(ev.upstream_status, 502);
   const c = await connect('everything');
   assert.ok((await c.listTools()).tools.length > 0);
   await end(c);
