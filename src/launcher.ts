@@ -11,6 +11,7 @@ import { watchEnvoy } from './telemetry/readiness-envoy.js';
 import { assertSidecarReloadable } from './config/restart-needed.js';
 import { oneAtATime } from './config/serial.js';
 import { assertStdioReloadable, startStdioBridges, type StdioBridges } from './stdio/bridges.js';
+import { registerStdioMetrics } from './stdio/metrics.js';
 
 export interface RunningGateway {
   readonly sidecar: Sidecar;
@@ -58,6 +59,7 @@ export async function launchGateway(written: GatewayConfig, opts: LaunchOptions 
     await stdio.stop();
     throw err;
   }
+  registerStdioMetrics(sidecar.metrics.registry, stdio);
   let envoy: EnvoyProcess;
   try {
     envoy = await startEnvoy(config, opts.envoy);

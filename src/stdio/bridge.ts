@@ -34,9 +34,20 @@ export interface StdioBridge {
   readonly server: string;
   /** `http://127.0.0.1:<port><path>`. */
   readonly url: URL;
-  /** Processes and sessions now. */
-  stats(): { processes: number; sessions: number };
+  stats(): BridgeStats;
   stop(): Promise<void>;
+}
+
+export interface BridgeStats {
+  /** Processes and sessions now. */
+  processes: number;
+  sessions: number;
+  /** Since the bridge started: processes started, and how they ended. */
+  started: number;
+  crashed: number;
+  stopped: number;
+  /** Sessions or requests the bridge answered with an error of its own, by reason. */
+  refused: Record<string, number>;
 }
 
 /** One open HTTP answer: the final answer ends it; an SSE one also carries server messages. */
@@ -125,7 +136,14 @@ export async function startBridge(opts: BridgeOptions): Promise<StdioBridge> {
   const maxBody = opts.maxRequestBytes ?? 4 * 1024 * 1024;
   const sessions = new Map<string, Session>();
   const channels = new Map<Program, Channel>();
-  const start = opts.start ?? (() => startProgram(server, config, log));
+  const counts = { started: 0, crashed: 0, stopped: 0, refused: {} as Record<string, number> };
+  const startOne = opts.start ?? (() => startProgram(server, config, log));
+  const start = () => {
+    const p = startOne();
+    counts.started++;
+    void p.exited.then((e) => (e.stopped ? counts.stopped++ : counts.crashed++));
+    return p;
+  };
   const pool: ProcessPool<Program> = new ProcessPool(start, config, {
     isBusy: (p) => (channels.get(p)?.inFlight ?? 0) > 0,
     onIdle: (p) => log.info({ server, pid: p.pid, idleTimeoutMs: config.idleTimeoutMs }, 'stdio server idle; stopping it (its session ends)'),
@@ -203,6 +221,7 @@ export async function startBridge(opts: BridgeOptions): Promise<StdioBridge> {
       const initialize = isRequest && msg.method === 'initialize';
       const opened = await openChannel(initialize ? (config.mode === 'shared' ? 'sessions' : undefined) : 'stateless');
       if (!(opened instanceof Channel)) {
+        counts.refused[opened.reason] = (counts.refused[opened.reason] ?? 0) + 1;
         log.warn({ server, reason: opened.reason }, opened.message);
         return answerJson(res, opened.reason === 'stdio_start_failed' ? 502 : 503, stdioError(id, opened.reason, opened.message));
       }
@@ -288,7 +307,7 @@ export async function startBridge(opts: BridgeOptions): Promise<StdioBridge> {
   return {
     server,
     url: new URL(`http://127.0.0.1:${port}${path}`),
-    stats: () => ({ processes: pool.size, sessions: sessions.size }),
+    stats: () => ({ processes: pool.size, sessions: sessions.size, ...counts, refused: { ...counts.refused } }),
     async stop() {
       http.closeAllConnections();
       await Promise.all([new Promise<void>((r) => http.close(() => r())), pool.stopAll()]);

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
-import { startGateway, type RunningGateway } from '../support/gateway.js';
+import { startGateway, freePort, type RunningGateway } from '../support/gateway.js';
 
 const FIXTURE = ['node', '--import', 'tsx', 'test/fixtures/stdio-server.ts'];
 let gw: RunningGateway;
@@ -15,6 +15,7 @@ let gw: RunningGateway;
 before(async () => {
   gw = await startGateway({
     config: {
+      telemetry: { listen: `127.0.0.1:${await freePort()}` },
       servers: [
         {
           name: 'everything',
@@ -22,6 +23,7 @@ before(async () => {
           tools: { allow: ['echo', 'get-sum', 'get-env'], deny: ['get-env'] },
         },
         { name: 'fixture', command: FIXTURE, tools: { deny: ['secret-dump'] }, stdio: { max_processes: 3 } },
+        { name: 'stateless', command: FIXTURE, tools: { deny: ['secret-dump'] } },
         { name: 'shared', command: FIXTURE, stdio: { mode: 'shared', restart: { max_retries: 3, backoff_ms: 50 } } },
         { name: 'missing', command: ['mcp-gateway-no-such-program', '--stdio'] },
         { name: 'dies', command: ['node', '-e', 'console.error("boom: no API key given"); process.exit(2)'] },
@@ -83,7 +85,9 @@ test('two sessions get two processes; a hidden tool of the fixture is refused; p
   const r = await a.callTool({ name: 'progress', arguments: {} }, undefined, { onprogress: (p) => progress.push(p.progress) });
   assert.equal(textOf(r), 'done');
   assert.deepEqual(progress, [1, 2]);
-  assert.equal(gw.launched.stdio.bridges.get('fixture')!.stats().sessions, 2);
+  const metrics = await (await fetch(`${gw.launched.sidecar.telemetryUrl}/metrics`)).text();
+  assert.match(metrics, /^mcp_gateway_stdio_processes\{server="fixture"\} 2$/m);
+  assert.match(metrics, /^mcp_gateway_stdio_sessions\{server="fixture"\} 2$/m);
   // DELETE of a session stops its process.
   await (a.transport as StreamableHTTPClientTransport).terminateSession();
   await until('the process of the ended session to exit', async () => (alive(pa) ? undefined : true));
@@ -101,7 +105,8 @@ test('max_processes: a session beyond the cap gets 503 with a JSON-RPC error, an
 });
 
 test('a killed per-session process ends its session; the next session gets a new process', async () => {
-  const c = await connect('fixture');
+  // The processes of the sessions ended above may still be stopping (they count until they exit).
+  const c = await until('a free process slot', () => connect('fixture'));
   const pid = await pidOf(c);
   process.kill(pid, 'SIGKILL');
   await until('the process to be gone', async () => (alive(pid) ? undefined : true));
@@ -132,6 +137,9 @@ test('shared mode: all sessions share one process, restarted with backoff after 
 test('a program that cannot start gives a clear JSON-RPC error; the gateway keeps serving', async () => {
   await assert.rejects(connect('missing'), (e: Error) => httpStatus(e) === 502 && /mcp-gateway-no-such-program.*not found on PATH/.test(e.message));
   await assert.rejects(connect('dies'), (e: Error) => httpStatus(e) === 502 && /exited with code 2/.test(e.message) && /boom: no API key given/.test(e.message));
+  const metrics = await (await fetch(`${gw.launched.sidecar.telemetryUrl}/metrics`)).text();
+  assert.match(metrics, /^mcp_gateway_stdio_refusals_total\{server="missing",reason="stdio_start_failed"\} [1-9]/m);
+  assert.match(metrics, /^mcp_gateway_stdio_process_exits_total\{server="dies",outcome="crashed"\} [1-9]/m);
   // Audited like any upstream failure: the exchange's event carries the bridge's status.
   const ev = await gw.waitForAudit((e) => e.server === 'missing' && e.rpc?.method === 'initialize' && e.upstream_status !== undefined);
   assert.equal(ev.upstream_status, 502);
@@ -143,7 +151,7 @@ test('a program that cannot start gives a clear JSON-RPC error; the gateway keep
 test('a 2026-07-28 client (stateless, no session) is served by the program', async () => {
   const meta = { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {}, 'io.modelcontextprotocol/clientInfo': { name: 'e2e-2026', version: '1.0.0' } };
   const call = async (id: number, method: string, params: Record<string, unknown>, name?: string) => {
-    const res = await fetch(gw.url('fixture'), {
+    const res = await fetch(gw.url('stateless'), {
       method: 'POST',
       headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2026-07-28', 'mcp-method': method, ...(name && { 'mcp-name': name }) },
       body: JSON.stringify({ jsonrpc: '2.0', id, method, params: { ...params, _meta: meta } }),
