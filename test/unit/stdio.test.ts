@@ -7,6 +7,7 @@ import { mkdtemp, writeFile, chmod } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import { request } from 'node:http';
 import { ProcessPool, PoolFullError, GivenUpError, MAX_BACKOFF_MS } from '../../src/stdio/pool.js';
 import { Channel, STDIO_ERROR_CODE, type Peer, type RequestId } from '../../src/stdio/channel.js';
 import { ProgramStartError, resolveProgram, type JsonRpcMessage, type Program, type ProgramExit } from '../../src/stdio/program.js';
@@ -231,4 +232,85 @@ test('reload: a changed, added or removed stdio server needs a restart; other se
   assert.throws(() => assertStdioReloadable(running, cfg([{ name: 'fs', url: 'http://127.0.0.1:1/mcp' }])), RestartNeededError);
   assert.throws(() => assertFixedBridgePorts(running, 'envoy-config'), /fs need stdio.port/);
   assertFixedBridgePorts(cfg([{ ...base, stdio: { port: 7301 } }]), 'envoy-config');
+});
+
+/** A program that answers every request at once with `{ method }`, and initialize with a result or an error. */
+class AnsweringProgram extends FakeProgram {
+  constructor(private readonly refuseInitialize = false) {
+    super();
+  }
+  override send(m: JsonRpcMessage): void {
+    super.send(m);
+    if (m.id === undefined || m.method === undefined) return;
+    const answer = m.method === 'initialize' && this.refuseInitialize ? { error: { code: -32602, message: 'unsupported protocol version' } } : { result: { method: m.method } };
+    setImmediate(() => this.emit({ jsonrpc: '2.0', id: m.id, ...answer }));
+  }
+}
+
+test('bridge: sessions, stateless requests and the HTTP edges, over a fake program', async () => {
+  const { startBridge } = await import('../../src/stdio/bridge.js');
+  const { createLogger } = await import('../../src/telemetry/log.js');
+  const programs: AnsweringProgram[] = [];
+  let refuse = false;
+  const stdio = cfg([{ name: 'b', command: ['prog'], stdio: { max_processes: 3 } }]).servers[0]!.stdio!;
+  const bridge = await startBridge({ server: 'b', config: stdio, log: createLogger('silent'), start: () => (programs.push(new AnsweringProgram(refuse)), programs.at(-1)!) });
+  const post = (body: unknown, headers: Record<string, string> = {}) =>
+    fetch(bridge.url, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+  const init = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 't', version: '1' } } };
+  try {
+    const r = await post(init);
+    assert.equal(r.status, 200);
+    const sid = r.headers.get('mcp-session-id');
+    assert.ok(sid);
+    assert.deepEqual(await r.json(), { jsonrpc: '2.0', id: 1, result: { method: 'initialize' } });
+    // SSE answer when accepted, JSON otherwise.
+    const sse = await post({ jsonrpc: '2.0', id: 2, method: 'tools/list' }, { 'mcp-session-id': sid! });
+    assert.equal(sse.headers.get('content-type'), 'text/event-stream');
+    assert.match(await sse.text(), /^event: message\ndata: \{"jsonrpc":"2.0","id":2,"result":\{"method":"tools\/list"\}\}\n\n$/);
+    const json = await post({ jsonrpc: '2.0', id: 3, method: 'tools/list' }, { 'mcp-session-id': sid!, accept: 'application/json' });
+    assert.equal((await json.json()).id, 3);
+    assert.equal((await post({ jsonrpc: '2.0', method: 'notifications/initialized' }, { 'mcp-session-id': sid! })).status, 202);
+    assert.equal(programs.length, 1);
+    // Without a session: the stateless process, a second one.
+    assert.equal((await (await post({ jsonrpc: '2.0', id: 1, method: 'tools/list' }, { accept: 'application/json' })).json()).result.method, 'tools/list');
+    assert.equal(programs.length, 2);
+    assert.equal((programs[1]!.sent[0]!.id as string).startsWith('mcpgw-'), true, 'the stateless process gets ids of its own');
+    // An initialize the program refuses opens no session and leaves no process.
+    refuse = true;
+    const refused = await post(init);
+    assert.equal(refused.headers.get('mcp-session-id'), null);
+    assert.equal((await refused.json()).error.code, -32602);
+    await tick();
+    assert.equal(bridge.stats().processes, 2);
+    refuse = false;
+    // The edges.
+    const status = async (p: Promise<Response>) => (await p).status;
+    // fetch() will not send another Host: node:http does.
+    const foreignHost = await new Promise<number>((resolve, reject) => {
+      const req = request(bridge.url, { method: 'POST', headers: { host: `evil.example:${bridge.url.port}`, 'content-type': 'application/json' } }, (res) => (res.resume(), resolve(res.statusCode!)));
+      req.on('error', reject);
+      req.end(JSON.stringify(init));
+    });
+    assert.equal(foreignHost, 403, 'DNS rebinding: a foreign Host');
+    assert.equal(await status(post(JSON.stringify(init), { 'content-type': 'text/plain' })), 415, 'a simple (no-preflight) browser POST');
+    assert.equal(await status(post('{"jsonrpc":"2.0",', {})), 400);
+    assert.equal(await status(post([init])), 400, 'a batch');
+    assert.equal(await status(post({ jsonrpc: '2.0', id: 9, method: 'tools/list' }, { 'mcp-session-id': 'nope' })), 404);
+    assert.equal(await status(post({ jsonrpc: '2.0', id: 's1', result: {} }, { 'mcp-session-id': sid! })), 400, 'an answer to nothing the program asked');
+    assert.equal(await status(fetch(bridge.url, { headers: { accept: 'text/event-stream' } })), 405, 'GET without a session');
+    assert.equal(await status(fetch(new URL('/other', bridge.url), { method: 'POST' })), 404);
+    // DELETE ends the session and stops its process.
+    assert.equal(await status(fetch(bridge.url, { method: 'DELETE', headers: { 'mcp-session-id': sid! } })), 200);
+    await tick();
+    assert.deepEqual([bridge.stats().sessions, bridge.stats().processes], [0, 1]);
+    assert.equal(await status(post({ jsonrpc: '2.0', id: 4, method: 'tools/list' }, { 'mcp-session-id': sid! })), 404);
+    // The cap: three sessions (with the stateless process), then 503.
+    for (let i = 0; i < 2; i++) assert.equal(await status(post(init)), 200);
+    const full = await post(init);
+    assert.equal(full.status, 503);
+    assert.equal((await full.json()).error.data.reason, 'stdio_pool_full');
+    assert.equal(bridge.stats().refused.stdio_pool_full, 1);
+  } finally {
+    await bridge.stop();
+  }
 });
