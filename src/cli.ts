@@ -13,12 +13,14 @@ import { watchConfigFile, type ConfigWatcher } from './config/watch.js';
 import type { GatewayConfig } from './config/types.js';
 import { projectRoot } from './envoy/binary.js';
 import { opaBuild, opaTest } from './policy/opa-cli.js';
+import { assertFixedBridgePorts, startStdioBridges } from './stdio/bridges.js';
 
 const USAGE = `mcp-gateway — an MCP gateway for Envoy
 
 Usage:
   mcp-gateway up --config FILE            start the sidecar and Envoy; Ctrl-C stops both
   mcp-gateway sidecar --config FILE       start only the ext_proc sidecar (for an Envoy you run yourself)
+  mcp-gateway stdio-bridge --config FILE  run only the bridges of the stdio servers (servers[].command, each on its stdio.port)
   mcp-gateway envoy-config --config FILE [--output FILE]
                                           print the Envoy bootstrap generated from the config
   mcp-gateway ratelimit-config --config FILE [--output FILE]
@@ -89,12 +91,13 @@ async function main(argv: string[]): Promise<number> {
     case 'validate': {
       const c = await needConfig();
       const specs = await (await import('./openapi/command.js')).checkSpecs(c);
-      process.stdout.write(`${c.source}: OK — ${c.servers.length} server(s): ${c.servers.map((s) => `${s.name} → ${s.openapi ? s.openapi.baseUrl.href : s.url.href}`).join(', ')}\n${specs.map((l) => `  ${l}\n`).join('')}`);
+      process.stdout.write(`${c.source}: OK — ${c.servers.length} server(s): ${c.servers.map((s) => `${s.name} → ${s.openapi ? s.openapi.baseUrl.href : s.stdio ? `stdio: ${s.stdio.command.join(' ')}` : s.url.href}`).join(', ')}\n${specs.map((l) => `  ${l}\n`).join('')}`);
       return 0;
     }
     case 'envoy-config': {
       const c = await needConfig();
       (await import('./openapi/command.js')).assertBridgesAddressed(c, command);
+      assertFixedBridgePorts(c, 'envoy-config');
       const yaml = envoyBootstrapYaml(c);
       if (values.output) await writeFile(values.output, yaml);
       else process.stdout.write(yaml);
@@ -109,12 +112,24 @@ async function main(argv: string[]): Promise<number> {
     case 'sidecar': {
       const c = await needConfig();
       (await import('./openapi/command.js')).assertBridgesAddressed(c, command);
+      assertFixedBridgePorts(c, 'sidecar');
       const log = createLogger(c.log.level);
       const sidecar = await startSidecar(c, { log });
       const live = await reloadOnChange(values.config!, log, (next) => sidecar.reload(next), () => sidecar.refresh());
       await untilSignal();
       live.close();
       await sidecar.stop();
+      return 0;
+    }
+    case 'stdio-bridge': {
+      const c = await needConfig();
+      assertFixedBridgePorts(c, 'stdio-bridge');
+      const log = createLogger(c.log.level);
+      const stdio = await startStdioBridges(c, log);
+      if (!stdio.bridges.size) throw new UsageError('the config has no stdio servers (servers[].command)');
+      process.stderr.write(`stdio bridges:\n${[...stdio.bridges.values()].map((b) => `  ${b.server.padEnd(16)} ${b.url.href}`).join('\n')}\n`);
+      await untilSignal();
+      await stdio.stop();
       return 0;
     }
     case 'up': {
@@ -160,13 +175,17 @@ async function main(argv: string[]): Promise<number> {
       const run = sub === 'lock' ? tools.toolsLock : sub === 'diff' ? tools.toolsDiff : sub === 'approve' ? tools.toolsApprove : undefined;
       if (!run) throw new UsageError('tools needs "lock", "diff" or "approve"');
       if (sub !== 'approve' && names.length) throw new UsageError(`tools ${sub} takes no names (did you mean tools approve?)`);
+      // stdio servers are read through bridges of their own for the while.
+      const written = await needConfig();
+      const stdio = await startStdioBridges(written, createLogger(written.log.level), { anyPort: true });
       try {
-        const c = await needConfig();
         // OpenAPI servers are read through a bridge of their own for as long as the command runs.
-        return await (await import('./openapi/command.js')).withBridges(c, createLogger('warn'), (resolved) => run(resolved, { lockfile: values.output ?? values.lockfile, servers: values.server, names, out: (t) => process.stdout.write(t) }));
+        return await (await import('./openapi/command.js')).withBridges(stdio.bind(written), createLogger('warn'), (resolved) => run(resolved, { lockfile: values.output ?? values.lockfile, servers: values.server, names, out: (t) => process.stdout.write(t) }));
       } catch (err) {
         if (err instanceof tools.ToolsUsageError) throw new UsageError(err.message);
         throw err;
+      } finally {
+        await stdio.stop();
       }
     }
     case 'openapi-bridge': {

@@ -11,10 +11,14 @@ import { watchEnvoy } from './telemetry/readiness-envoy.js';
 import { assertSidecarReloadable } from './config/restart-needed.js';
 import { oneAtATime } from './config/serial.js';
 import { OpenApiBridges } from './openapi/bridges.js';
+import { assertStdioReloadable, startStdioBridges, type StdioBridges } from './stdio/bridges.js';
+import { registerStdioMetrics } from './stdio/metrics.js';
 
 export interface RunningGateway {
   readonly sidecar: Sidecar;
   readonly envoy: EnvoyProcess;
+  /** The bridges of the stdio servers (servers[].command), started before the sidecar. */
+  readonly stdio: StdioBridges;
   /** `http://host:port/mcp/<name>` per server. */
   readonly endpoints: ReadonlyMap<string, string>;
   /**
@@ -44,31 +48,40 @@ export function endpointsOf(config: GatewayConfig): Map<string, string> {
   return new Map(config.servers.map((s) => [s.name, `${config.gateway.publicUrl}${s.path}`]));
 }
 
-export async function launchGateway(loaded: GatewayConfig, opts: LaunchOptions = {}): Promise<RunningGateway> {
-  const log = opts.log ?? createLogger(loaded.log.level);
-  // OpenAPI servers first: their bridges' addresses are the upstreams Envoy is configured with.
+export async function launchGateway(written: GatewayConfig, opts: LaunchOptions = {}): Promise<RunningGateway> {
+  const log = opts.log ?? createLogger(written.log.level);
+  // The stdio and OpenAPI servers' bridges first: their addresses are the upstreams Envoy is configured with.
+  const stdio = await startStdioBridges(written, log);
   const bridges = new OpenApiBridges(log);
-  const config = await bridges.prepare(loaded).then(async (p) => (await p.commit(), p.config));
-  const sidecar = await startSidecar(config, { ...(opts.audit && { audit: opts.audit }), log, ...(opts.readinessIntervalMs && { readinessIntervalMs: opts.readinessIntervalMs }) }).catch(async (err: unknown) => {
+  let config: GatewayConfig;
+  let sidecar: Sidecar;
+  try {
+    config = await bridges.prepare(stdio.bind(written)).then(async (p) => (await p.commit(), p.config));
+    sidecar = await startSidecar(config, { ...(opts.audit && { audit: opts.audit }), log, ...(opts.readinessIntervalMs && { readinessIntervalMs: opts.readinessIntervalMs }) });
+  } catch (err) {
     await bridges.stop();
+    await stdio.stop();
     throw err;
-  });
+  }
+  registerStdioMetrics(sidecar.metrics.registry, stdio);
   let envoy: EnvoyProcess;
   try {
     envoy = await startEnvoy(config, opts.envoy);
   } catch (err) {
     await sidecar.stop(0);
     await bridges.stop();
+    await stdio.stop();
     throw err;
   }
   const watch = watchEnvoy(envoy.adminUrl, envoy.exited, (reason) => sidecar.components.set('envoy', reason), opts.readinessIntervalMs ?? READINESS_INTERVAL_MS);
   let stopping: Promise<void> | undefined;
   let endpoints = endpointsOf(config);
-  const reload = async (loadedNext: GatewayConfig): Promise<void> => {
+  const reload = async (nextWritten: GatewayConfig): Promise<void> => {
     const previous = sidecar.config;
-    // Both checks before anything changes; the sidecar's names the setting more plainly.
-    assertSidecarReloadable(previous, loadedNext);
-    const prepared = await bridges.prepare(loadedNext);
+    // Every check before anything changes; the sidecar's names the setting more plainly.
+    assertSidecarReloadable(previous, nextWritten);
+    assertStdioReloadable(previous, nextWritten);
+    const prepared = await bridges.prepare(stdio.bind(nextWritten));
     const next = prepared.config;
     try {
       envoy.checkConfig(next);
@@ -90,6 +103,7 @@ export async function launchGateway(loaded: GatewayConfig, opts: LaunchOptions =
   return {
     sidecar,
     envoy,
+    stdio,
     get endpoints() {
       return endpoints;
     },
@@ -106,6 +120,7 @@ export async function launchGateway(loaded: GatewayConfig, opts: LaunchOptions =
         await envoy.stop();
         await sidecar.stop();
         await bridges.stop();
+        await stdio.stop();
       })();
       return stopping;
     },

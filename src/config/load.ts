@@ -10,6 +10,7 @@ import { resolveApprovals, resolveServerApprovals } from '../approvals/config.js
 import { underPrefix } from './paths.js';
 import { compileNamePattern, valuePatternProblem } from '../audit/redact.js';
 import { sidecarWorkers, workerListenProblems } from '../workers/addresses.js';
+import { bridgeUrl as stdioBridgeUrl, stdioOf, stdioProblems } from '../stdio/config.js';
 
 /** A server's traffic settings with their defaults (see the README's table). */
 function trafficOf(s: RawConfig['servers'][number], url: URL, abs: (p: string) => string): UpstreamTraffic {
@@ -200,7 +201,8 @@ function normalize(raw: RawConfig, source: string): GatewayConfig {
     const urls = (u: string | string[]) => (Array.isArray(u) ? u : [u]).map((x) => new URL(x));
     const versions: UpstreamVersion[] = (s.versions ?? []).map((v) => ({ name: v.name, replicas: urls(v.url), weight: v.weight ?? 1, matchHeader: v.match_header }));
     const openapi = openapiOf(s.openapi, abs);
-    const replicas = s.versions ? versions.flatMap((v) => v.replicas) : openapi ? [bridgeUrl(openapi.listen)] : urls(s.url!);
+    const stdio = stdioOf(s, baseDir, abs);
+    const replicas = s.versions ? versions.flatMap((v) => v.replicas) : openapi ? [bridgeUrl(openapi.listen)] : stdio ? [stdioBridgeUrl(stdio.port)] : urls(s.url!);
     const ua = s.upstream_auth;
     const upstreamAuth: UpstreamAuthConfig = ua?.static
       ? {
@@ -224,6 +226,7 @@ function normalize(raw: RawConfig, source: string): GatewayConfig {
     name: s.name,
     replicas,
     versions,
+    stdio,
     upstreamAuth,
     openapi,
     catalog: { title: s.catalog?.title, description: s.catalog?.description, version: s.catalog?.version },
@@ -457,6 +460,7 @@ function checkSemantics(c: GatewayConfig, raw: RawConfig): { path: (string | num
         out.push({ path: ['servers', i, 'url'], message: 'replicas of one server must share scheme and path' });
       }
     }
+    for (const [key, message] of stdioProblems(raw.servers[i]!)) out.push({ path: ['servers', i, key], message });
     const ua = raw.servers[i]?.upstream_auth;
     if (ua && (ua.static === undefined) === (ua.token_exchange === undefined)) {
       out.push({ path: ['servers', i, 'upstream_auth'], message: 'set exactly one of static or token_exchange' });

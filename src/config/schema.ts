@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { authSchema } from '../identity/config.js';
 import { DEFAULT_SECRET_NAMES, DEFAULT_VALUE_PATTERNS } from '../audit/redact.js';
 import { approvalsSchema, serverApprovalsSchema } from '../approvals/config.js';
+import { stdioServerFields } from '../stdio/config.js';
 
 export const DEFAULTS = {
   listen: '127.0.0.1:10000',
@@ -173,6 +174,8 @@ const server = z
     openapi: openapiSource.optional(),
     // How the catalog describes this server (server.json's title, description, version).
     catalog: z.object({ title: z.string().min(1).max(100).optional(), description: z.string().min(1).max(100).optional(), version: z.string().min(1).max(255).optional() }).strict().optional(),
+    // A local stdio program instead of a URL (src/stdio): command, env, cwd, stdio.
+    ...stdioServerFields,
     upstream_auth: upstreamAuth.optional(),
     path: z.string().regex(/^\/[A-Za-z0-9._~\/-]*$/, 'expected an absolute URL path such as /mcp/tools').optional(),
     tools: rules.optional(),
@@ -213,7 +216,7 @@ const server = z
     approvals: serverApprovalsSchema.optional(),
   })
   .strict()
-  .refine((s) => [s.url, s.versions, s.openapi].filter((x) => x !== undefined).length === 1, { message: 'set exactly one of url or versions (or openapi)', path: ['url'] });
+  .refine((s) => [s.url, s.versions, s.command, s.openapi].filter((x) => x !== undefined).length === 1, { message: 'set exactly one of url, versions, command or openapi', path: ['url'] });
 
 const globs = z.array(glob).min(1, 'list at least one pattern, or leave the key out').optional();
 const failureMode = z.enum(['open', 'closed']);

@@ -3,6 +3,7 @@
 import type { AuthConfig } from '../identity/config.js';
 import type { ResultScanConfig } from '../guardrails/result-guard.js';
 import type { ApprovalRuleConfig, ApprovalsConfig } from '../approvals/config.js';
+import type { StdioServerConfig } from '../stdio/config.js';
 
 export type { AuthConfig };
 
@@ -32,6 +33,8 @@ export interface ServerConfig {
   catalog: { title: string | undefined; description: string | undefined; version: string | undefined };
   /** `openapi`: the REST API behind the gateway's bridge, which is then this server's upstream (src/openapi). */
   openapi: OpenApiSource | undefined;
+  /** `command`: a stdio program the gateway runs behind a bridge at `url` (src/stdio); undefined: a URL upstream. */
+  stdio: StdioServerConfig | undefined;
   /** What the upstream receives in place of the caller's credentials. */
   upstreamAuth: UpstreamAuthConfig;
   tools: CurationRules;

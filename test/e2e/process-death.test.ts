@@ -297,3 +297,25 @@ async function decoyAdmin(port: number, docs: { server_info?: unknown } = {}): P
   await new Promise<void>((resolve) => srv.listen(port, '127.0.0.1', resolve));
   return srv;
 }
+
+test('kill -9 of `up`: its stdio servers\' processes die with it', async () => {
+  const ports = { listen: await freePort(), admin: await freePort() };
+  const stdioServer = `  - name: local\n    command: ["node", "--import", "tsx", "test/fixtures/stdio-server.ts"]\n    cwd: ${process.cwd()}\n`;
+  const file = await configFile(ports, `127.0.0.1:${await freePort()}`, stdioServer);
+  const up = cli('up', '--config', file);
+  const out = await up.waitFor(/mcp-gateway is up[\s\S]*Envoy pid \d+/);
+  const client = new Client({ name: 'process-death', version: '1' });
+  await client.connect(new StreamableHTTPClientTransport(new URL(/local\s+(http:\S+)/.exec(out)![1]!)));
+  const pid = Number((await client.callTool({ name: 'whoami', arguments: {} }) as { content: { text: string }[] }).content[0]!.text);
+  assert.ok((await childrenOf(up.child.pid!)).includes(pid), 'the program is a direct child of `up` (setpriv and the guard exec into it)');
+  up.child.kill('SIGKILL');
+  await up.exited;
+  const deadline = Date.now() + 5000;
+  while (!(await processGone(pid))) {
+    if (Date.now() > deadline) {
+      process.kill(pid, 'SIGKILL');
+      assert.fail(`the stdio program (pid ${pid}) outlived its gateway by 5s`);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+});

@@ -271,7 +271,7 @@ describe('config', () => {
   });
 
   const bad: { name: string; yaml: string; expect: RegExp }[] = [
-    { name: 'url and openapi', yaml: server('    url: http://127.0.0.1:1/mcp\n    openapi: { spec: a.yaml, base_url: "http://x/" }\n'), expect: /set exactly one of url or versions \(or openapi\)/ },
+    { name: 'url and openapi', yaml: server('    url: http://127.0.0.1:1/mcp\n    openapi: { spec: a.yaml, base_url: "http://x/" }\n'), expect: /set exactly one of url, versions, command or openapi/ },
     { name: 'a non-loopback bridge', yaml: server('    openapi: { spec: a.yaml, base_url: "http://x/", listen: "0.0.0.0:7000" }\n'), expect: /loopback only/ },
     { name: 'credentials in base_url', yaml: server('    openapi: { spec: a.yaml, base_url: "http://u:p@x/" }\n'), expect: /credentials in the URL/ },
     { name: 'a catalog path over a server', yaml: `gateway: { catalog: { path: /mcp } }\n${server('    url: http://127.0.0.1:1/mcp\n')}`, expect: /gateway\.catalog\.path: overlaps the path of MCP server "pets"/ },
