@@ -8,6 +8,7 @@ import type { AuditSection, GatewayConfig, HostPort, OtlpTarget, TracingSection,
 import { normalizeAuth } from '../identity/config.js';
 import { underPrefix } from './paths.js';
 import { compileNamePattern, valuePatternProblem } from '../audit/redact.js';
+import { DEFAULT_AGGREGATOR_LISTEN, aggregateConfigOf, aggregateServerEntry, checkAggregates } from '../aggregate/config.js';
 
 /** A server's traffic settings with their defaults (see the README's table). */
 function trafficOf(s: RawConfig['servers'][number], url: URL, abs: (p: string) => string): UpstreamTraffic {
@@ -194,7 +195,10 @@ function normalize(raw: RawConfig, source: string): GatewayConfig {
       resourceDocumentation: raw.oauth.resource_documentation,
     };
   };
-  const servers: ServerConfig[] = raw.servers.map((s) => {
+  const aggregatorListen = g.aggregator_listen ?? DEFAULT_AGGREGATOR_LISTEN;
+  const aggregates = new Map((raw.aggregates ?? []).map((a) => [a.name, aggregateConfigOf(a)]));
+  const rawServers = [...raw.servers, ...(raw.aggregates ?? []).map((a): RawConfig['servers'][number] => aggregateServerEntry(a, aggregatorListen))];
+  const servers: ServerConfig[] = rawServers.map((s, i) => {
     const urls = (u: string | string[]) => (Array.isArray(u) ? u : [u]).map((x) => new URL(x));
     const versions: UpstreamVersion[] = (s.versions ?? []).map((v) => ({ name: v.name, replicas: urls(v.url), weight: v.weight ?? 1, matchHeader: v.match_header }));
     const replicas = s.versions ? versions.flatMap((v) => v.replicas) : urls(s.url!);
@@ -243,6 +247,7 @@ function normalize(raw: RawConfig, source: string): GatewayConfig {
       allowedUrlHosts: s.allowed_url_hosts ?? [],
       scanResults: s.scan_results && { action: s.scan_results.action ?? 'redact', detect: s.scan_results.detect ?? ['secrets', 'pii', 'prompt_injection'], tools: s.scan_results.tools ?? ['*'], external: s.scan_results.external && { url: s.scan_results.external.url, timeoutMs: s.scan_results.external.timeout_ms ?? 2000 } },
     },
+    aggregate: i < raw.servers.length ? undefined : aggregates.get(s.name),
   };
   });
   return {
@@ -264,6 +269,7 @@ function normalize(raw: RawConfig, source: string): GatewayConfig {
         requireClientCertificate: g.tls.require_client_certificate ?? g.tls.client_ca_file !== undefined,
       },
       streamIdleTimeoutS: g.stream_idle_timeout_s ?? DEFAULTS.streamIdleTimeoutS,
+      aggregatorListen: parseHostPort(aggregatorListen),
     },
     sidecar: {
       listen: sidecarListen.startsWith('unix:')
@@ -466,6 +472,7 @@ function checkSemantics(c: GatewayConfig, raw: RawConfig): { path: (string | num
     if (hc && hc.timeoutMs >= hc.intervalMs) out.push({ path: ['servers', i, 'health_check', 'timeout_ms'], message: `must be shorter than interval_ms (${hc.intervalMs})` });
     if (raw.servers[i]?.health_check?.path !== undefined && hc?.kind === 'tcp') out.push({ path: ['servers', i, 'health_check', 'path'], message: 'a tcp health check has no path' });
   });
+  out.push(...checkAggregates(raw.aggregates, c.servers, c.gateway.aggregatorListen.host, c.gateway.tls !== undefined));
   if (c.auth.jwt && c.auth.jwt.audiences.length === 0) {
     out.push({ path: ['auth', 'jwt', 'audiences'], message: 'required unless an oauth section is configured (then each server\'s canonical URI is its audience)' });
   }

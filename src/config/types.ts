@@ -2,6 +2,7 @@
 // Produced once by loadConfig(); never mutated afterwards (reload swaps the whole object).
 import type { AuthConfig } from '../identity/config.js';
 import type { ResultScanConfig } from '../guardrails/result-guard.js';
+import type { AggregateConfig } from '../aggregate/config.js';
 
 export type { AuthConfig };
 
@@ -55,6 +56,11 @@ export interface ServerConfig {
   toolCosts: readonly { pattern: string; units: number }[];
   /** Tool integrity: pinning to the lockfile, argument validation (src/integrity). */
   integrity: ServerIntegrity;
+  /**
+   * An aggregate (`aggregates[]`): its upstream is the gateway's aggregator, which gets the
+   * caller's credentials (to call each member through the listener as the caller); undefined otherwise.
+   */
+  aggregate: AggregateConfig | undefined;
 }
 
 export interface ServerIntegrity {
@@ -169,6 +175,8 @@ export interface GatewaySection {
   publicUrl: string;
   /** Envoy stream idle timeout; long enough for quiet SSE streams. */
   streamIdleTimeoutS: number;
+  /** Where the aggregator listens (used only with aggregates). */
+  aggregatorListen: HostPort;
 }
 
 export interface SidecarSection {
