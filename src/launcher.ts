@@ -8,12 +8,16 @@ import { startEnvoy, type EnvoyProcess, type EnvoyOptions } from './envoy/proces
 import type { AuditSink } from './audit/event.js';
 import { createLogger, type Logger } from './telemetry/log.js';
 import { watchEnvoy } from './telemetry/readiness-envoy.js';
-import { assertSidecarReloadable } from './config/restart-needed.js';
+import { assertSidecarReloadable, RestartNeededError } from './config/restart-needed.js';
 import { oneAtATime } from './config/serial.js';
+import { startAggregator, type Aggregator } from './aggregate/server.js';
+import { ensureAggregateKey } from './aggregate/key.js';
 
 export interface RunningGateway {
   readonly sidecar: Sidecar;
   readonly envoy: EnvoyProcess;
+  /** The aggregator (upstream of the aggregates), when the config has aggregates. */
+  readonly aggregator: Aggregator | undefined;
   /** `http://host:port/mcp/<name>` per server. */
   readonly endpoints: ReadonlyMap<string, string>;
   /**
@@ -45,12 +49,22 @@ export function endpointsOf(config: GatewayConfig): Map<string, string> {
 
 export async function launchGateway(config: GatewayConfig, opts: LaunchOptions = {}): Promise<RunningGateway> {
   const log = opts.log ?? createLogger(config.log.level);
-  const sidecar = await startSidecar(config, { ...(opts.audit && { audit: opts.audit }), log, ...(opts.readinessIntervalMs && { readinessIntervalMs: opts.readinessIntervalMs }) });
+  // The aggregator first: the sidecar reads its key (the aggregates' upstream credential).
+  const hasAggregates = (c: GatewayConfig) => c.servers.some((s) => s.aggregate);
+  const aggregator = hasAggregates(config) ? await startAggregator(config, { key: ensureAggregateKey(), log }) : undefined;
+  let sidecar: Sidecar;
+  try {
+    sidecar = await startSidecar(config, { ...(opts.audit && { audit: opts.audit }), log, ...(opts.readinessIntervalMs && { readinessIntervalMs: opts.readinessIntervalMs }) });
+  } catch (err) {
+    await aggregator?.close();
+    throw err;
+  }
   let envoy: EnvoyProcess;
   try {
     envoy = await startEnvoy(config, opts.envoy);
   } catch (err) {
     await sidecar.stop(0);
+    await aggregator?.close();
     throw err;
   }
   const watch = watchEnvoy(envoy.adminUrl, envoy.exited, (reason) => sidecar.components.set('envoy', reason), opts.readinessIntervalMs ?? READINESS_INTERVAL_MS);
@@ -60,6 +74,9 @@ export async function launchGateway(config: GatewayConfig, opts: LaunchOptions =
     const previous = sidecar.config;
     // Both checks before anything changes; the sidecar's names the setting more plainly.
     assertSidecarReloadable(previous, next);
+    if (hasAggregates(next) && (!aggregator || JSON.stringify(next.gateway.aggregatorListen) !== JSON.stringify(previous.gateway.aggregatorListen))) {
+      throw new RestartNeededError('aggregates (first ones, or gateway.aggregator_listen) changed: restart the gateway to apply this config');
+    }
     envoy.checkConfig(next);
     // The sidecar first: Envoy then routes new servers to a sidecar that knows them.
     await sidecar.reload(next);
@@ -69,11 +86,13 @@ export async function launchGateway(config: GatewayConfig, opts: LaunchOptions =
       await sidecar.reload(previous);
       throw err;
     }
+    aggregator?.update(next);
     endpoints = endpointsOf(next);
   };
   return {
     sidecar,
     envoy,
+    aggregator,
     get endpoints() {
       return endpoints;
     },
@@ -88,6 +107,7 @@ export async function launchGateway(config: GatewayConfig, opts: LaunchOptions =
           if (d) (d.openRequests ? log.warn.bind(log) : log.info.bind(log))(d, d.openRequests ? 'drain timed out; the open requests are cut' : 'drained');
         }
         await envoy.stop();
+        await aggregator?.close();
         await sidecar.stop();
       })();
       return stopping;
