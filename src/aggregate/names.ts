@@ -1,6 +1,7 @@
 // Names and cursors of an aggregate: `<member><separator><name>` for tools and prompts, and
 // one list cursor that carries every member's own (so pages of all members merge).
-import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
+import { ErrorCode } from '@modelcontextprotocol/sdk/types.js';
+import { AggregateRpcError } from './rpc-error.js';
 
 export interface Prefixed {
   member: string;
@@ -36,7 +37,7 @@ export function encodeCursor(pending: MemberCursors): string | undefined {
 
 /** The members a cursor names (each known, once), or -32602. */
 export function decodeCursor(cursor: string, members: ReadonlySet<string>): MemberCursors {
-  const bad = () => new McpError(ErrorCode.InvalidParams, 'Invalid cursor: not one this aggregate gave out');
+  const bad = () => new AggregateRpcError(ErrorCode.InvalidParams, 'Invalid cursor: not one this aggregate gave out');
   if (cursor.length > MAX_CURSOR_CHARS || !/^[A-Za-z0-9_-]+$/.test(cursor)) throw bad();
   let doc: unknown;
   try {

@@ -7,12 +7,14 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
+import { ErrorCode } from '@modelcontextprotocol/sdk/types.js';
 import type { GatewayConfig, HostPort } from '../config/types.js';
 import type { Logger } from '../telemetry/log.js';
 import { AGGREGATE_KEY_HEADER, AGGREGATOR_PATH_PREFIX } from './config.js';
 import { AggregateSession } from './session.js';
 import { keyMatches } from './key.js';
+import { JsonRpcErrorCode } from '../mcp/errors.js';
+import { STATELESS_PROTOCOL_VERSIONS, SUPPORTED_PROTOCOL_VERSIONS, metaProtocolVersion } from '../mcp/protocol.js';
 
 const VERSION = '0.1.0';
 /** How often idle sessions are looked for. */
@@ -62,6 +64,15 @@ async function readBody(req: IncomingMessage, max: number): Promise<string | und
   return Buffer.concat(chunks).toString('utf8');
 }
 
+/** The `_meta` protocol version of a stateless request (2026-07-28), if the body carries one. */
+function statelessVersion(body: unknown): string | undefined {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) return undefined;
+  const params = (body as { params?: unknown }).params;
+  if (params === null || typeof params !== 'object' || Array.isArray(params)) return undefined;
+  const v = metaProtocolVersion(params as Record<string, unknown>);
+  return typeof v === 'string' ? v : undefined;
+}
+
 export async function startAggregator(initial: GatewayConfig, opts: { key: string; log: Logger }): Promise<Aggregator> {
   let config = initial;
   const log = opts.log.child({ component: 'aggregator' });
@@ -106,7 +117,7 @@ export async function startAggregator(initial: GatewayConfig, opts: { key: strin
     try {
       session = await AggregateSession.open({ aggregate: name, separator: agg.aggregate!.separator, members, version: VERSION, onLost: (err) => id !== undefined && endAfterAnswer(id, err.message) }, credentials);
     } catch (err) {
-      const e = err as McpError;
+      const e = err as { code?: unknown; message: string };
       log.warn({ aggregate: name, err: e.message }, 'aggregate session not opened');
       return rpcError(res, 502, typeof e.code === 'number' ? e.code : ErrorCode.InternalError, e.message, (body as { id?: unknown }).id ?? null);
     }
@@ -152,6 +163,15 @@ export async function startAggregator(initial: GatewayConfig, opts: { key: strin
         } catch {
           return rpcError(res, 400, ErrorCode.ParseError, 'Parse error');
         }
+      }
+      const stateless = statelessVersion(body);
+      if (stateless !== undefined) {
+        // The aggregate keeps per-member sessions: a stateless (2026-07-28) client is told which revisions it speaks.
+        const supported = SUPPORTED_PROTOCOL_VERSIONS.filter((v) => !STATELESS_PROTOCOL_VERSIONS.includes(v));
+        if (res.headersSent) return;
+        return void res
+          .writeHead(400, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ jsonrpc: '2.0', id: (body as { id?: unknown }).id ?? null, error: { code: JsonRpcErrorCode.UnsupportedProtocolVersion, message: `Unsupported protocol version ${JSON.stringify(stateless.slice(0, 64))}: an aggregate speaks ${supported.join(', ')} (initialize a session)`, data: { supported, requested: stateless } } }));
       }
       const sid = req.headers['mcp-session-id'];
       if (typeof sid === 'string') {

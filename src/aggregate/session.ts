@@ -26,6 +26,7 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { MemberConnection, MemberLostError } from './member.js';
 import { decodeCursor, encodeCursor, prefixed, splitName } from './names.js';
 import { ResourceOwners } from './resource-owners.js';
+import { AggregateRpcError } from './rpc-error.js';
 
 const raw = z.looseObject({});
 type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
@@ -43,9 +44,9 @@ export interface AggregateSessionOptions {
 
 /** A member's error as the aggregate's: the same code and data, the member named. */
 function memberError(member: string, err: unknown): Error {
-  if (err instanceof MemberLostError) return new McpError(ErrorCode.InternalError, `${err.message}; the aggregate session is closed, start a new one`);
-  if (err instanceof McpError) return new McpError(err.code, `${member}: ${err.message.replace(/^MCP error -?\d+: /, '')}`, err.data);
-  return new McpError(ErrorCode.InternalError, `${member}: ${(err as Error).message}`);
+  if (err instanceof MemberLostError) return new AggregateRpcError(ErrorCode.InternalError, `${err.message}; the aggregate session is closed, start a new one`);
+  if (err instanceof McpError) return new AggregateRpcError(err.code, `${member}: ${err.message.replace(/^(MCP error -?\d+: )+/, '')}`, err.data);
+  return new AggregateRpcError(ErrorCode.InternalError, `${member}: ${(err as Error).message}`);
 }
 
 export class AggregateSession {
@@ -126,7 +127,7 @@ export class AggregateSession {
 
   private route(name: string, kind: 'tool' | 'prompt'): { member: string; name: string } {
     const hit = splitName(name, this.opts.separator, this.names);
-    if (!hit) throw new McpError(ErrorCode.InvalidParams, `Unknown ${kind} "${name}": ${kind} names here are <server>${this.opts.separator}<name>, with <server> one of ${[...this.names].join(', ')}`);
+    if (!hit) throw new AggregateRpcError(ErrorCode.InvalidParams, `Unknown ${kind} "${name}": ${kind} names here are <server>${this.opts.separator}<name>, with <server> one of ${[...this.names].join(', ')}`);
     return hit;
   }
 
@@ -141,7 +142,7 @@ export class AggregateSession {
     pages.forEach((page, i) => {
       const member = pending[i]![0];
       const list = page[key];
-      if (!Array.isArray(list)) throw new McpError(ErrorCode.InternalError, `${member}: ${method} answered without a "${key}" array`);
+      if (!Array.isArray(list)) throw new AggregateRpcError(ErrorCode.InternalError, `${member}: ${method} answered without a "${key}" array`);
       for (const it of list) if (it !== null && typeof it === 'object') items.push(item(member, it as Record<string, unknown>));
       if (typeof page.nextCursor === 'string' && page.nextCursor !== '') next.push([member, page.nextCursor]);
     });
@@ -182,7 +183,7 @@ export class AggregateSession {
       );
       const byUri = (method: string) => (req: { params: { uri: string } & Record<string, unknown> }, extra: Extra) => {
         const member = this.owners.ownerOf(req.params.uri, [...this.members.values()].filter((m) => m.capabilities.resources !== undefined).map((m) => m.name));
-        if (member === undefined) throw new McpError(ErrorCode.InvalidParams, `Resource "${req.params.uri}" was not listed by any server of this aggregate (list resources, templates or tools first)`);
+        if (member === undefined) throw new AggregateRpcError(ErrorCode.InvalidParams, `Resource "${req.params.uri}" was not listed by any server of this aggregate (list resources, templates or tools first)`);
         return this.on(member, (cl) => cl.request({ method, params: req.params }, raw, this.relayed(extra))) as never;
       };
       s.setRequestHandler(ReadResourceRequestSchema, byUri('resources/read'));

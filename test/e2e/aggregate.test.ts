@@ -171,6 +171,22 @@ describe('an aggregate lists and routes across its members', () => {
   });
 });
 
+describe('stateless clients', () => {
+  test('a 2026-07-28 request is answered -32022 naming the session revisions an aggregate speaks', async () => {
+    const res = await fetch(gw.url('all'), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'x-api-key': KEYS.ann, 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/list' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/list', params: { _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} } } }),
+    });
+    assert.equal(res.status, 400);
+    const body = (await res.json()) as { id: number; error: { code: number; data: { supported: string[]; requested: string } } };
+    assert.equal(body.id, 7);
+    assert.equal(body.error.code, -32022);
+    assert.equal(body.error.data.requested, '2026-07-28');
+    assert.ok(body.error.data.supported.includes('2025-11-25') && !body.error.data.supported.includes('2026-07-28'));
+  });
+});
+
 describe('member sessions', () => {
   test('a member session the upstream forgot is initialised again and the call goes through', async () => {
     const ann = await connect('ann');
