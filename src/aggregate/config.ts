@@ -3,6 +3,7 @@
 // audit over the prefixed names) whose upstream is the gateway's aggregator (src/aggregate/server.ts),
 // which calls each member back through Envoy's own listener with the caller's credentials.
 import { z } from 'zod';
+import { compileGlobs } from '../curation/glob.js';
 
 /** The aggregator's default address: loopback only, it is reached through Envoy. */
 export const DEFAULT_AGGREGATOR_LISTEN = '127.0.0.1:9002';
@@ -65,18 +66,36 @@ export function aggregateConfigOf(a: RawAggregate): AggregateConfig {
   return { members: a.servers, separator: a.separator ?? DEFAULT_SEPARATOR };
 }
 
+/** Where the aggregator calls members: Envoy's listener, at loopback when it listens on a wildcard address. */
+export function listenerBase(listen: { host: string; port: number }): string {
+  const { host, port } = listen;
+  const h = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '[::1]' : host.includes(':') ? `[${host}]` : host;
+  return `http://${h}:${port}`;
+}
+
+interface CheckedGateway {
+  listen: { host: string; port: number };
+  aggregatorListen: { host: string };
+  allowedHosts: readonly string[];
+  tls: unknown;
+}
+
 interface CheckedServer {
   name: string;
   aggregate: AggregateConfig | undefined;
 }
 
 /** Problems of the `aggregates` section (paths relative to the config root). */
-export function checkAggregates(raw: readonly RawAggregate[] | undefined, servers: readonly CheckedServer[], listenHost: string, tls: boolean): { path: (string | number)[]; message: string }[] {
+export function checkAggregates(raw: readonly RawAggregate[] | undefined, servers: readonly CheckedServer[], gateway: CheckedGateway): { path: (string | number)[]; message: string }[] {
   const out: { path: (string | number)[]; message: string }[] = [];
   if (!raw?.length) return out;
   const byName = new Map(servers.map((s) => [s.name, s]));
-  if (!/^(127\.|localhost$|::1$|\[::1\]$)/.test(listenHost)) out.push({ path: ['gateway', 'aggregator_listen'], message: 'the aggregator must listen on loopback (it is reached through Envoy only)' });
-  if (tls) out.push({ path: ['aggregates'], message: 'aggregates call their members through the listener over plain HTTP: not available with gateway.tls yet' });
+  if (!/^(127\.|localhost$|::1$)/.test(gateway.aggregatorListen.host)) out.push({ path: ['gateway', 'aggregator_listen'], message: 'the aggregator must listen on loopback (it is reached through Envoy only)' });
+  const memberHost = new URL(listenerBase(gateway.listen)).host;
+  if (!compileGlobs(gateway.allowedHosts, { caseInsensitive: true }).test(memberHost)) {
+    out.push({ path: ['gateway', 'allowed_hosts'], message: `aggregates call their members at ${memberHost}: add it to allowed_hosts` });
+  }
+  if (gateway.tls) out.push({ path: ['aggregates'], message: 'aggregates call their members through the listener over plain HTTP: not available with gateway.tls yet' });
   raw.forEach((a, i) => {
     const sep = a.separator ?? DEFAULT_SEPARATOR;
     const seen = new Set<string>();

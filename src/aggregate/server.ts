@@ -10,7 +10,7 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import { ErrorCode } from '@modelcontextprotocol/sdk/types.js';
 import type { GatewayConfig, HostPort } from '../config/types.js';
 import type { Logger } from '../telemetry/log.js';
-import { AGGREGATE_KEY_HEADER, AGGREGATOR_PATH_PREFIX } from './config.js';
+import { AGGREGATE_KEY_HEADER, AGGREGATOR_PATH_PREFIX, listenerBase } from './config.js';
 import { AggregateSession } from './session.js';
 import { keyMatches } from './key.js';
 import { JsonRpcErrorCode } from '../mcp/errors.js';
@@ -34,13 +34,6 @@ interface Open {
   transport: StreamableHTTPServerTransport;
   session: AggregateSession;
   lastUsed: number;
-}
-
-/** Where members are called: Envoy's listener on loopback (a wildcard listener is reached at loopback). */
-function listenerBase(config: GatewayConfig): string {
-  const { host, port } = config.gateway.listen;
-  const h = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '[::1]' : host.includes(':') ? `[${host}]` : host;
-  return `http://${h}:${port}`;
 }
 
 /** The request headers that carry the caller's credentials, to pass to each member. */
@@ -110,7 +103,7 @@ export async function startAggregator(initial: GatewayConfig, opts: { key: strin
 
   const start = async (name: string, credentials: Record<string, string>, req: IncomingMessage, res: ServerResponse, body: unknown): Promise<void> => {
     const agg = config.servers.find((s) => s.name === name)!;
-    const base = listenerBase(config);
+    const base = listenerBase(config.gateway.listen);
     const members = agg.aggregate!.members.map((m) => ({ name: m, url: new URL(`${base}${config.servers.find((s) => s.name === m)!.path}`) }));
     let id: string | undefined;
     let session: AggregateSession;

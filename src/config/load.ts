@@ -472,7 +472,7 @@ function checkSemantics(c: GatewayConfig, raw: RawConfig): { path: (string | num
     if (hc && hc.timeoutMs >= hc.intervalMs) out.push({ path: ['servers', i, 'health_check', 'timeout_ms'], message: `must be shorter than interval_ms (${hc.intervalMs})` });
     if (raw.servers[i]?.health_check?.path !== undefined && hc?.kind === 'tcp') out.push({ path: ['servers', i, 'health_check', 'path'], message: 'a tcp health check has no path' });
   });
-  out.push(...checkAggregates(raw.aggregates, c.servers, c.gateway.aggregatorListen.host, c.gateway.tls !== undefined));
+  out.push(...checkAggregates(raw.aggregates, c.servers, c.gateway));
   if (c.auth.jwt && c.auth.jwt.audiences.length === 0) {
     out.push({ path: ['auth', 'jwt', 'audiences'], message: 'required unless an oauth section is configured (then each server\'s canonical URI is its audience)' });
   }

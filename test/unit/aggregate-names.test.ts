@@ -92,6 +92,7 @@ servers:
     ['an aggregate of aggregates', 'aggregates: [{ name: all, servers: [bank, files] }, { name: more, servers: [all, bank] }]', /is an aggregate/],
     ['a member name holding the separator', 'aggregates: [{ name: all, servers: [bank, files], separator: "an" }]', /contains the separator "an"/],
     ['a bad separator', 'aggregates: [{ name: all, servers: [bank, files], separator: "a b" }]', /separator is 1-8 characters/],
+    ['members unreachable under allowed_hosts', 'gateway: { listen: 0.0.0.0:10000, allowed_hosts: [mcp.example.com] }\naggregates: [{ name: all, servers: [bank, files] }]', /call their members at 127\.0\.0\.1:10000: add it to allowed_hosts/],
     ['a non-loopback aggregator', 'gateway: { aggregator_listen: 0.0.0.0:9555 }\naggregates: [{ name: all, servers: [bank, files] }]', /must listen on loopback/],
   ];
   for (const [what, yaml, message] of problems) {
