@@ -234,7 +234,8 @@ function normalize(raw: RawConfig, source: string): GatewayConfig {
     resources: rulesOf(s.resources),
     connectTimeoutMs: s.connect_timeout_ms ?? DEFAULTS.connectTimeoutMs,
     traffic: trafficOf(s, replicas[0]!, abs),
-    policyBundle: s.policy?.bundle !== undefined ? abs(s.policy.bundle) : globalBundle,
+    // An aggregate does not inherit the top-level bundle: it is written for the members' own names.
+    policyBundle: s.policy?.bundle !== undefined ? abs(s.policy.bundle) : i < raw.servers.length ? globalBundle : undefined,
     dryRun: s.policy?.dry_run ?? raw.policy?.dry_run ?? false,
     forwardCookies: s.forward_cookies ?? false,
     inspectResponses: s.inspect_responses ?? 'all',

@@ -84,6 +84,12 @@ servers:
     assert.equal(all.upstreamAuth.kind === 'static' && all.upstreamAuth.header, AGGREGATE_KEY_HEADER);
     assert.equal(c.servers.find((s) => s.name === 'bank')!.aggregate, undefined);
   });
+  test('the top-level policy bundle governs the members, not the aggregate (unless it names its own)', () => {
+    const c = parseConfig(`${base}policy: { bundle: /p/top.tar.gz }\naggregates:\n  - { name: all, servers: [bank, files] }\n  - { name: two, servers: [bank, files], policy: { bundle: /p/agg.tar.gz } }\n`);
+    assert.equal(c.servers.find((s) => s.name === 'bank')!.policyBundle, '/p/top.tar.gz');
+    assert.equal(c.servers.find((s) => s.name === 'all')!.policyBundle, undefined);
+    assert.equal(c.servers.find((s) => s.name === 'two')!.policyBundle, '/p/agg.tar.gz');
+  });
   const problems: [string, string, RegExp][] = [
     ['an unknown member', 'aggregates: [{ name: all, servers: [bank, nope] }]', /no server "nope"/],
     ['one member', 'aggregates: [{ name: all, servers: [bank] }]', /at least two servers/],
