@@ -19,6 +19,8 @@ import { STATELESS_PROTOCOL_VERSIONS, SUPPORTED_PROTOCOL_VERSIONS, metaProtocolV
 const VERSION = '0.1.0';
 /** How often idle sessions are looked for. */
 const SWEEP_MS = 60_000;
+/** Open aggregate sessions at most (each holds one session per member): a new one beyond is refused. */
+const MAX_SESSIONS = 10_000;
 
 export interface Aggregator {
   readonly address: HostPort;
@@ -102,6 +104,7 @@ export async function startAggregator(initial: GatewayConfig, opts: { key: strin
   };
 
   const start = async (name: string, credentials: Record<string, string>, req: IncomingMessage, res: ServerResponse, body: unknown): Promise<void> => {
+    if (open.size >= MAX_SESSIONS) return rpcError(res, 503, ErrorCode.InternalError, `Too many open aggregate sessions (${MAX_SESSIONS}); try again later`, (body as { id?: unknown }).id ?? null);
     const agg = config.servers.find((s) => s.name === name)!;
     const base = listenerBase(config.gateway.listen);
     const members = agg.aggregate!.members.map((m) => ({ name: m, url: new URL(`${base}${config.servers.find((s) => s.name === m)!.path}`) }));

@@ -188,6 +188,22 @@ describe('stateless clients', () => {
 });
 
 describe('member sessions', () => {
+  test('ending the aggregate session (DELETE) ends each member session, through the gateway', async () => {
+    const transport = new StreamableHTTPClientTransport(new URL(gw.url('all')), { requestInit: { headers: { 'x-api-key': KEYS.ann } } });
+    const ann = new Client({ name: 'aggregate-e2e', version: '1' });
+    await ann.connect(transport);
+    const open = gw.launched.aggregator!.sessions;
+    const deletes = () => files.received.filter((r) => r.method === 'DELETE').length + bank.received.filter((r) => r.method === 'DELETE').length;
+    const before = deletes();
+    await transport.terminateSession();
+    const deadline = Date.now() + 10_000;
+    while (deletes() < before + 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(deletes(), before + 2, 'one DELETE per member upstream');
+    assert.equal(gw.launched.aggregator!.sessions, open - 1);
+    await gw.waitForAudit((e) => e.server === 'files' && e.type === 'http.delete' && e.identity?.subject === 'ann');
+    await ann.close();
+  });
+
   test('a member session the upstream forgot is initialised again and the call goes through', async () => {
     const ann = await connect('ann');
     await ann.callTool({ name: 'files__list-files', arguments: { dir: '/a' } });
