@@ -74,13 +74,15 @@ export class MemberConnection {
     } catch (err) {
       if (!(err instanceof StreamableHTTPError && err.code === 404)) throw err;
       await this.reconnect(client);
-      return run(this.client!);
+      if (!this.client) throw new MemberLostError(`member "${this.opts.name}" is not connected`);
+      return run(this.client);
     }
   }
 
   private reconnect(stale: Client): Promise<void> {
+    if (this.reconnecting) return this.reconnecting;
     if (this.client !== stale) return Promise.resolve(); // another request already did it
-    this.reconnecting ??= (async () => {
+    this.reconnecting = (async () => {
       const old = this.client;
       this.client = undefined;
       void old?.close().catch(() => undefined);
