@@ -196,7 +196,8 @@ export async function startAggregator(initial: GatewayConfig, opts: { key: strin
     for (const [id, o] of open) if (o.lastUsed < idleBefore) end(id, 'idle');
   }, SWEEP_MS);
   sweep.unref();
-  log.info({ address: `${bound.address}:${bound.port}` }, 'aggregator listening');
+  // Said once at start: the one upstream that receives callers' credentials (to call the members as them).
+  log.info({ address: `${bound.address}:${bound.port}`, aggregates: initial.servers.filter((s) => s.aggregate).map((s) => s.name) }, 'aggregator listening; callers\' credentials to these aggregates pass to it, and on to their members through the listener');
   return {
     address: { host: bound.address, port: bound.port },
     get sessions() {
