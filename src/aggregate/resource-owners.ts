@@ -16,6 +16,8 @@ export class ResourceOwners {
     const key = `${member}\u0000${uriTemplate}`;
     if (this.templateSources.has(key) || this.templateSources.size >= 10_000) return;
     this.templateSources.add(key);
+    // completion/complete names a template by its text.
+    this.listed(member, uriTemplate);
     const body = uriTemplate
       .split(/(\{[^}]*\})/)
       .map((part) => (part.startsWith('{') && part.endsWith('}') ? (/^\{[+#]/.test(part) ? '.+' : '[^/]+') : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))

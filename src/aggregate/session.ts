@@ -6,6 +6,7 @@ import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import {
   CallToolRequestSchema,
+  CompleteRequestSchema,
   ErrorCode,
   GetPromptRequestSchema,
   ListPromptsRequestSchema,
@@ -30,7 +31,7 @@ import { AggregateRpcError } from './rpc-error.js';
 
 const raw = z.looseObject({});
 type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
-type Capability = 'tools' | 'prompts' | 'resources';
+type Capability = 'tools' | 'prompts' | 'resources' | 'completions';
 
 export interface AggregateSessionOptions {
   aggregate: string;
@@ -102,6 +103,7 @@ export class AggregateSession {
     return {
       ...(has('tools') && { tools: { listChanged: true } }),
       ...(has('prompts') && { prompts: { listChanged: true } }),
+      ...(has('completions') && { completions: {} }),
       ...(has('resources') && { resources: { listChanged: true, subscribe: [...this.members.values()].some((m) => m.capabilities.resources?.subscribe === true) } }),
     };
   }
@@ -133,7 +135,7 @@ export class AggregateSession {
 
   /** One page of a merged list: every member with pages left contributes its next page. */
   private async list(cap: Capability, method: string, key: string, cursor: string | undefined, item: (member: string, it: Record<string, unknown>) => Record<string, unknown>): Promise<Record<string, unknown>> {
-    const pending = cursor === undefined ? [...this.members.values()].filter((m) => m.capabilities[cap] !== undefined).map((m) => [m.name, undefined] as const) : decodeCursor(cursor, this.names);
+    const pending = cursor === undefined ? this.withCapability(cap).map((m) => [m, undefined] as const) : decodeCursor(cursor, this.names);
     const pages = await Promise.all(
       pending.map(([member, c]) => this.on(member, (cl) => cl.request({ method, params: c === undefined ? {} : { cursor: c } }, raw))),
     );
@@ -182,7 +184,7 @@ export class AggregateSession {
         this.list('resources', 'resources/templates/list', 'resourceTemplates', req.params?.cursor, (member, t) => (this.owners.template(member, String(t.uriTemplate)), t)),
       );
       const byUri = (method: string) => (req: { params: { uri: string } & Record<string, unknown> }, extra: Extra) => {
-        const member = this.owners.ownerOf(req.params.uri, [...this.members.values()].filter((m) => m.capabilities.resources !== undefined).map((m) => m.name));
+        const member = this.owners.ownerOf(req.params.uri, this.withCapability('resources'));
         if (member === undefined) throw new AggregateRpcError(ErrorCode.InvalidParams, `Resource "${req.params.uri}" was not listed by any server of this aggregate (list resources, templates or tools first)`);
         return this.on(member, (cl) => cl.request({ method, params: req.params }, raw, this.relayed(extra))) as never;
       };
@@ -192,6 +194,30 @@ export class AggregateSession {
         s.setRequestHandler(UnsubscribeRequestSchema, byUri('resources/unsubscribe'));
       }
     }
+    if (caps.completions) this.completions();
+  }
+
+  /** completion/complete: a prompt's by its prefix (the member's own name sent), a resource template's to the member that listed it. */
+  private completions(): void {
+    this.server.setRequestHandler(CompleteRequestSchema, (req, extra) => {
+      const ref = req.params.ref;
+      let member: string | undefined;
+      let params: Record<string, unknown> = req.params;
+      if (ref.type === 'ref/prompt') {
+        const target = this.route(ref.name, 'prompt');
+        member = target.member;
+        params = { ...req.params, ref: { ...ref, name: target.name } };
+      } else {
+        member = this.owners.ownerOf(ref.uri, this.withCapability('resources'));
+        if (member === undefined) throw new AggregateRpcError(ErrorCode.InvalidParams, `Resource template "${ref.uri}" was not listed by any server of this aggregate`);
+      }
+      if (this.members.get(member)!.capabilities.completions === undefined) throw new AggregateRpcError(ErrorCode.InvalidParams, `${member} offers no completions`);
+      return this.on(member, (cl) => cl.request({ method: 'completion/complete', params }, raw, this.relayed(extra))) as never;
+    });
+  }
+
+  private withCapability(cap: Capability): string[] {
+    return [...this.members.values()].filter((m) => m.capabilities[cap] !== undefined).map((m) => m.name);
   }
 
   /** Request options that pass the caller's cancellation on and relay the member's progress under the caller's token. */

@@ -137,6 +137,9 @@ describe('an aggregate lists and routes across its members', () => {
     const ui = await ann.readResource({ uri: VIEWER_URI });
     assert.equal((ui.contents[0] as { text: string }).text, '<html>viewer</html>');
     await assert.rejects(ann.readResource({ uri: 'file:///elsewhere' }), rpcCode(-32602));
+    assert.deepEqual((await ann.listResourceTemplates()).resourceTemplates.map((t) => t.uriTemplate), ['ui://files/{view}']);
+    const done = await ann.complete({ ref: { type: 'ref/resource', uri: 'ui://files/{view}' }, argument: { name: 'view', value: 'ed' } });
+    assert.deepEqual(done.completion.values, ['editor'], 'completion/complete of a template goes to the member that listed it');
     const prompts = (await ann.listPrompts()).prompts.map((p) => p.name);
     assert.deepEqual(prompts, ['bank__summary']);
     const p = await ann.getPrompt({ name: 'bank__summary', arguments: { topic: 'q3' } });
