@@ -8,6 +8,8 @@ import { envoyBootstrapYaml } from './envoy/bootstrap.js';
 import { rateLimitServiceConfigYaml } from './limits/ratelimit-config.js';
 import { launchGateway, endpointsOf } from './launcher.js';
 import { startSidecar } from './sidecar.js';
+import { startAggregator } from './aggregate/server.js';
+import { ensureAggregateKey } from './aggregate/key.js';
 import { createLogger, type Logger } from './telemetry/log.js';
 import { watchConfigFile, type ConfigWatcher } from './config/watch.js';
 import type { GatewayConfig } from './config/types.js';
@@ -114,11 +116,14 @@ async function main(argv: string[]): Promise<number> {
       (await import('./openapi/command.js')).assertBridgesAddressed(c, command);
       assertFixedBridgePorts(c, 'sidecar');
       const log = createLogger(c.log.level);
+      // With aggregates, their upstream (the aggregator) runs beside the sidecar; the Envoy is yours.
+      const aggregator = c.servers.some((s) => s.aggregate) ? await startAggregator(c, { key: ensureAggregateKey(), log }) : undefined;
       const sidecar = await startSidecar(c, { log });
-      const live = await reloadOnChange(values.config!, log, (next) => sidecar.reload(next), () => sidecar.refresh());
+      const live = await reloadOnChange(values.config!, log, (next) => sidecar.reload(next).then(() => aggregator?.update(next)), () => sidecar.refresh());
       await untilSignal();
       live.close();
       await sidecar.stop();
+      await aggregator?.close();
       return 0;
     }
     case 'stdio-bridge': {

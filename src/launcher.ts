@@ -8,17 +8,21 @@ import { startEnvoy, type EnvoyProcess, type EnvoyOptions } from './envoy/proces
 import type { AuditSink } from './audit/event.js';
 import { createLogger, type Logger } from './telemetry/log.js';
 import { watchEnvoy } from './telemetry/readiness-envoy.js';
-import { assertSidecarReloadable } from './config/restart-needed.js';
+import { assertSidecarReloadable, RestartNeededError } from './config/restart-needed.js';
 import { oneAtATime } from './config/serial.js';
 import { OpenApiBridges } from './openapi/bridges.js';
 import { assertStdioReloadable, startStdioBridges, type StdioBridges } from './stdio/bridges.js';
 import { registerStdioMetrics } from './stdio/metrics.js';
+import { startAggregator, type Aggregator } from './aggregate/server.js';
+import { ensureAggregateKey } from './aggregate/key.js';
 
 export interface RunningGateway {
   readonly sidecar: Sidecar;
   readonly envoy: EnvoyProcess;
   /** The bridges of the stdio servers (servers[].command), started before the sidecar. */
   readonly stdio: StdioBridges;
+  /** The aggregator (upstream of the aggregates), when the config has aggregates. */
+  readonly aggregator: Aggregator | undefined;
   /** `http://host:port/mcp/<name>` per server. */
   readonly endpoints: ReadonlyMap<string, string>;
   /**
@@ -53,12 +57,17 @@ export async function launchGateway(written: GatewayConfig, opts: LaunchOptions 
   // The stdio and OpenAPI servers' bridges first: their addresses are the upstreams Envoy is configured with.
   const stdio = await startStdioBridges(written, log);
   const bridges = new OpenApiBridges(log);
+  const hasAggregates = (c: GatewayConfig) => c.servers.some((s) => s.aggregate);
   let config: GatewayConfig;
+  let aggregator: Aggregator | undefined;
   let sidecar: Sidecar;
   try {
     config = await bridges.prepare(stdio.bind(written)).then(async (p) => (await p.commit(), p.config));
+    // The aggregator before the sidecar: the sidecar reads its key (the aggregates' upstream credential).
+    aggregator = hasAggregates(config) ? await startAggregator(config, { key: ensureAggregateKey(), log }) : undefined;
     sidecar = await startSidecar(config, { ...(opts.audit && { audit: opts.audit }), log, ...(opts.readinessIntervalMs && { readinessIntervalMs: opts.readinessIntervalMs }) });
   } catch (err) {
+    await aggregator?.close();
     await bridges.stop();
     await stdio.stop();
     throw err;
@@ -69,6 +78,7 @@ export async function launchGateway(written: GatewayConfig, opts: LaunchOptions 
     envoy = await startEnvoy(config, opts.envoy);
   } catch (err) {
     await sidecar.stop(0);
+    await aggregator?.close();
     await bridges.stop();
     await stdio.stop();
     throw err;
@@ -81,6 +91,9 @@ export async function launchGateway(written: GatewayConfig, opts: LaunchOptions 
     // Every check before anything changes; the sidecar's names the setting more plainly.
     assertSidecarReloadable(previous, nextWritten);
     assertStdioReloadable(previous, nextWritten);
+    if (hasAggregates(nextWritten) && (!aggregator || JSON.stringify(nextWritten.gateway.aggregatorListen) !== JSON.stringify(previous.gateway.aggregatorListen))) {
+      throw new RestartNeededError('aggregates (first ones, or gateway.aggregator_listen) changed: restart the gateway to apply this config');
+    }
     const prepared = await bridges.prepare(stdio.bind(nextWritten));
     const next = prepared.config;
     try {
@@ -98,12 +111,14 @@ export async function launchGateway(written: GatewayConfig, opts: LaunchOptions 
       throw err;
     }
     await prepared.commit();
+    aggregator?.update(next);
     endpoints = endpointsOf(next);
   };
   return {
     sidecar,
     envoy,
     stdio,
+    aggregator,
     get endpoints() {
       return endpoints;
     },
@@ -118,6 +133,7 @@ export async function launchGateway(written: GatewayConfig, opts: LaunchOptions 
           if (d) (d.openRequests ? log.warn.bind(log) : log.info.bind(log))(d, d.openRequests ? 'drain timed out; the open requests are cut' : 'drained');
         }
         await envoy.stop();
+        await aggregator?.close();
         await sidecar.stop();
         await bridges.stop();
         await stdio.stop();

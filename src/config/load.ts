@@ -11,6 +11,7 @@ import { underPrefix } from './paths.js';
 import { compileNamePattern, valuePatternProblem } from '../audit/redact.js';
 import { sidecarWorkers, workerListenProblems } from '../workers/addresses.js';
 import { bridgeUrl as stdioBridgeUrl, stdioOf, stdioProblems } from '../stdio/config.js';
+import { DEFAULT_AGGREGATOR_LISTEN, aggregateConfigOf, aggregateServerEntry, checkAggregates } from '../aggregate/config.js';
 
 /** A server's traffic settings with their defaults (see the README's table). */
 function trafficOf(s: RawConfig['servers'][number], url: URL, abs: (p: string) => string): UpstreamTraffic {
@@ -197,7 +198,10 @@ function normalize(raw: RawConfig, source: string): GatewayConfig {
       resourceDocumentation: raw.oauth.resource_documentation,
     };
   };
-  const servers: ServerConfig[] = raw.servers.map((s) => {
+  const aggregatorListen = g.aggregator_listen ?? DEFAULT_AGGREGATOR_LISTEN;
+  const aggregates = new Map((raw.aggregates ?? []).map((a) => [a.name, aggregateConfigOf(a)]));
+  const rawServers = [...raw.servers, ...(raw.aggregates ?? []).map((a): RawConfig['servers'][number] => aggregateServerEntry(a, aggregatorListen))];
+  const servers: ServerConfig[] = rawServers.map((s, i) => {
     const urls = (u: string | string[]) => (Array.isArray(u) ? u : [u]).map((x) => new URL(x));
     const versions: UpstreamVersion[] = (s.versions ?? []).map((v) => ({ name: v.name, replicas: urls(v.url), weight: v.weight ?? 1, matchHeader: v.match_header }));
     const openapi = openapiOf(s.openapi, abs);
@@ -238,7 +242,8 @@ function normalize(raw: RawConfig, source: string): GatewayConfig {
     resources: rulesOf(s.resources),
     connectTimeoutMs: s.connect_timeout_ms ?? DEFAULTS.connectTimeoutMs,
     traffic: trafficOf(s, replicas[0]!, abs),
-    policyBundle: s.policy?.bundle !== undefined ? abs(s.policy.bundle) : globalBundle,
+    // An aggregate does not inherit the top-level bundle: it is written for the members' own names.
+    policyBundle: s.policy?.bundle !== undefined ? abs(s.policy.bundle) : i < raw.servers.length ? globalBundle : undefined,
     dryRun: s.policy?.dry_run ?? raw.policy?.dry_run ?? false,
     forwardCookies: s.forward_cookies ?? false,
     inspectResponses: s.inspect_responses ?? 'all',
@@ -252,6 +257,7 @@ function normalize(raw: RawConfig, source: string): GatewayConfig {
       scanResults: s.scan_results && { action: s.scan_results.action ?? 'redact', detect: s.scan_results.detect ?? ['secrets', 'pii', 'prompt_injection'], tools: s.scan_results.tools ?? ['*'], external: s.scan_results.external && { url: s.scan_results.external.url, timeoutMs: s.scan_results.external.timeout_ms ?? 2000 } },
     },
     approvals: resolveServerApprovals(s.approvals),
+    aggregate: i < raw.servers.length ? undefined : aggregates.get(s.name),
   };
   });
   return {
@@ -274,6 +280,7 @@ function normalize(raw: RawConfig, source: string): GatewayConfig {
         requireClientCertificate: g.tls.require_client_certificate ?? g.tls.client_ca_file !== undefined,
       },
       streamIdleTimeoutS: g.stream_idle_timeout_s ?? DEFAULTS.streamIdleTimeoutS,
+      aggregatorListen: parseHostPort(aggregatorListen),
     },
     sidecar: {
       listen: sidecarListen.startsWith('unix:')
@@ -504,6 +511,7 @@ function checkSemantics(c: GatewayConfig, raw: RawConfig): { path: (string | num
     if (hc && hc.timeoutMs >= hc.intervalMs) out.push({ path: ['servers', i, 'health_check', 'timeout_ms'], message: `must be shorter than interval_ms (${hc.intervalMs})` });
     if (raw.servers[i]?.health_check?.path !== undefined && hc?.kind === 'tcp') out.push({ path: ['servers', i, 'health_check', 'path'], message: 'a tcp health check has no path' });
   });
+  out.push(...checkAggregates(raw.aggregates, c.servers, c.gateway));
   if (c.auth.jwt && c.auth.jwt.audiences.length === 0) {
     out.push({ path: ['auth', 'jwt', 'audiences'], message: 'required unless an oauth section is configured (then each server\'s canonical URI is its audience)' });
   }

@@ -5,6 +5,7 @@ import { authSchema } from '../identity/config.js';
 import { DEFAULT_SECRET_NAMES, DEFAULT_VALUE_PATTERNS } from '../audit/redact.js';
 import { approvalsSchema, serverApprovalsSchema } from '../approvals/config.js';
 import { stdioServerFields } from '../stdio/config.js';
+import { aggregateSchema } from '../aggregate/config.js';
 
 export const DEFAULTS = {
   listen: '127.0.0.1:10000',
@@ -294,6 +295,8 @@ export const configSchema = z
           })
           .strict()
           .optional(),
+        // The aggregator's own port (aggregates only; loopback).
+        aggregator_listen: hostPort.optional(),
       })
       .strict()
       .optional(),
@@ -307,6 +310,8 @@ export const configSchema = z
       .strict()
       .optional(),
     servers: z.array(server).min(1, 'at least one server is needed'),
+    // One endpoint over several servers (src/aggregate), opt-in.
+    aggregates: z.array(aggregateSchema).optional(),
     // The lockfile of reviewed tool definitions (`mcp-gateway tools lock`), for every server that does not name its own.
     lockfile: z.string().min(1).optional(),
     // Plain HTTP routes beside the MCP servers, on the same listener: passed through Envoy

@@ -4,6 +4,7 @@ import type { AuthConfig } from '../identity/config.js';
 import type { ResultScanConfig } from '../guardrails/result-guard.js';
 import type { ApprovalRuleConfig, ApprovalsConfig } from '../approvals/config.js';
 import type { StdioServerConfig } from '../stdio/config.js';
+import type { AggregateConfig } from '../aggregate/config.js';
 
 export type { AuthConfig };
 
@@ -65,6 +66,11 @@ export interface ServerConfig {
   integrity: ServerIntegrity;
   /** `approvals`: tools that need a human's approval per call (src/approvals); empty: none. */
   approvals: readonly ApprovalRuleConfig[];
+  /**
+   * An aggregate (`aggregates[]`): its upstream is the gateway's aggregator, which gets the
+   * caller's credentials (to call each member through the listener as the caller); undefined otherwise.
+   */
+  aggregate: AggregateConfig | undefined;
 }
 
 export interface OpenApiSource {
@@ -193,6 +199,8 @@ export interface GatewaySection {
   catalog: { path: string; namespace: string; cacheTtlMs: number } | undefined;
   /** Envoy stream idle timeout; long enough for quiet SSE streams. */
   streamIdleTimeoutS: number;
+  /** Where the aggregator listens (used only with aggregates). */
+  aggregatorListen: HostPort;
 }
 
 export interface SidecarSection {

@@ -114,8 +114,10 @@ export class GatewayRuntime {
       : [];
     const withCookie = [...new Set([...this.credentialHeaders, 'cookie'])];
     const cache = config.policy.visibilityCache && new VisibilityCache(config.policy.visibilityCache);
+    // An aggregate's upstream is the gateway's own aggregator, which calls each member as the caller (src/aggregate).
+    const stripped = (s: ServerConfig) => (s.aggregate ? ['cookie'] : s.forwardCookies ? this.credentialHeaders : withCookie);
     this.routes = new Map(
-      config.servers.map((s) => [s.path, serverRuntime(s, s.policyBundle === undefined ? undefined : policies.get(s.policyBundle), brokers.get(s.name), s.forwardCookies ? this.credentialHeaders : withCookie, pins.get(s.name), cache)]),
+      config.servers.map((s) => [s.path, serverRuntime(s, s.policyBundle === undefined ? undefined : policies.get(s.policyBundle), brokers.get(s.name), stripped(s), pins.get(s.name), cache)]),
     );
     this.hosts = compileGlobs(config.gateway.allowedHosts, { caseInsensitive: true });
     this.origins = compileGlobs(config.gateway.allowedOrigins, { caseInsensitive: true });
