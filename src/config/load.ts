@@ -467,7 +467,9 @@ function checkSemantics(c: GatewayConfig, raw: RawConfig): { path: (string | num
         out.push({ path: ['servers', i, 'url'], message: 'replicas of one server must share scheme and path' });
       }
     }
-    for (const [key, message] of stdioProblems(raw.servers[i]!)) out.push({ path: ['servers', i, key], message });
+    // Aggregates come after the configured servers and have no raw entry of their own.
+    const rawServer = raw.servers[i];
+    if (rawServer) for (const [key, message] of stdioProblems(rawServer)) out.push({ path: ['servers', i, key], message });
     const ua = raw.servers[i]?.upstream_auth;
     if (ua && (ua.static === undefined) === (ua.token_exchange === undefined)) {
       out.push({ path: ['servers', i, 'upstream_auth'], message: 'set exactly one of static or token_exchange' });

@@ -129,8 +129,8 @@ test('versions: one weighted cluster of every replica (version in its metadata),
 test('bad versions are reported', () => {
   const v = (versions: string, url = '') => `servers:\n  - name: s\n${url}    versions:\n${versions}`;
   const cases: [string, string, RegExp][] = [
-    [v('      - { name: a, url: http://127.0.0.1:1/mcp }\n', '    url: http://127.0.0.1:2/mcp\n'), 'servers[0].url', /exactly one of url or versions/],
-    [`servers:\n  - name: s\n`, 'servers[0].url', /exactly one of url or versions/],
+    [v('      - { name: a, url: http://127.0.0.1:1/mcp }\n', '    url: http://127.0.0.1:2/mcp\n'), 'servers[0].url', /exactly one of url, versions, command or openapi/],
+    [`servers:\n  - name: s\n`, 'servers[0].url', /exactly one of url, versions, command or openapi/],
     [v('      - { name: a, url: http://127.0.0.1:1/mcp }\n      - { name: a, url: http://127.0.0.1:2/mcp }\n'), 'servers[0].versions[1].name', /duplicate/],
     [v('      - { name: a, url: http://127.0.0.1:1/mcp }\n      - { name: b, url: http://127.0.0.1:2/mcp, weight: 0 }\n'), 'servers[0].versions[1]', /nothing would ever reach/],
     [v('      - { name: a, url: http://127.0.0.1:1/mcp, weight: 0, match_header: { name: x-a, value: "1" } }\n'), 'servers[0].versions', /weight above 0/],
