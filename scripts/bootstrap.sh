@@ -207,7 +207,10 @@ else
   chromium_version="$(dpkg-deb -f "$TOOLS"/chromium/debs/chromium_*.deb Version)"
   rm -rf "$TOOLS/chromium/debs"
   unpacked="$TOOLS/chromium/root/usr/lib/chromium/chromium"
-  if ! ldd "$unpacked" 2>/dev/null | grep -q 'not found'; then
+  # Read ldd's output whole first: under pipefail, grep -q closing the pipe early would make
+  # ldd die of SIGPIPE and the test read as "nothing missing".
+  missing_libs="$(ldd "$unpacked" 2>&1 | grep 'not found' || true)"
+  if [ -z "$missing_libs" ] && "$unpacked" --headless --no-sandbox --version >/dev/null 2>&1; then
     mkdir -p "$TOOLS/chromium/bin"
     printf '#!/bin/sh\nexec "%s" "$@"\n' "$unpacked" > "$TOOLS/chromium/bin/chromium"
     chmod +x "$TOOLS/chromium/bin/chromium"
