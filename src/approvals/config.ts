@@ -69,6 +69,11 @@ export interface ApprovalsConfig {
   ttlS: number;
   loginTtlS: number;
   webhook: { url: string; timeoutMs: number } | undefined;
+  /**
+   * Whether this process serves the page. Not a config key: with sidecar.workers > 1 only
+   * worker 0 does (one listener for the port); every worker gates calls on the shared store.
+   */
+  servePage: boolean;
 }
 
 export function resolveApprovals(raw: z.infer<typeof approvalsSchema> | undefined, parseHostPort: (s: string) => HostPort): ApprovalsConfig | undefined {
@@ -84,6 +89,7 @@ export function resolveApprovals(raw: z.infer<typeof approvalsSchema> | undefine
     ttlS: raw.ttl_s ?? APPROVAL_DEFAULTS.ttlS,
     loginTtlS: raw.login_ttl_s ?? APPROVAL_DEFAULTS.loginTtlS,
     webhook: raw.webhook && { url: raw.webhook.url, timeoutMs: raw.webhook.timeout_ms ?? APPROVAL_DEFAULTS.webhookTimeoutMs },
+    servePage: true,
   };
 }
 

@@ -16,8 +16,8 @@ import type { ApprovalStore } from './store.js';
 
 export interface Approvals {
   readonly gate: ApprovalGate;
-  /** Where the page listens (`http://host:port`). */
-  readonly url: string;
+  /** Where the page listens (`http://host:port`); undefined in a worker that does not serve it. */
+  readonly url: string | undefined;
   close(): Promise<void>;
 }
 
@@ -42,6 +42,7 @@ export async function startApprovals(config: GatewayConfig, audit: AuditSink, lo
   const cfg = config.approvals!;
   const store = createApprovalStore(cfg, log);
   const gate = new ApprovalGate(cfg, store, audit, (message) => log.warn(message));
+  if (!cfg.servePage) return { gate, url: undefined, close: () => store.close() };
   const signer = new CookieSigner(await cookieKey(config, log), cfg.publicUrl.startsWith('https:'));
   let listener: ApprovalListener;
   try {

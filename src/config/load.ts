@@ -592,7 +592,9 @@ function checkSemantics(c: GatewayConfig, raw: RawConfig): { path: (string | num
     out.push({ path: ['sidecar', 'listen'], message: 'the sidecar address must differ from gateway.listen' });
   }
   out.push(...workerListenProblems(c.sidecar, [l, a]));
-  // The approval gate lives in the single-process sidecar; the workers' primary does not run it yet.
-  if (c.approvals && c.sidecar.workers > 1) out.push({ path: ['sidecar', 'workers'], message: 'approvals need sidecar.workers: 1 (the approval gate is not shared by worker processes yet)' });
+  // Each worker has its own gate: they share approvals only through a shared store.
+  if (c.approvals && c.sidecar.workers > 1 && c.approvals.store.kind !== 'redis') {
+    out.push({ path: ['approvals', 'store'], message: 'with sidecar.workers > 1 approvals need store: { kind: redis } (each worker process holds calls back; they share the requests through the store)' });
+  }
   return out;
 }

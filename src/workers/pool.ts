@@ -266,7 +266,8 @@ export async function startWorkerPool(config: GatewayConfig, opts: SidecarOption
       return slots.reduce((n, s) => n + s.listens, 0);
     },
     telemetryUrl: endpoint?.url,
-    approvalsUrl: undefined,
+    // Worker 0 serves the page (workerConfig).
+    approvalsUrl: config.approvals && `http://${config.approvals.listen.host.includes(':') ? `[${config.approvals.listen.host}]` : config.approvals.listen.host}:${config.approvals.listen.port}`,
     readiness,
     components,
     tracing: undefined,

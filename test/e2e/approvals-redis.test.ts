@@ -1,6 +1,8 @@
 // Approvals shared by two replicas (approvals.store: redis, one sessions key): a call held
 // back at one replica is approved in the page of the other and passes at either, once —
-// two concurrent retries at the two replicas get exactly one pass.
+// two concurrent retries at the two replicas get exactly one pass. And a replica with two
+// ext_proc workers (sidecar.workers: 2): each worker holds calls back on the same store,
+// worker 0 serves the page.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -23,6 +25,7 @@ let redis: RunningRedis;
 let upstream: RunningUpstream;
 let a: RunningGateway;
 let b: RunningGateway;
+let w: RunningGateway;
 let browser: Browser;
 
 async function connect(gw: RunningGateway): Promise<Client> {
@@ -55,22 +58,24 @@ before(async () => {
   upstream = await startUpstream({ createServer: createLimitsTestServer });
   const dir = await mkdtemp(join(tmpdir(), 'mcp-gateway-approvals-redis-'));
   await writeFile(join(dir, 'sessions.key'), 'k'.repeat(48));
-  const pagePorts = [await freePort(), await freePort()];
-  const config = (i: number) => ({
+  const pagePorts = [await freePort(), await freePort(), await freePort()];
+  const config = (i: number, publicPort = pagePorts[0]) => ({
     auth: { api_keys: { keys: [{ sha256: sha(ALICE), subject: 'alice', groups: ['dev'] }, { sha256: sha(CAROL), subject: 'carol', groups: ['finance'] }] } },
     sessions: { key_file: join(dir, 'sessions.key') },
     // Both replicas hand out replica A's page (what a load balancer in front of both would be).
-    approvals: { listen: `127.0.0.1:${pagePorts[i]}`, public_url: `http://127.0.0.1:${pagePorts[0]}`, store: { kind: 'redis', url: redis.url, timeout_ms: 2000 } },
+    approvals: { listen: `127.0.0.1:${pagePorts[i]}`, public_url: `http://127.0.0.1:${publicPort}`, store: { kind: 'redis', url: redis.url, timeout_ms: 2000 } },
     servers: [{ name: 'pay', url: upstream.url, approvals: [{ tools: ['echo'], approvers: ['group:finance'] }] }],
   });
   a = await startGateway({ config: config(0) });
   b = await startGateway({ config: config(1) });
+  w = await startGateway({ config: { ...config(2, pagePorts[2]), sidecar: { workers: 2 } } });
 });
 
 after(async () => {
   await browser?.close();
   await a?.stop();
   await b?.stop();
+  await w?.stop();
   await upstream?.close();
   await redis?.stop();
 });
@@ -103,4 +108,19 @@ test('one approval, two concurrent retries at two replicas: exactly one passes',
   assert.equal(passed(args), 1);
   await atA.close();
   await atB.close();
+});
+
+test('two ext_proc workers: one request whichever worker holds the call, approved in worker 0\'s page, one of two concurrent retries passes', async () => {
+  const clients = [await connect(w), await connect(w)];
+  const args = { message: 'workers' };
+  // Envoy spreads ext_proc streams over both workers: the retries reach both, and all find the one request.
+  const url = await approvalUrl(clients[0]!, args);
+  for (const c of [...clients, ...clients]) assert.equal(await approvalUrl(c, args), url);
+  assert.equal(w.audit.events.filter((e) => e.type === 'approval.requested').length, 1);
+  await approve(url);
+  const outcomes = await Promise.allSettled(clients.map((c) => c.callTool({ name: 'echo', arguments: args })));
+  assert.equal(outcomes.filter((o) => o.status === 'fulfilled').length, 1, JSON.stringify(outcomes.map((o) => o.status)));
+  assert.equal(passed(args), 1);
+  await w.waitForAudit((e) => e.type === 'approval.used');
+  for (const c of clients) await c.close();
 });

@@ -140,7 +140,7 @@ after(() => redis?.stop());
 storeSuite('memory', () => new MemoryApprovalStore());
 storeSuite('redis', () => new RedisApprovalStore({ url: redis.url, timeoutMs: 2000 }));
 
-const CFG: ApprovalsConfig = { listen: { host: '127.0.0.1', port: 0 }, publicUrl: 'https://approvals.test', store: { kind: 'memory' }, allowSelfApproval: false, ttlS: 60, loginTtlS: 3600, webhook: undefined };
+const CFG: ApprovalsConfig = { listen: { host: '127.0.0.1', port: 0 }, publicUrl: 'https://approvals.test', store: { kind: 'memory' }, allowSelfApproval: false, ttlS: 60, loginTtlS: 3600, webhook: undefined, servePage: true };
 const alice: Identity = { subject: 'alice', issuer: undefined, groups: ['dev'], scopes: [], claims: {}, method: 'api_key' };
 const carol: Identity = { subject: 'carol', issuer: undefined, groups: ['finance'], scopes: [], claims: {}, method: 'api_key' };
 

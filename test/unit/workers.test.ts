@@ -83,6 +83,19 @@ describe('the config as a worker gets it', () => {
     assert.equal(w.telemetry.listen, undefined);
   });
 
+  test('approvals with workers: only on a Redis store; every worker gates, worker 0 alone serves the page', () => {
+    const approvals = (store: string) => base(`sidecar: { listen: "127.0.0.1:9100", workers: 2 }\napprovals: { listen: "127.0.0.1:9300"${store} }`);
+    assert.throws(() => approvals(''), (e: unknown) => e instanceof ConfigError && e.problems.some((p) => p.path === 'approvals.store' && /store: \{ kind: redis \}/.test(p.message)));
+    assert.throws(() => approvals(', store: { kind: memory }'), ConfigError);
+    const c = approvals(', store: { kind: redis, url: "redis://127.0.0.1:6379" }');
+    assert.equal(c.approvals!.servePage, true);
+    assert.deepEqual([0, 1].map((i) => workerConfig(c, i).approvals!.servePage), [true, false]);
+    // The flag crosses to the worker with the rest of the config.
+    assert.equal(decodeConfig(encodeConfig(workerConfig(c, 1))).approvals!.servePage, false);
+    // One process keeps the memory store.
+    assert.equal(base('approvals: { listen: "127.0.0.1:9300" }').approvals!.store.kind, 'memory');
+  });
+
   test('workers keep a profiler flag and its value, and load TypeScript only from sources', () => {
     assert.deepEqual(workerExecArgv(['--cpu-prof', '--cpu-prof-dir', '/tmp/p', '--test-reporter', 'spec'], false), ['--cpu-prof', '--cpu-prof-dir', '/tmp/p']);
     assert.deepEqual(workerExecArgv(['--import', 'tsx'], true), ['--import', 'tsx']);
