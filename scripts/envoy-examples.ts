@@ -68,6 +68,8 @@ export async function envoyExamples(): Promise<Map<string, string>> {
       'route_without_sidecar: typed_per_filter_config for routes of that HttpConnectionManager',
       '  that are not MCP (the sidecar answers 404 for paths it does not serve).',
       'Routes for the MCP servers: `mcp-gateway envoy-config` prints them (match.path, timeout: 0s).',
+      'layered_runtime: a layer of your bootstrap\'s runtime (Envoy then half-closes ext_proc streams',
+      '  instead of resetting them; each reset costs the sidecar an Error object per request).',
     ]) +
       stringify(
         {
@@ -77,6 +79,7 @@ export async function envoyExamples(): Promise<Map<string, string>> {
             ['access_log', 'generate_request_id', 'forward_client_cert_details', 'stream_idle_timeout', 'request_timeout', 'common_http_protocol_options'].map((k) => [k, hcm[k]]),
           ),
           listener: { per_connection_buffer_limit_bytes: plain.static_resources.listeners[0].per_connection_buffer_limit_bytes },
+          layered_runtime: plain.layered_runtime,
           route_without_sidecar: {
             typed_per_filter_config: {
               'envoy.filters.http.ext_proc': { '@type': 'type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExtProcPerRoute', disabled: true },

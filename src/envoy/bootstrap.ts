@@ -178,6 +178,9 @@ function sidecarHealthCheck(): Json {
 /** Node metadata key carrying the id of one `up` launch, so readiness checks find their own Envoy. */
 export const LAUNCH_ID_KEY = 'mcp_gateway.launch_id';
 
+/** The Envoy runtime feature under which ext_proc closes its gRPC streams gracefully. */
+export const EXT_PROC_GRACEFUL_CLOSE = 'envoy.reloadable_features.ext_proc_graceful_grpc_close';
+
 export interface BootstrapOptions {
   /** Set by startEnvoy(): a fresh id per launch, visible in the admin `/server_info`. */
   launchId?: string;
@@ -190,6 +193,10 @@ export function envoyBootstrap(c: GatewayConfig, opts: BootstrapOptions = {}): J
   return {
     node: { id: 'mcp-gateway', cluster: 'mcp-gateway', ...(opts.launchId && { metadata: { [LAUNCH_ID_KEY]: opts.launchId } }) },
     admin: { address: socketAddress(g.adminListen.host, g.adminListen.port) },
+    // Envoy half-closes each ext_proc stream and lets the sidecar end it, instead of resetting
+    // it: a reset makes Node's HTTP/2 core build an Error with a stack trace for every request
+    // (about 7 % of the sidecar's CPU per tools/call, measured with bench --profile).
+    layered_runtime: { layers: [{ name: 'mcp-gateway', static_layer: { [EXT_PROC_GRACEFUL_CLOSE]: true } }] },
     static_resources: {
       listeners: [
         {

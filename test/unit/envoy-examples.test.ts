@@ -18,6 +18,12 @@ test('envoy/bootstrap.yaml and the generated snippets are up to date (else: npm 
   for (const [path, content] of expected) assert.equal(await readFile(path, 'utf8'), content, `${path} is stale: run npm run envoy:examples`);
 });
 
+test('Envoy closes ext_proc streams gracefully (a reset costs the sidecar an Error per request): in the bootstrap and the snippet', async () => {
+  const flag = (doc: Json) => doc.layered_runtime?.layers?.find((l: Json) => l.static_layer)?.static_layer?.['envoy.reloadable_features.ext_proc_graceful_grpc_close'];
+  assert.equal(flag(parse(await readFile('envoy/bootstrap.yaml', 'utf8')) as Json), true);
+  assert.equal(flag(await snippet('ext-proc')), true);
+});
+
 test('envoy --mode validate accepts envoy/bootstrap.yaml', async () => {
   const r = await envoyValidate(await readFile('envoy/bootstrap.yaml', 'utf8'));
   assert.ok(r.ok, r.output);
@@ -33,6 +39,7 @@ async function ownEnvoy(extras: Array<'jwt-authn' | 'ratelimit' | 'stateful-sess
   if (jwt) Object.assign(extProcFilter.typed_config, jwt.ext_proc_metadata_options);
   return {
     admin: { address: { socket_address: { address: '127.0.0.1', port_value: 19901 } } },
+    layered_runtime: extProc.layered_runtime,
     static_resources: {
       listeners: [
         {
