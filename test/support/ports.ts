@@ -2,6 +2,20 @@
 import { createServer } from 'node:net';
 
 export async function freePort(): Promise<number> {
+  // The kernel may hand out a port it just gave (the probe closed it): a config asking for
+  // three ports in a row would then get two alike. Never return one this process had before.
+  for (;;) {
+    const port = await probePort();
+    if (!handedOut.has(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+}
+
+const handedOut = new Set<number>();
+
+function probePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.once('error', reject);
