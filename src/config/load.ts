@@ -470,7 +470,7 @@ function checkSemantics(c: GatewayConfig, raw: RawConfig): { path: (string | num
     // Aggregates come after the configured servers and have no raw entry of their own.
     const rawServer = raw.servers[i];
     if (rawServer) for (const [key, message] of stdioProblems(rawServer)) out.push({ path: ['servers', i, key], message });
-    const ua = raw.servers[i]?.upstream_auth;
+    const ua = rawServer?.upstream_auth;
     if (ua && (ua.static === undefined) === (ua.token_exchange === undefined)) {
       out.push({ path: ['servers', i, 'upstream_auth'], message: 'set exactly one of static or token_exchange' });
     }

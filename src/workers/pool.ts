@@ -76,6 +76,8 @@ class WorkerSlot {
   startedAt = 0;
   restartsInRow = 0;
   address = '';
+  /** Where this worker serves the approval page (worker 0 only, with an approvals section). */
+  approvalsUrl: string | undefined;
   private exited: Promise<void> = Promise.resolve();
 
   constructor(
@@ -124,8 +126,9 @@ class WorkerSlot {
       throw new Error(`ext_proc worker ${this.index} exited while starting`);
     });
     await Promise.race([hello, died]);
-    const r = await Promise.race([channel.call<{ address: string }>('init', this.pool.init(this.index)), died]);
+    const r = await Promise.race([channel.call<{ address: string; approvalsUrl?: string }>('init', this.pool.init(this.index)), died]);
     this.address = r.address;
+    this.approvalsUrl = r.approvalsUrl;
     this.startedAt = Date.now();
     this.pool.changed();
   }
@@ -266,8 +269,10 @@ export async function startWorkerPool(config: GatewayConfig, opts: SidecarOption
       return slots.reduce((n, s) => n + s.listens, 0);
     },
     telemetryUrl: endpoint?.url,
-    // Worker 0 serves the page (workerConfig).
-    approvalsUrl: config.approvals && `http://${config.approvals.listen.host.includes(':') ? `[${config.approvals.listen.host}]` : config.approvals.listen.host}:${config.approvals.listen.port}`,
+    // Worker 0 serves the page (workerConfig) and says where.
+    get approvalsUrl() {
+      return slots[0]!.approvalsUrl;
+    },
     readiness,
     components,
     tracing: undefined,

@@ -50,7 +50,7 @@ function main(): void {
       listens = s.openListenStreams;
       channel.notify('listens', listens);
     }, LISTENS_REPORT_MS).unref();
-    return { address: s.address, pid: process.pid };
+    return { address: s.address, pid: process.pid, ...(s.approvalsUrl && { approvalsUrl: s.approvalsUrl }) };
   });
   channel.handle('reload', (text: string) => sidecar!.reload(workerConfig(decodeConfig(text), index)));
   channel.handle('refresh', () => sidecar!.refresh());

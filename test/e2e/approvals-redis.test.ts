@@ -111,6 +111,8 @@ test('one approval, two concurrent retries at two replicas: exactly one passes',
 });
 
 test('two ext_proc workers: one request whichever worker holds the call, approved in worker 0\'s page, one of two concurrent retries passes', async () => {
+  // Worker 0 serves the page and the sidecar says where; no other worker took the port.
+  assert.equal(w.launched.sidecar.approvalsUrl, w.config.approvals!.publicUrl);
   const clients = [await connect(w), await connect(w)];
   const args = { message: 'workers' };
   // Envoy spreads ext_proc streams over both workers: the retries reach both, and all find the one request.
