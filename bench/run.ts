@@ -20,6 +20,7 @@ import { markdown } from './lib/report.js';
 import { latencySvg } from './lib/svg.js';
 import { label, startSetup, SETUPS, usesPolicy, type Shared, type Stack } from './lib/setups.js';
 import { buildSidecar } from './lib/sidecar-proc.js';
+import { PeerUnavailable } from './lib/peers/index.js';
 import type { PointResult, Workload } from './lib/types.js';
 import { summarizeProfileFile } from './profile-summary.js';
 
@@ -86,7 +87,7 @@ function sourceState(): { commit: string; dirty: boolean; srcDigest: string } | 
 
 async function sharedSetup(opts: Options, dir: string, upstream: UpstreamChild): Promise<Shared> {
   const shared: Shared = { dir, upstream, sidecarEntry: [] };
-  if (opts.setups.some((s) => s.hasSidecar)) {
+  if (opts.setups.some((s) => s.hasSidecar && !s.peer)) {
     const built = await buildSidecar();
     shared.sidecarEntry = built.entry;
     sidecarNote = built.note;
@@ -237,7 +238,18 @@ async function benchmark(opts: Options): Promise<void> {
     const shared = await sharedSetup(opts, dir, upstream);
     for (const def of opts.setups) {
       say(`[bench] starting setup ${label(def)}: ${def.title}`);
-      const stack = await startSetup(def, shared);
+      const info = results.setups.find((x) => x.key === def.key)!;
+      let stack: Stack;
+      try {
+        stack = await startSetup(def, shared);
+      } catch (err) {
+        if (!(err instanceof PeerUnavailable)) throw err;
+        // A peer that cannot run here is reported with the reason; the others are still measured.
+        Object.assign(info, { unavailable: true, peerNote: err.message });
+        say(`        not measured: ${err.message}`);
+        continue;
+      }
+      if (stack.note) info.peerNote = stack.note;
       env.stacks.push(stack);
       await gen.prepare(stack.target, opts.pool);
       const smoke = await gen.smoke(stack.target);
@@ -254,15 +266,15 @@ async function benchmark(opts: Options): Promise<void> {
       results.memory.push(rec);
       if (!stack.sidecar || opts.rssSessions <= 0) continue;
       const s0 = memory(stack.sidecar.pid);
-      const e0 = memory(stack.envoy!.pid);
+      const e0 = stack.envoy && memory(stack.envoy.pid);
       say(`[bench] ${label(stack.setup)}: ${opts.rssSessions.toLocaleString('en-US')} sessions at ${opts.rssRate}/s, then the sidecar's RSS (now ${(s0.rssKb / 1024).toFixed(1)} MiB)`);
       const p = await point(env, stack, 'sessions', opts.rssRate, (opts.rssSessions / opts.rssRate) * 1000, 'rss', 0);
       env.points.push(p);
       await sleep(1000);
       const s1 = memory(stack.sidecar.pid);
-      const e1 = memory(stack.envoy!.pid);
+      const e1 = stack.envoy && memory(stack.envoy.pid);
       rec.sidecar = { start: s0.rssKb, afterSessions: s1.rssKb, hwmAfterSessions: s1.hwmKb, end: NaN, sessions: p.ok };
-      rec.envoy = { start: e0.rssKb, afterSessions: e1.rssKb, end: NaN };
+      if (e0 && e1) rec.envoy = { start: e0.rssKb, afterSessions: e1.rssKb, end: NaN };
       say(`        ${line(p)}\n        sidecar RSS ${(s0.rssKb / 1024).toFixed(1)} → ${(s1.rssKb / 1024).toFixed(1)} MiB after ${p.ok} sessions (peak ${(s1.hwmKb / 1024).toFixed(1)} MiB)`);
     }
 

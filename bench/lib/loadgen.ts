@@ -138,9 +138,10 @@ function poolOf(target: TargetSpec): Pool {
   return p;
 }
 
-const CALL_JSON = (id: number) => `{"jsonrpc":"2.0","id":${id},"method":"tools/call","params":{"name":"echo","arguments":{"message":"hello from the benchmark"}}}`;
-const CALL_SSE = (id: number) =>
-  `{"jsonrpc":"2.0","id":${id},"method":"tools/call","params":{"name":"progress","arguments":{"steps":${PROGRESS_STEPS}},"_meta":{"progressToken":${id}}}}`;
+const CALL_JSON = (id: number, prefix = '') =>
+  `{"jsonrpc":"2.0","id":${id},"method":"tools/call","params":{"name":"${prefix}echo","arguments":{"message":"hello from the benchmark"}}}`;
+const CALL_SSE = (id: number, prefix = '') =>
+  `{"jsonrpc":"2.0","id":${id},"method":"tools/call","params":{"name":"${prefix}progress","arguments":{"steps":${PROGRESS_STEPS}},"_meta":{"progressToken":${id}}}}`;
 const LIST = (id: number) => `{"jsonrpc":"2.0","id":${id},"method":"tools/list","params":{}}`;
 
 /** Sends one unit of work; `done` gets a failure description or undefined. */
@@ -148,7 +149,7 @@ function issue(workload: Workload, target: TargetSpec, pool: Pool, done: (failur
   switch (workload) {
     case 'call-json': {
       const s = pool.json[pool.rrJson++ % pool.json.length]!;
-      post(s.url, s.headers, CALL_JSON(s.nextId++), (f, r) => {
+      post(s.url, s.headers, CALL_JSON(s.nextId++, target.toolPrefix?.json), (f, r) => {
         if (f) return done(f);
         if (r!.status !== 200) return done(httpFailure(r!));
         if (r!.body.indexOf('"result"') === -1) return done('check: no result');
@@ -158,7 +159,7 @@ function issue(workload: Workload, target: TargetSpec, pool: Pool, done: (failur
     }
     case 'call-sse': {
       const s = pool.sse[pool.rrSse++ % pool.sse.length]!;
-      post(s.url, s.headers, CALL_SSE(s.nextId++), (f, r) => {
+      post(s.url, s.headers, CALL_SSE(s.nextId++, target.toolPrefix?.sse), (f, r) => {
         if (f) return done(f);
         if (r!.status !== 200) return done(httpFailure(r!));
         if (r!.body.indexOf('"result"') === -1) return done('check: no result');
@@ -334,13 +335,13 @@ export async function smoke(target: TargetSpec): Promise<SmokeResult> {
     return `refused: HTTP ${r.status}${code ? `, JSON-RPC ${code}` : ''}${reason ? ` (${reason})` : text && !code ? ` (${text.slice(0, 60).trim()})` : ''}`;
   };
   const list = await postP(js.url, js.headers, LIST(js.nextId++));
-  const echo = await postP(js.url, js.headers, CALL_JSON(js.nextId++));
+  const echo = await postP(js.url, js.headers, CALL_JSON(js.nextId++, target.toolPrefix?.json));
   const hidden = await postP(
     js.url,
     js.headers,
-    JSON.stringify({ jsonrpc: '2.0', id: js.nextId++, method: 'tools/call', params: { name: 'tool-100', arguments: { id: 'x' } } }),
+    JSON.stringify({ jsonrpc: '2.0', id: js.nextId++, method: 'tools/call', params: { name: `${target.toolPrefix?.json ?? ''}tool-100`, arguments: { id: 'x' } } }),
   );
-  const progress = await postP(ss.url, ss.headers, CALL_SSE(ss.nextId++));
+  const progress = await postP(ss.url, ss.headers, CALL_SSE(ss.nextId++, target.toolPrefix?.sse));
   return {
     setup: target.setup,
     listed: list.status === 200 ? count(list.body, '"inputSchema"') : `HTTP ${list.status}`,

@@ -16,6 +16,13 @@ function sp(s: Spread | undefined, f: (x: number) => string = ms): string {
   return `${f(s.median)} <sub>${f(s.min)}–${f(s.max)}</sub>`;
 }
 
+/** Peers: what ran, or exactly why it could not be measured on this machine. */
+function peerList(r: Results): string {
+  const peers = r.setups.filter((s) => s.peerNote !== undefined);
+  if (!peers.length) return '';
+  return ['Peer gateways:', '', ...peers.map((s) => `- ${s.n} ${s.key}: ${s.unavailable ? '**not measured**: ' : ''}${s.peerNote}`)].join('\n');
+}
+
 function setupName(r: Results, key: string): string {
   const s = r.setups.find((x) => x.key === key);
   return s ? `${s.n} ${s.key}` : key;
@@ -231,6 +238,8 @@ export function markdown(r: Results): string {
     '## What each setup did',
     '',
     smokeTable(r),
+    '',
+    peerList(r),
     '',
     '## Failures and Envoy counters',
     '',

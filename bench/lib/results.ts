@@ -50,6 +50,9 @@ export interface SetupInfo {
   key: string;
   title: string;
   hasSidecar: boolean;
+  /** A peer gateway: what ran (version, settings), or why it could not be measured here. */
+  peerNote?: string;
+  unavailable?: boolean;
 }
 
 export interface Spread {

@@ -12,6 +12,8 @@
 //                   OTLP/HTTP (protobuf) to a sink in the bench process that reads and discards them
 //   9 list-cache    5 with policy.visibility_cache keyed by identity.groups (only when named)
 //  10 full-workers  5 with sidecar.workers: auto, one ext_proc worker per core (only when named)
+//  11 contextforge  peer: IBM ContextForge (PyPI mcp-contextforge-gateway) in front of the same upstream (only when named)
+//  12 kuadrant      peer: Kuadrant's mcp-gateway (Envoy + its ext_proc router and broker) (only when named)
 import { freePort, freePortRange } from '../../test/support/ports.js';
 import { availableParallelism } from 'node:os';
 import { writeFile } from 'node:fs/promises';
@@ -19,15 +21,19 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { parseConfig } from '../../src/config/load.js';
 import { envoyBootstrap } from '../../src/envoy/bootstrap.js';
-import { CATALOGUE_SIZE, CURATED_COUNT, CURATED_TOOL_GLOBS } from './bench-server.js';
+import { CATALOGUE_SIZE, CURATED_COUNT, CURATED_TOOL_GLOBS, toolName } from './bench-server.js';
 import { mcpRbacBootstrap, plainBootstrap, startEnvoyChild, type EnvoyChild } from './envoy.js';
 import { startSidecarChild, type SidecarChild } from './sidecar-proc.js';
 import type { TargetSpec } from './types.js';
 import { fetchDefinitions } from '../../src/integrity/fetch.js';
 import { writeLockfile } from '../../src/integrity/lockfile.js';
 import { startOtlpSink, type OtlpSink } from './otlp-sink.js';
+import { PEERS } from './peers/index.js';
 
 export { freePort };
+
+/** The curated set by name (what CURATED_TOOL_GLOBS match), for peers that take names, not globs. */
+const CURATED_NAMES: readonly string[] = [...Array.from({ length: CURATED_COUNT - 2 }, (_, i) => toolName(i)), 'echo', 'progress'];
 
 export interface SetupDef {
   n: number;
@@ -36,6 +42,8 @@ export interface SetupDef {
   hasSidecar: boolean;
   /** Measured only when --setups names it. */
   optIn?: boolean;
+  /** Another gateway (bench/lib/peers/), measured like ours; its process counts as the "sidecar". */
+  peer?: boolean;
 }
 
 export const SETUPS: readonly SetupDef[] = [
@@ -49,6 +57,8 @@ export const SETUPS: readonly SetupDef[] = [
   { n: 8, key: 'tracing', title: '6 + traces (100 % sampled, OTLP/HTTP to a local sink)', hasSidecar: true },
   { n: 9, key: 'list-cache', title: '5 + policy.visibility_cache by identity.groups', hasSidecar: true, optIn: true },
   { n: 10, key: 'full-workers', title: `5 with sidecar.workers: auto (${availableParallelism()} worker processes)`, hasSidecar: true, optIn: true },
+  { n: 11, key: 'contextforge', title: 'peer: IBM ContextForge', hasSidecar: true, optIn: true, peer: true },
+  { n: 12, key: 'kuadrant', title: "peer: Kuadrant's mcp-gateway (Envoy + ext_proc router + broker)", hasSidecar: true, optIn: true, peer: true },
 ];
 
 /** Setups that authenticate with JWTs and evaluate the Rego policy. */
@@ -74,6 +84,8 @@ export interface Stack {
   sidecar: SidecarChild | undefined;
   /** Files worth keeping a look at (bootstrap, gateway config, audit file). */
   files: Record<string, string>;
+  /** A peer's own words on what ran (version, settings). */
+  note?: string;
   stop(): Promise<void>;
 }
 
@@ -90,6 +102,10 @@ export async function startSetup(def: SetupDef, shared: Shared, opts: { sidecarN
       files: {},
       stop: async () => undefined,
     };
+  }
+  if (def.peer) {
+    const peer = await PEERS[def.key]!({ dir: shared.dir, upstream: shared.upstream, curatedTools: CURATED_NAMES });
+    return { setup: def, target: peer.target, envoy: peer.envoy, sidecar: { pid: peer.gateway.pid, stop: async () => undefined }, files: {}, note: peer.note, stop: () => peer.stop() };
   }
   // sidecar.workers > 1 listens on consecutive ports, one per worker.
   const workers = def.key === 'full-workers' ? availableParallelism() : 1;

@@ -21,6 +21,8 @@ export interface TargetSpec {
   authorizations: string[];
   /** How many tools a tools/list answer must carry through this setup. */
   expectListed: number;
+  /** A peer gateway's prefix for the upstream's tool names at jsonUrl and at sseUrl (e.g. "bench-json-"); absent for ours. */
+  toolPrefix?: { json: string; sse: string };
 }
 
 export interface LatencySummary {

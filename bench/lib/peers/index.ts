@@ -1,0 +1,10 @@
+// The peer gateways the benchmark can measure beside ours (opt-in setups 11…).
+import type { StartPeer } from './types.js';
+import { startContextForge } from './contextforge.js';
+import { startKuadrant } from './kuadrant.js';
+
+export const PEERS: Record<string, StartPeer> = {
+  contextforge: startContextForge,
+  kuadrant: startKuadrant,
+};
+export { PeerUnavailable, type PeerContext, type PeerStack } from './types.js';
