@@ -1,0 +1,138 @@
+// What the gRPC server library costs per ext_proc stream, against a bare HTTP/2 server
+// speaking the same gRPC framing with the same codec. A server child process answers
+// streams shaped like one tools/call (request headers, request body, response headers;
+// one reply each, then the server ends the stream, as src/extproc/stream.ts does);
+// the parent drives them with a grpc-js client, like Envoy, and reads the child's CPU.
+//   node --import tsx bench/grpc-transport-cost.ts [--streams N] [--concurrency C]
+import { fork } from 'node:child_process';
+import { createServer, type ServerHttp2Stream } from 'node:http2';
+import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import { externalProcessorService } from '../src/extproc/proto.js';
+import { toProcessingResponse } from '../src/extproc/builders.js';
+import { CONTINUE } from '../src/gateway/verdict.js';
+import type { ProcessingRequest } from '../src/extproc/messages.js';
+
+const method = externalProcessorService().Process!;
+const PATH = method.path;
+const replyFor = (req: ProcessingRequest) => method.responseSerialize(toProcessingResponse((req.request ?? 'request_headers') as 'request_headers', CONTINUE));
+const LAST = 'response_headers';
+
+function grpcJsServer(port: number, ready: () => void): void {
+  const server = new grpc.Server();
+  server.addService(externalProcessorService(), {
+    Process: (call: grpc.ServerDuplexStream<ProcessingRequest, unknown>) => {
+      call.on('data', (req: ProcessingRequest) => {
+        call.write(toProcessingResponse(req.request as 'request_headers', CONTINUE));
+        if (req.request === LAST) call.end();
+      });
+      call.on('error', () => undefined);
+    },
+  });
+  server.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), () => ready());
+}
+
+/** gRPC over node:http2 directly: length-prefixed messages, grpc-status in the trailers. */
+function bareServer(port: number, ready: () => void): void {
+  const server = createServer();
+  server.on('stream', (stream: ServerHttp2Stream, headers) => {
+    if (headers[':path'] !== PATH) {
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '12' }, { endStream: true });
+      return;
+    }
+    let buf: Buffer = Buffer.alloc(0);
+    let responded = false;
+    stream.on('data', (chunk: Buffer) => {
+      buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
+      while (buf.length >= 5) {
+        const len = buf.readUInt32BE(1);
+        if (buf.length < 5 + len) break;
+        const req = method.requestDeserialize(buf.subarray(5, 5 + len)) as ProcessingRequest;
+        buf = buf.subarray(5 + len);
+        const body = replyFor(req);
+        const frame = Buffer.allocUnsafe(5 + body.length);
+        frame[0] = 0;
+        frame.writeUInt32BE(body.length, 1);
+        body.copy(frame, 5);
+        if (!responded) {
+          stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+          stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
+          responded = true;
+        }
+        stream.write(frame);
+        if (req.request === LAST) stream.end();
+      }
+    });
+    stream.on('error', () => undefined);
+  });
+  server.listen(port, '127.0.0.1', ready);
+}
+
+const header = (key: string, value: string) => ({ key, raw_value: Buffer.from(value, 'latin1') });
+const REQUESTS = [
+  { request_headers: { headers: { headers: [header(':path', '/mcp/json'), header(':method', 'POST'), header('content-type', 'application/json'), header('authorization', `Bearer ${'x'.repeat(600)}`), header('mcp-session-id', 's'.repeat(60))] } } },
+  { request_body: { body: Buffer.from('{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo","arguments":{"message":"hello"}}}'), end_of_stream: true } },
+  { response_headers: { headers: { headers: [header(':status', '200'), header('content-type', 'application/json')] } } },
+];
+
+async function drive(port: number, streams: number, concurrency: number): Promise<void> {
+  const Client = grpc.makeGenericClientConstructor({ Process: method }, 'ExternalProcessor');
+  const client = new Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as unknown as { Process(): grpc.ClientDuplexStream<unknown, unknown> };
+  let started = 0;
+  const one = () =>
+    new Promise<void>((resolve, reject) => {
+      const call = client.Process();
+      let i = 0;
+      call.on('data', () => {
+        i++;
+        if (i < REQUESTS.length) call.write(REQUESTS[i]);
+        else call.end(); // Envoy's graceful close: half-close after the last reply
+      });
+      call.on('status', (s: grpc.StatusObject) => (s.code === 0 ? resolve() : reject(new Error(s.details))));
+      call.on('error', reject);
+      call.write(REQUESTS[0]);
+    });
+  const worker = async () => {
+    while (started < streams) {
+      started++;
+      await one();
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  (client as unknown as grpc.Client).close();
+}
+
+if (process.argv[2] === '--child') {
+  const kind = process.argv[3]!;
+  const port = Number(process.argv[4]);
+  (kind === 'grpc-js' ? grpcJsServer : bareServer)(port, () => process.send!('ready'));
+  let t0 = process.cpuUsage();
+  process.on('message', (m) => {
+    if (m === 'start') t0 = process.cpuUsage();
+    else if (m === 'stop') {
+      const d = process.cpuUsage(t0);
+      process.send!({ us: d.user + d.system });
+      setTimeout(() => process.exit(0), 50);
+    }
+  });
+} else {
+  const { values } = parseArgs({ options: { streams: { type: 'string' }, concurrency: { type: 'string' } } });
+  const streams = Number(values.streams ?? 20_000);
+  const concurrency = Number(values.concurrency ?? 16);
+  const results: Record<string, number> = {};
+  for (const kind of ['grpc-js', 'bare-http2', 'grpc-js', 'bare-http2']) {
+    const port = 20000 + Math.floor(Math.random() * 20000);
+    const child = fork(fileURLToPath(import.meta.url), ['--child', kind, String(port)], { execArgv: ['--import', 'tsx'] });
+    await new Promise((r) => child.once('message', r));
+    await drive(port, 2000, concurrency); // warm-up
+    child.send('start');
+    await drive(port, streams, concurrency);
+    child.send('stop');
+    const { us } = (await new Promise((r) => child.once('message', r))) as { us: number };
+    const per = us / streams;
+    results[kind] = Math.min(results[kind] ?? Infinity, per);
+    process.stdout.write(`${kind.padEnd(12)} ${per.toFixed(1).padStart(7)} µs of server CPU per stream (3 messages each way)\n`);
+  }
+  process.stdout.write(`bare ÷ grpc-js: ${(results['bare-http2']! / results['grpc-js']!).toFixed(2)} (best of two each)\n`);
+}
