@@ -3,7 +3,8 @@
 // streams shaped like one tools/call (request headers, request body, response headers;
 // one reply each, then the server ends the stream, as src/extproc/stream.ts does);
 // the parent drives them with a grpc-js client, like Envoy, and reads the child's CPU.
-//   node --import tsx bench/grpc-transport-cost.ts [--streams N] [--concurrency C]
+//   node --import tsx bench/grpc-transport-cost.ts [--streams N] [--concurrency C] [--messages 2|3]
+// --messages 2 leaves out the response headers (what skipping that phase would save).
 import { fork } from 'node:child_process';
 import { createServer, type ServerHttp2Stream } from 'node:http2';
 import { parseArgs } from 'node:util';
@@ -17,7 +18,9 @@ import type { ProcessingRequest } from '../src/extproc/messages.js';
 const method = externalProcessorService().Process!;
 const PATH = method.path;
 const replyFor = (req: ProcessingRequest) => method.responseSerialize(toProcessingResponse((req.request ?? 'request_headers') as 'request_headers', CONTINUE));
-const LAST = 'response_headers';
+const { values } = parseArgs({ args: process.argv[2] === '--child' ? [] : process.argv.slice(2), options: { streams: { type: 'string' }, concurrency: { type: 'string' }, messages: { type: 'string' } } });
+const MESSAGES = Number(values.messages ?? process.env.BENCH_GRPC_MESSAGES ?? 3);
+const LAST = MESSAGES === 2 ? 'request_body' : 'response_headers';
 
 function grpcJsServer(port: number, ready: () => void): void {
   const server = new grpc.Server();
@@ -86,7 +89,7 @@ async function drive(port: number, streams: number, concurrency: number): Promis
       let i = 0;
       call.on('data', () => {
         i++;
-        if (i < REQUESTS.length) call.write(REQUESTS[i]);
+        if (i < MESSAGES) call.write(REQUESTS[i]);
         else call.end(); // Envoy's graceful close: half-close after the last reply
       });
       call.on('status', (s: grpc.StatusObject) => (s.code === 0 ? resolve() : reject(new Error(s.details))));
@@ -117,13 +120,12 @@ if (process.argv[2] === '--child') {
     }
   });
 } else {
-  const { values } = parseArgs({ options: { streams: { type: 'string' }, concurrency: { type: 'string' } } });
   const streams = Number(values.streams ?? 20_000);
   const concurrency = Number(values.concurrency ?? 16);
   const results: Record<string, number> = {};
   for (const kind of ['grpc-js', 'bare-http2', 'grpc-js', 'bare-http2']) {
     const port = 20000 + Math.floor(Math.random() * 20000);
-    const child = fork(fileURLToPath(import.meta.url), ['--child', kind, String(port)], { execArgv: ['--import', 'tsx'] });
+    const child = fork(fileURLToPath(import.meta.url), ['--child', kind, String(port)], { execArgv: ['--import', 'tsx'], env: { ...process.env, BENCH_GRPC_MESSAGES: String(MESSAGES) } });
     await new Promise((r) => child.once('message', r));
     await drive(port, 2000, concurrency); // warm-up
     child.send('start');
@@ -132,7 +134,7 @@ if (process.argv[2] === '--child') {
     const { us } = (await new Promise((r) => child.once('message', r))) as { us: number };
     const per = us / streams;
     results[kind] = Math.min(results[kind] ?? Infinity, per);
-    process.stdout.write(`${kind.padEnd(12)} ${per.toFixed(1).padStart(7)} µs of server CPU per stream (3 messages each way)\n`);
+    process.stdout.write(`${kind.padEnd(12)} ${per.toFixed(1).padStart(7)} µs of server CPU per stream (${MESSAGES} messages each way)\n`);
   }
   process.stdout.write(`bare ÷ grpc-js: ${(results['bare-http2']! / results['grpc-js']!).toFixed(2)} (best of two each)\n`);
 }
