@@ -23,6 +23,43 @@ function peerList(r: Results): string {
   return ['Peer gateways:', '', ...peers.map((s) => `- ${s.n} ${s.key}: ${s.unavailable ? '**not measured**: ' : ''}${s.peerNote}`)].join('\n');
 }
 
+/**
+ * Ours beside the peers, at the rate nearest 500/s: what each adds over setup 2 per
+ * tools/call and per list, what the gateway's processes spend per call (the sidecar or the
+ * peer's process, plus Envoy beyond setup 2's), and the highest call rate held.
+ */
+function standingTable(r: Results): string {
+  const peers = r.setups.filter((s) => s.peerNote !== undefined && !s.unavailable);
+  if (!peers.length) return '';
+  const cells = r.summary?.cells ?? [];
+  const at = (setup: string, w: Workload) => {
+    const rate = nearest(cells.filter((c) => c.setup === setup && c.workload === w).map((c) => c.rate), 500);
+    return cells.find((c) => c.setup === setup && c.workload === w && c.rate === rate);
+  };
+  const envoyCall = at('envoy', 'call-json')?.cpuUs.envoy?.median;
+  const cost = (c: Cell | undefined) => {
+    if (!c) return '–';
+    if (envoyCall === undefined) return '–';
+    return int((c.cpuUs.sidecar?.median ?? 0) + (c.cpuUs.envoy?.median ?? 0) - envoyCall);
+  };
+  const delta = (c: Cell | undefined) => (c?.vsEnvoy ? `${signed(c.vsEnvoy.dP50.median)} / ${signed(c.vsEnvoy.dP99.median)}` : '–');
+  const max = (setup: string) => r.summary?.maxRate.find((m) => m.setup === setup && m.workload === 'call-json');
+  const rows = r.setups.filter((s) => s.hasSidecar && !s.unavailable && cells.some((c) => c.setup === s.key));
+  return [
+    'Where we stand (medians over repeats; Δ against setup 2 in the same repeat):',
+    '',
+    '| setup | tools/call Δp50 / Δp99 ms | CPU µs per tools/call beyond setup 2 | tools/list Δp50 / Δp99 ms | new session Δp50 / Δp99 ms | highest tools/call rate held, ÷ setup 2 |',
+    '| --- | ---: | ---: | ---: | ---: | ---: |',
+    ...rows.map((s) => {
+      const call = at(s.key, 'call-json');
+      const m = max(s.key);
+      return `| ${s.n} ${s.key} | ${delta(call)}${call ? ` <sub>@ ${call.rate}/s</sub>` : ''} | ${cost(call)} | ${delta(at(s.key, 'list'))} | ${delta(at(s.key, 'sessions'))} | ${m ? `${int(m.spread.median)}/s${m.vsEnvoy ? `, ${times(m.vsEnvoy.ratio.median)}` : ''}` : '–'} |`;
+    }),
+    '',
+    "CPU beyond setup 2: the gateway's processes (our sidecar and Envoy; a peer's own process tree and its Envoy, if it has one) less setup 2's Envoy, per tools/call at that rate.",
+  ].join('\n');
+}
+
 function setupName(r: Results, key: string): string {
   const s = r.setups.find((x) => x.key === key);
   return s ? `${s.n} ${s.key}` : key;
@@ -240,6 +277,8 @@ export function markdown(r: Results): string {
     smokeTable(r),
     '',
     peerList(r),
+    '',
+    standingTable(r),
     '',
     '## Failures and Envoy counters',
     '',
