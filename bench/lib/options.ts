@@ -13,6 +13,11 @@ Measures the setups in front of the same upstream, in one run, on loopback:
   8 tracing (6 + traces: 100 % sampled, OTLP/HTTP to a sink that discards them)
   9 list-cache (5 + policy.visibility_cache by identity.groups; only when --setups names it)
   10 full-workers (5 with sidecar.workers: auto, one ext_proc worker process per core; only when --setups names it)
+  peers, only when --setups names them (installed on first use into .tools/peers/; a peer that
+  cannot be installed or run here is reported with the reason, and the others are still measured):
+  11 contextforge (IBM ContextForge from PyPI)
+  12 kuadrant (Kuadrant's mcp-gateway: Envoy + mcp-broker-router; the Go module proxy refuses the
+     module, so it is built from a checkout named by BENCH_KUADRANT_SRC)
 and writes bench/results/latest.{json,md} and bench/results/latency.svg.
 
 Options:
@@ -110,7 +115,7 @@ export function parseOptions(argv: string[]): Options | 'help' {
   const setups = v.setups
     ? list(v.setups).map((s) => {
         const d = SETUPS.find((x) => String(x.n) === s || x.key === s);
-        if (!d) throw new Error(`--setups: unknown setup "${s}" (expected 1-7 or ${SETUPS.map((x) => x.key).join(', ')})`);
+        if (!d) throw new Error(`--setups: unknown setup "${s}" (expected 1-${SETUPS.length} or ${SETUPS.map((x) => x.key).join(', ')})`);
         return d;
       })
     : SETUPS.filter((s) => !s.optIn);
