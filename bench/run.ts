@@ -147,7 +147,36 @@ async function point(env: Env, stack: Stack, workload: Workload, rate: number, d
     if (pid !== undefined) rssMiB[k] = Math.round(memory(pid).rssKb / 102.4) / 10;
   }
   await sleep(holds(result, env.opts.sloMs) ? PAUSE_MS : PAUSE_AFTER_OVERLOAD_MS);
+  if (!holds(result, env.opts.sloMs)) await quiesce(stack);
   return { ...result, repeat, phase, cpuUsPerUnit: cpu, rssMiB, at: new Date().toISOString() };
+}
+
+/** Idle: the stack's processes together used under this share of one core over a window. */
+const IDLE_SHARE = 0.05;
+const IDLE_WINDOW_MS = 250;
+const QUIESCE_MAX_MS = 60_000;
+
+/**
+ * After an overloaded point, waits until the stack's gateway processes stop working off
+ * their backlog (a slow gateway keeps serving requests the generator gave up on), so that
+ * it cannot take CPU from the next point, which may be another setup's.
+ */
+async function quiesce(stack: Stack): Promise<void> {
+  const pids = [stack.sidecar?.pid, stack.envoy?.pid].filter((p): p is number => p !== undefined);
+  if (!pids.length) return;
+  const total = () => pids.reduce((a, pid) => a + cpuMs(pid), 0);
+  const t0 = performance.now();
+  for (;;) {
+    const before = total();
+    await sleep(IDLE_WINDOW_MS);
+    if (total() - before < IDLE_SHARE * IDLE_WINDOW_MS) break;
+    if (performance.now() - t0 > QUIESCE_MAX_MS) {
+      say(`    (${label(stack.setup)} still busy ${QUIESCE_MAX_MS / 1000} s after an overloaded point; going on)`);
+      return;
+    }
+  }
+  const waited = performance.now() - t0;
+  if (waited > 2 * IDLE_WINDOW_MS) say(`    (waited ${(waited / 1000).toFixed(1)} s for ${label(stack.setup)} to work off its backlog)`);
 }
 
 function line(p: PointRecord): string {
@@ -258,7 +287,10 @@ async function benchmark(opts: Options): Promise<void> {
     }
 
     say('[bench] warming up (JIT, connections): every workload on every setup, 0.7 s at 200/s, not recorded');
-    for (const stack of env.stacks) for (const w of opts.workloads) await gen.run({ target: stack.target, workload: w, rate: 200, warmupMs: 0, durationMs: 700, drainMs: DRAIN_MS, maxInflight: MAX_INFLIGHT });
+    for (const stack of env.stacks) {
+      for (const w of opts.workloads) await gen.run({ target: stack.target, workload: w, rate: 200, warmupMs: 0, durationMs: 700, drainMs: DRAIN_MS, maxInflight: MAX_INFLIGHT });
+      await quiesce(stack); // a gateway slower than 200/s works off the warm-up first
+    }
 
     // Sidecar memory after N sessions, on a sidecar that has seen only the warm-up.
     for (const stack of env.stacks) {
