@@ -147,14 +147,18 @@ async function point(env: Env, stack: Stack, workload: Workload, rate: number, d
     if (pid !== undefined) rssMiB[k] = Math.round(memory(pid).rssKb / 102.4) / 10;
   }
   await sleep(holds(result, env.opts.sloMs) ? PAUSE_MS : PAUSE_AFTER_OVERLOAD_MS);
-  if (!holds(result, env.opts.sloMs)) await quiesce(stack);
+  if (!holds(result, env.opts.sloMs) && !env.opts.profile) await quiesce(stack);
   return { ...result, repeat, phase, cpuUsPerUnit: cpu, rssMiB, at: new Date().toISOString() };
 }
 
-/** Idle: the stack's processes together used under this share of one core over a window. */
-const IDLE_SHARE = 0.05;
-const IDLE_WINDOW_MS = 250;
-const QUIESCE_MAX_MS = 60_000;
+/**
+ * Idle: the stack's processes together used under this share of one core over a window. A
+ * backlog keeps a process near a whole core; background work (a /metrics scrape, a trace
+ * export, a CPU profiler's sampling) stays well under this.
+ */
+const IDLE_SHARE = 0.15;
+const IDLE_WINDOW_MS = 300;
+const QUIESCE_MAX_MS = 30_000;
 
 /**
  * After an overloaded point, waits until the stack's gateway processes stop working off
