@@ -18,6 +18,7 @@ Measures the setups in front of the same upstream, in one run, on loopback:
   11 contextforge (IBM ContextForge from PyPI)
   12 kuadrant (Kuadrant's mcp-gateway: Envoy + mcp-broker-router; the Go module proxy refuses the
      module, so it is built from a checkout named by BENCH_KUADRANT_SRC)
+  13 agentgateway (Rust; not on crates.io: the run says so and measures the others)
 and writes bench/results/latest.{json,md} and bench/results/latency.svg.
 
 Options:

@@ -173,7 +173,7 @@ function maxRateTable(r: Results, sloMs: number): string {
 
 function cpuTable(r: Results): string {
   const cells = r.summary?.cells ?? [];
-  const sidecars = r.setups.filter((s) => s.hasSidecar);
+  const sidecars = r.setups.filter((s) => s.hasSidecar && !s.unavailable);
   if (!sidecars.length) return '';
   const workloads = [...new Set(cells.map((c) => c.workload))];
   const rates = [...new Set(cells.map((c) => c.rate))].sort((a, b) => a - b);

@@ -14,6 +14,7 @@
 //  10 full-workers  5 with sidecar.workers: auto, one ext_proc worker per core (only when named)
 //  11 contextforge  peer: IBM ContextForge (PyPI mcp-contextforge-gateway) in front of the same upstream (only when named)
 //  12 kuadrant      peer: Kuadrant's mcp-gateway (Envoy + its ext_proc router and broker) (only when named)
+//  13 agentgateway  peer: agentgateway (Rust); reports why it cannot be installed here (only when named)
 import { freePort, freePortRange } from '../../test/support/ports.js';
 import { availableParallelism } from 'node:os';
 import { writeFile } from 'node:fs/promises';
@@ -59,6 +60,7 @@ export const SETUPS: readonly SetupDef[] = [
   { n: 10, key: 'full-workers', title: `5 with sidecar.workers: auto (${availableParallelism()} worker processes)`, hasSidecar: true, optIn: true },
   { n: 11, key: 'contextforge', title: 'peer: IBM ContextForge', hasSidecar: true, optIn: true, peer: true },
   { n: 12, key: 'kuadrant', title: "peer: Kuadrant's mcp-gateway (Envoy + ext_proc router + broker)", hasSidecar: true, optIn: true, peer: true },
+  { n: 13, key: 'agentgateway', title: 'peer: agentgateway (Rust)', hasSidecar: true, optIn: true, peer: true },
 ];
 
 /** Setups that authenticate with JWTs and evaluate the Rego policy. */
