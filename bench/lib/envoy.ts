@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import type { GatewayConfig } from '../../src/config/types.js';
 import { envoyBootstrap, SIDECAR_CLUSTER } from '../../src/envoy/bootstrap.js';
+import { watch } from './watched.js';
 import { findEnvoy } from '../../src/envoy/binary.js';
 import { CURATED_TOOL_REGEX } from './bench-server.js';
 
@@ -131,37 +132,17 @@ export async function startEnvoyChild(bootstrap: Json, dir: string, name: string
   const args = ['-c', file, '--concurrency', '1', '--log-level', 'error', '--disable-hot-restart', '--base-id', String(++baseId)];
   // Debugging aid: BENCH_ENVOY_LOG=ext_proc:debug writes that component's log to <scratch>/envoy-<setup>.log.
   if (process.env.BENCH_ENVOY_LOG) args.push('--component-log-level', process.env.BENCH_ENVOY_LOG, '--log-path', join(dir, `envoy-${name}.log`));
-  const child = spawn(findEnvoy(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  const tail: string[] = [];
-  const keep = (b: Buffer) => {
-    for (const l of b.toString('utf8').split('\n')) if (l) (tail.push(l), tail.length > 30 && tail.shift());
-  };
-  child.stdout.on('data', keep);
-  child.stderr.on('data', keep);
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  let dead = false;
-  void exited.then(() => (dead = true));
+  const child = watch(spawn(findEnvoy(), args, { stdio: ['ignore', 'pipe', 'pipe'] }));
   const deadline = Date.now() + 20_000;
   for (;;) {
-    if (dead) throw new Error(`envoy (${name}) exited during start-up:\n${tail.join('\n')}`);
+    if (child.dead) throw new Error(`envoy (${name}) exited during start-up:\n${child.tail()}`);
     const ok = await fetch(`${adminUrl}/ready`).then((r) => r.ok, () => false);
     if (ok) break;
     if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`envoy (${name}) not ready within 20 s:\n${tail.join('\n')}`);
+      await child.stop(0);
+      throw new Error(`envoy (${name}) not ready within 20 s:\n${child.tail()}`);
     }
     await new Promise((r) => setTimeout(r, 50));
   }
-  return {
-    pid: child.pid!,
-    adminUrl,
-    bootstrapFile: file,
-    async stop() {
-      if (dead) return;
-      child.kill('SIGTERM');
-      const t = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await exited;
-      clearTimeout(t);
-    },
-  };
+  return { pid: child.pid, adminUrl, bootstrapFile: file, stop: () => child.stop(5000) };
 }

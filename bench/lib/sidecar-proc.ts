@@ -9,6 +9,7 @@ import { rm } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { projectRoot } from '../../src/envoy/binary.js';
+import { watch } from './watched.js';
 
 const BUILD_DIR = 'bench/.build';
 
@@ -57,34 +58,25 @@ export async function startSidecarChild(o: SidecarOptions): Promise<SidecarChild
   const root = projectRoot();
   const args = [...(o.nodeFlags ?? []), ...o.entry, 'sidecar', '--config', o.configFile];
   // stdout carries the audit trail when the sink is stdout: it goes nowhere (/dev/null) but is still written.
-  const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
-  const tail: string[] = [];
-  child.stderr.on('data', (b: Buffer) => {
-    for (const l of b.toString('utf8').split('\n')) if (l) (tail.push(l), tail.length > 30 && tail.shift());
-  });
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  let dead = false;
-  void exited.then(() => (dead = true));
+  const child = watch(spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] }));
   const deadline = Date.now() + 30_000;
   for (;;) {
-    if (dead) throw new Error(`sidecar (${o.label}) exited during start-up:\n${tail.join('\n')}`);
+    if (child.dead) throw new Error(`sidecar (${o.label}) exited during start-up:\n${child.tail()}`);
     const ports = Array.from({ length: o.workers ?? 1 }, (_, i) => o.port + i);
     if ((await Promise.all(ports.map((p) => canConnect(o.host, p)))).every(Boolean)) break;
     if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`sidecar (${o.label}) not listening on ${o.host}:${o.port} within 30 s:\n${tail.join('\n')}`);
+      await child.stop(0);
+      throw new Error(`sidecar (${o.label}) not listening on ${o.host}:${o.port} within 30 s:\n${child.tail()}`);
     }
     await new Promise((r) => setTimeout(r, 50));
   }
   return {
-    pid: child.pid!,
+    pid: child.pid,
     async stop() {
-      if (dead) return;
-      child.kill('SIGTERM');
-      const t = setTimeout(() => child.kill('SIGKILL'), 15_000);
-      await exited;
-      clearTimeout(t);
-      if (tail.some((l) => /"level":(50|60)|error/i.test(l))) process.stderr.write(`[bench] sidecar (${o.label}) said:\n${tail.join('\n')}\n`);
+      if (child.dead) return;
+      await child.stop(15_000);
+      const tail = child.tail();
+      if (/"level":(50|60)|error/i.test(tail)) process.stderr.write(`[bench] sidecar (${o.label}) said:\n${tail}\n`);
     },
   };
 }

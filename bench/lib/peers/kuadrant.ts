@@ -20,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { freePort } from '../../../test/support/ports.js';
 import { startEnvoyChild, type EnvoyChild } from '../envoy.js';
+import { watch, type Watched } from '../watched.js';
 import { PeerUnavailable, type PeerContext, type PeerStack } from './types.js';
 
 const MODULE = 'github.com/Kuadrant/mcp-gateway';
@@ -242,45 +243,15 @@ function bootstrap(p: { listen: number; admin: number; broker: number; router: n
   };
 }
 
-interface Child {
-  pid: number;
-  tail: () => string;
-  exited: () => boolean;
-  stop(): Promise<void>;
-}
-
-function startBroker(bin: string, args: string[], env: NodeJS.ProcessEnv): Child {
-  const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
-  const lines: string[] = [];
-  const keep = (b: Buffer) => {
-    for (const l of b.toString('utf8').split('\n')) if (l) (lines.push(l), lines.length > 30 && lines.shift());
-  };
-  child.stdout.on('data', keep);
-  child.stderr.on('data', keep);
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  let dead = false;
-  void exited.then(() => (dead = true));
-  return {
-    pid: child.pid!,
-    tail: () => lines.join('\n'),
-    exited: () => dead,
-    async stop() {
-      if (dead) return;
-      // Its SIGTERM drain budgets add up to 27 s (sized for Kubernetes); 5 s is plenty here.
-      child.kill('SIGTERM');
-      const t = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await exited;
-      clearTimeout(t);
-    },
-  };
-}
+/** Its SIGTERM drain budgets add up to 27 s (sized for Kubernetes); 5 s is plenty here. */
+const BROKER_GRACE_MS = 5000;
 
 /** Until the broker has connected to both upstreams and listed their tools (its /readyz is already true while no server is registered yet). */
-async function waitReady(broker: Child, statusUrl: string): Promise<void> {
+async function waitReady(broker: Watched, statusUrl: string): Promise<void> {
   const deadline = Date.now() + 30_000;
   let last = '';
   for (;;) {
-    if (broker.exited()) throw new Error(`${BIN} exited during start-up:\n${broker.tail()}`);
+    if (broker.dead) throw new Error(`${BIN} exited during start-up:\n${broker.tail()}`);
     last = await fetch(statusUrl).then((r) => r.text(), (e: Error) => e.message);
     try {
       const s = JSON.parse(last) as { servers?: { ready?: boolean; totalTools?: number }[] };
@@ -319,13 +290,13 @@ export async function startKuadrant(ctx: PeerContext): Promise<PeerStack> {
   ];
   // No OTLP export, whatever the caller's environment says; a fresh session-signing key per run.
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('OTEL_')));
-  const broker = startBroker(build.bin, args, { ...env, GATEWAY_SIGNING_KEY: randomBytes(32).toString('hex') });
+  const broker = watch(spawn(build.bin, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...env, GATEWAY_SIGNING_KEY: randomBytes(32).toString('hex') } }));
   let envoy: EnvoyChild | undefined;
   try {
     await waitReady(broker, `http://127.0.0.1:${brokerPort}/status`);
     envoy = await startEnvoyChild(bootstrap({ listen, admin, broker: brokerPort, router: routerPort, publicHost, upstream }), ctx.dir, 'kuadrant');
   } catch (err) {
-    await broker.stop();
+    await broker.stop(BROKER_GRACE_MS);
     throw err;
   }
   const base = `http://${publicHost}`;
@@ -346,7 +317,7 @@ export async function startKuadrant(ctx: PeerContext): Promise<PeerStack> {
       `tools/call: session JWT checked, prefix stripped, upstream session swapped in (lazy hairpin initialize), re-routed by :authority, response streamed through ext_proc`,
     async stop() {
       await envoy?.stop();
-      await broker.stop();
+      await broker.stop(BROKER_GRACE_MS);
     },
   };
 }
