@@ -58,7 +58,8 @@ export async function startSidecarChild(o: SidecarOptions): Promise<SidecarChild
   const root = projectRoot();
   const args = [...(o.nodeFlags ?? []), ...o.entry, 'sidecar', '--config', o.configFile];
   // stdout carries the audit trail when the sink is stdout: it goes nowhere (/dev/null) but is still written.
-  const child = watch(spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] }));
+  // BENCH_SIDECAR_NODE: another Node binary for the sidecar alone (e.g. .tools/node24's), the rest unchanged.
+  const child = watch(spawn(process.env.BENCH_SIDECAR_NODE || process.execPath, args, { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] }));
   const deadline = Date.now() + 30_000;
   for (;;) {
     if (child.dead) throw new Error(`sidecar (${o.label}) exited during start-up:\n${child.tail()}`);
