@@ -14,7 +14,9 @@ export const toolName = (i: number) => `tool-${String(i).padStart(3, '0')}`;
 export const CURATED_TOOL_GLOBS = ['tool-00?', 'tool-01?', 'tool-02?', 'tool-03?', 'tool-04?', 'echo', 'progress'];
 /** The same set as one RE2 pattern, for Envoy's RBAC filter (setup 3). */
 export const CURATED_TOOL_REGEX = '^(tool-0[0-4][0-9]|echo|progress)$';
-export const CURATED_COUNT = 52;
+/** The same set by name, for peers that take names rather than globs. */
+export const CURATED_TOOLS: readonly string[] = [...Array.from({ length: 50 }, (_, i) => toolName(i)), 'echo', 'progress'];
+export const CURATED_COUNT = CURATED_TOOLS.length;
 
 export const TOOLS: Tool[] = [
   ...Array.from({ length: CATALOGUE_SIZE }, (_, i) => ({

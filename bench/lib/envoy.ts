@@ -2,13 +2,14 @@
 // project's own generator, so listener, routes, clusters and timeouts are the
 // same in every setup; only the HTTP filter chain differs) and a child process
 // running one of them with --concurrency 1.
-import { spawn, execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import type { GatewayConfig } from '../../src/config/types.js';
 import { envoyBootstrap, SIDECAR_CLUSTER } from '../../src/envoy/bootstrap.js';
 import { watch } from './watched.js';
+import { exec } from './exec.js';
 import { findEnvoy } from '../../src/envoy/binary.js';
 import { CURATED_TOOL_REGEX } from './bench-server.js';
 
@@ -107,18 +108,10 @@ export interface EnvoyChild {
   stop(): Promise<void>;
 }
 
-function run(bin: string, args: string[]): Promise<{ code: number; output: string }> {
-  return new Promise((resolve) => {
-    execFile(bin, args, { maxBuffer: 16 * 1024 * 1024, timeout: 60_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? Number((err as { code?: unknown }).code ?? 1) || 1 : 0, output: `${stdout}${stderr}` });
-    });
-  });
-}
-
 /** `envoy --mode validate`: throws with Envoy's own words when the bootstrap is refused. */
 export async function validateBootstrap(file: string): Promise<void> {
-  const r = await run(findEnvoy(), ['--mode', 'validate', '-c', file, '--log-level', 'error', '--disable-hot-restart']);
-  if (r.code !== 0) throw new Error(`envoy --mode validate refused ${file}:\n${r.output.trim().split('\n').slice(-15).join('\n')}`);
+  const r = await exec(findEnvoy(), ['--mode', 'validate', '-c', file, '--log-level', 'error', '--disable-hot-restart']);
+  if (r.code !== 0) throw new Error(`envoy --mode validate refused ${file}:\n${r.out.split('\n').slice(-15).join('\n')}`);
 }
 
 let baseId = (process.pid % 5000) * 10;

@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { parseConfig } from '../../src/config/load.js';
 import { envoyBootstrap } from '../../src/envoy/bootstrap.js';
-import { CATALOGUE_SIZE, CURATED_COUNT, CURATED_TOOL_GLOBS, toolName } from './bench-server.js';
+import { CATALOGUE_SIZE, CURATED_COUNT, CURATED_TOOL_GLOBS, CURATED_TOOLS } from './bench-server.js';
 import { mcpRbacBootstrap, plainBootstrap, startEnvoyChild, type EnvoyChild } from './envoy.js';
 import { startSidecarChild, type SidecarChild } from './sidecar-proc.js';
 import type { TargetSpec } from './types.js';
@@ -32,9 +32,6 @@ import { startOtlpSink, type OtlpSink } from './otlp-sink.js';
 import { PEERS } from './peers/index.js';
 
 export { freePort };
-
-/** The curated set by name (what CURATED_TOOL_GLOBS match), for peers that take names, not globs. */
-const CURATED_NAMES: readonly string[] = [...Array.from({ length: CURATED_COUNT - 2 }, (_, i) => toolName(i)), 'echo', 'progress'];
 
 export interface SetupDef {
   n: number;
@@ -106,7 +103,7 @@ export async function startSetup(def: SetupDef, shared: Shared, opts: { sidecarN
     };
   }
   if (def.peer) {
-    const peer = await PEERS[def.key]!({ dir: shared.dir, upstream: shared.upstream, curatedTools: CURATED_NAMES });
+    const peer = await PEERS[def.key]!({ dir: shared.dir, upstream: shared.upstream, curatedTools: CURATED_TOOLS });
     return { setup: def, target: peer.target, envoy: peer.envoy, sidecar: { pid: peer.gateway.pid, stop: async () => undefined }, files: {}, note: peer.note, stop: () => peer.stop() };
   }
   // sidecar.workers > 1 listens on consecutive ports, one per worker.

@@ -15,7 +15,7 @@
 // - Progress. ContextForge relays an upstream's notifications/progress to the session's GET
 //   stream, not into the POST response of the call they belong to, so the call-sse check
 //   (3 progress events in the response) fails: reported as measured, and said in the note.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
@@ -23,6 +23,7 @@ import { join } from 'node:path';
 import { SignJWT } from 'jose';
 import { projectRoot } from '../../../src/envoy/binary.js';
 import { freePort } from '../../../test/support/ports.js';
+import { exec } from '../exec.js';
 import { PeerUnavailable, type PeerContext, type PeerStack } from './types.js';
 
 const PACKAGE = 'mcp-contextforge-gateway';
@@ -41,12 +42,6 @@ const READY_TIMEOUT_MS = 180_000;
 
 const say = (s: string) => process.stderr.write(`        [contextforge] ${s}\n`);
 
-function run(file: string, args: string[], timeout: number): Promise<{ ok: boolean; out: string }> {
-  return new Promise((resolve) =>
-    execFile(file, args, { timeout, maxBuffer: 64 << 20 }, (err, stdout, stderr) => resolve({ ok: !err, out: `${stdout}\n${stderr}\n${err && !stderr ? err.message : ''}` })),
-  );
-}
-
 /** pip's (or python's) last error line: the last "ERROR:" line, else the last non-empty one. */
 const lastError = (out: string) => {
   const lines = out.split('\n').map((l) => l.trim()).filter(Boolean);
@@ -62,8 +57,8 @@ async function ensureInstalled(): Promise<string> {
   if (existsSync(gunicorn) && existsSync(stamp) && readFileSync(stamp, 'utf8').trim() === VERSION) return venv;
 
   const python = process.env.PYTHON ?? 'python3';
-  const probe = await run(python, ['-c', 'import sys; print(*sys.version_info[:2])'], 30_000);
-  if (!probe.ok) throw new PeerUnavailable(`${python} is needed to install ${PACKAGE}: ${lastError(probe.out)}`);
+  const probe = await exec(python, ['-c', 'import sys; print(*sys.version_info[:2])'], { timeoutMs: 30_000 });
+  if (probe.code !== 0) throw new PeerUnavailable(`${python} is needed to install ${PACKAGE}: ${lastError(probe.out)}`);
   const [major = 0, minor = 0] = probe.out.trim().split(/\s+/).map(Number);
   if (!PYTHON_OK(major, minor)) throw new PeerUnavailable(`${PACKAGE} ${VERSION} requires Python >=3.11,<3.14; ${python} is ${major}.${minor}`);
 
@@ -71,11 +66,11 @@ async function ensureInstalled(): Promise<string> {
   say(`installing ${PACKAGE}==${VERSION} into ${venv} (first run only; about a minute)`);
   await rm(venv, { recursive: true, force: true });
   await mkdir(home, { recursive: true });
-  const mk = await run(python, ['-m', 'venv', venv], 120_000);
-  if (!mk.ok) throw new PeerUnavailable(`python3 -m venv failed: ${lastError(mk.out)}`);
+  const mk = await exec(python, ['-m', 'venv', venv], { timeoutMs: 120_000 });
+  if (mk.code !== 0) throw new PeerUnavailable(`python3 -m venv failed: ${lastError(mk.out)}`);
   const ticker = setInterval(() => say(`still installing (${Math.round((Date.now() - started) / 1000)} s)`), 20_000);
-  const pip = await run(join(venv, 'bin', 'pip'), ['install', '--disable-pip-version-check', '--no-input', `${PACKAGE}==${VERSION}`], INSTALL_TIMEOUT_MS).finally(() => clearInterval(ticker));
-  if (!pip.ok || !existsSync(gunicorn)) throw new PeerUnavailable(`pip install ${PACKAGE}==${VERSION} failed: ${lastError(pip.out)}`);
+  const pip = await exec(join(venv, 'bin', 'pip'), ['install', '--disable-pip-version-check', '--no-input', `${PACKAGE}==${VERSION}`], { timeoutMs: INSTALL_TIMEOUT_MS }).finally(() => clearInterval(ticker));
+  if (pip.code !== 0 || !existsSync(gunicorn)) throw new PeerUnavailable(`pip install ${PACKAGE}==${VERSION} failed: ${lastError(pip.out)}`);
   await writeFile(stamp, `${VERSION}\n`);
   say(`installed in ${Math.round((Date.now() - started) / 1000)} s`);
   return venv;

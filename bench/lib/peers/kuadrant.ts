@@ -11,7 +11,7 @@
 //     on its first call by a "hairpin" initialize through Envoy), points :authority
 //     at the server's virtual host, and streams the response body back through itself.
 // Installed into .tools/peers/kuadrant/<version or commit>/ (see install()).
-import { spawn, execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
@@ -20,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { freePort } from '../../../test/support/ports.js';
 import { startEnvoyChild, type EnvoyChild } from '../envoy.js';
+import { exec } from '../exec.js';
 import { watch, type Watched } from '../watched.js';
 import { PeerUnavailable, type PeerContext, type PeerStack } from './types.js';
 
@@ -40,14 +41,9 @@ interface Build {
   how: string;
 }
 
-function run(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) => {
-    execFile(cmd, args, { ...opts, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
-      const code = err ? Number((err as { code?: unknown }).code ?? 1) || 1 : 0;
-      resolve({ code, out: `${stdout}${stderr}`.trim() });
-    });
-  });
-}
+/** go list, install and build fetch modules and compile: minutes on a cold machine. */
+const GO_TIMEOUT_MS = 30 * 60_000;
+const run = (cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}) => exec(cmd, args, { ...opts, timeoutMs: GO_TIMEOUT_MS });
 
 /** go's message on one line (it puts the proxy's answer on a second, indented one). */
 const oneLine = (s: string) => s.replace(/\s*\n\s*/g, ' ').trim();
