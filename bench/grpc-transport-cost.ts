@@ -6,7 +6,6 @@
 //   node --import tsx bench/grpc-transport-cost.ts [--streams N] [--concurrency C] [--messages 2|3]
 // --messages 2 leaves out the response headers (what skipping that phase would save).
 import { fork } from 'node:child_process';
-import { createServer, type ServerHttp2Stream } from 'node:http2';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
@@ -14,10 +13,9 @@ import { externalProcessorService } from '../src/extproc/proto.js';
 import { toProcessingResponse } from '../src/extproc/builders.js';
 import { CONTINUE } from '../src/gateway/verdict.js';
 import type { ProcessingRequest } from '../src/extproc/messages.js';
+import { bareGrpcServer } from './lib/bare-grpc.js';
 
 const method = externalProcessorService().Process!;
-const PATH = method.path;
-const replyFor = (req: ProcessingRequest) => method.responseSerialize(toProcessingResponse((req.request ?? 'request_headers') as 'request_headers', CONTINUE));
 const { values } = parseArgs({ args: process.argv[2] === '--child' ? [] : process.argv.slice(2), options: { streams: { type: 'string' }, concurrency: { type: 'string' }, messages: { type: 'string' } } });
 const MESSAGES = Number(values.messages ?? process.env.BENCH_GRPC_MESSAGES ?? 3);
 const LAST = MESSAGES === 2 ? 'request_body' : 'response_headers';
@@ -36,40 +34,8 @@ function grpcJsServer(port: number, ready: () => void): void {
   server.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), () => ready());
 }
 
-/** gRPC over node:http2 directly: length-prefixed messages, grpc-status in the trailers. */
 function bareServer(port: number, ready: () => void): void {
-  const server = createServer();
-  server.on('stream', (stream: ServerHttp2Stream, headers) => {
-    if (headers[':path'] !== PATH) {
-      stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '12' }, { endStream: true });
-      return;
-    }
-    let buf: Buffer = Buffer.alloc(0);
-    let responded = false;
-    stream.on('data', (chunk: Buffer) => {
-      buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
-      while (buf.length >= 5) {
-        const len = buf.readUInt32BE(1);
-        if (buf.length < 5 + len) break;
-        const req = method.requestDeserialize(buf.subarray(5, 5 + len)) as ProcessingRequest;
-        buf = buf.subarray(5 + len);
-        const body = replyFor(req);
-        const frame = Buffer.allocUnsafe(5 + body.length);
-        frame[0] = 0;
-        frame.writeUInt32BE(body.length, 1);
-        body.copy(frame, 5);
-        if (!responded) {
-          stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
-          stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
-          responded = true;
-        }
-        stream.write(frame);
-        if (req.request === LAST) stream.end();
-      }
-    });
-    stream.on('error', () => undefined);
-  });
-  server.listen(port, '127.0.0.1', ready);
+  bareGrpcServer('127.0.0.1', port, (req) => ({ reply: toProcessingResponse((req.request ?? 'request_headers') as 'request_headers', CONTINUE), last: req.request === LAST }), ready);
 }
 
 const header = (key: string, value: string) => ({ key, raw_value: Buffer.from(value, 'latin1') });

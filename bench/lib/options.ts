@@ -19,6 +19,8 @@ Measures the setups in front of the same upstream, in one run, on loopback:
   12 kuadrant (Kuadrant's mcp-gateway: Envoy + mcp-broker-router; the Go module proxy refuses the
      module, so it is built from a checkout named by BENCH_KUADRANT_SRC)
   13 agentgateway (Rust; not on crates.io: the run says so and measures the others)
+  14 floor (Envoy + a no-op ext_proc server: grpc-js, the sidecar's codec, the same phases, no
+     logic; BENCH_FLOOR_TRANSPORT=http2 serves it over bare node:http2 instead of grpc-js)
 and writes bench/results/latest.{json,md} and bench/results/latency.svg.
 
 Options:
@@ -35,7 +37,7 @@ Options:
   --rss-rate N             rate of those sessions per second                       (default: 500)
   --no-max-rate            skip the search for the highest rate with p99 under the SLO
   --max-workloads LIST     workloads searched for their highest rate   (default: call-json,sessions;
-                           sessions on setups 2 and 5 only)
+                           sessions on setups 2, 5 and 14 only)
   --slo-ms N               the p99 a rate must stay under to count as held          (default: 50)
   --out DIR                results folder                                          (default: bench/results)
   --profile                profiling mode: setup 5 only, sidecar under node --cpu-prof, then a

@@ -15,6 +15,8 @@
 //  11 contextforge  peer: IBM ContextForge (PyPI mcp-contextforge-gateway) in front of the same upstream (only when named)
 //  12 kuadrant      peer: Kuadrant's mcp-gateway (Envoy + its ext_proc router and broker) (only when named)
 //  13 agentgateway  peer: agentgateway (Rust); reports why it cannot be installed here (only when named)
+//  14 floor         Envoy + a no-op ext_proc server (grpc-js, the sidecar's codec, the same phases):
+//                   what any Node.js ext_proc sidecar costs before its logic costs anything
 import { freePort, freePortRange } from '../../test/support/ports.js';
 import { availableParallelism } from 'node:os';
 import { writeFile } from 'node:fs/promises';
@@ -24,7 +26,7 @@ import { parseConfig } from '../../src/config/load.js';
 import { envoyBootstrap } from '../../src/envoy/bootstrap.js';
 import { CATALOGUE_SIZE, CURATED_COUNT, CURATED_TOOL_GLOBS, CURATED_TOOLS } from './bench-server.js';
 import { mcpRbacBootstrap, plainBootstrap, startEnvoyChild, type EnvoyChild } from './envoy.js';
-import { startSidecarChild, type SidecarChild } from './sidecar-proc.js';
+import { floorCommand, startSidecarChild, type SidecarChild } from './sidecar-proc.js';
 import type { TargetSpec } from './types.js';
 import { fetchDefinitions } from '../../src/integrity/fetch.js';
 import { writeLockfile } from '../../src/integrity/lockfile.js';
@@ -42,6 +44,8 @@ export interface SetupDef {
   optIn?: boolean;
   /** Another gateway (bench/lib/peers/), measured like ours; its process counts as the "sidecar". */
   peer?: boolean;
+  /** A no-op ext_proc server in the sidecar's place (bench/lib/floor-main.ts): lists are not curated. */
+  floor?: boolean;
 }
 
 export const SETUPS: readonly SetupDef[] = [
@@ -58,6 +62,7 @@ export const SETUPS: readonly SetupDef[] = [
   { n: 11, key: 'contextforge', title: 'peer: IBM ContextForge', hasSidecar: true, optIn: true, peer: true },
   { n: 12, key: 'kuadrant', title: "peer: Kuadrant's mcp-gateway (Envoy + ext_proc router + broker)", hasSidecar: true, optIn: true, peer: true },
   { n: 13, key: 'agentgateway', title: 'peer: agentgateway (Rust)', hasSidecar: true, optIn: true, peer: true },
+  { n: 14, key: 'floor', title: `Envoy + a no-op ext_proc server (${process.env.BENCH_FLOOR_TRANSPORT === 'http2' ? 'bare node:http2' : 'grpc-js'}, same codec and phases)`, hasSidecar: true, floor: true },
 ];
 
 /** Setups that authenticate with JWTs and evaluate the Rego policy. */
@@ -162,7 +167,8 @@ export async function startSetup(def: SetupDef, shared: Shared, opts: { sidecarN
   const bootstrap = def.key === 'envoy' ? plainBootstrap(config) : def.key === 'mcp-rbac' ? mcpRbacBootstrap(config) : envoyBootstrap(config);
   let sidecar: SidecarChild | undefined;
   if (def.hasSidecar) {
-    sidecar = await startSidecarChild({ entry: shared.sidecarEntry, configFile: files.config, host: '127.0.0.1', port: sidecarPort, workers, nodeFlags: opts.sidecarNodeFlags ?? [], label: def.key });
+    const command = def.floor ? floorCommand(shared.sidecarEntry, `127.0.0.1:${sidecarPort}`) : undefined;
+    sidecar = await startSidecarChild({ entry: shared.sidecarEntry, command, configFile: files.config, host: '127.0.0.1', port: sidecarPort, workers, nodeFlags: opts.sidecarNodeFlags ?? [], label: def.key });
   }
   let envoy: EnvoyChild;
   try {
@@ -182,7 +188,7 @@ export async function startSetup(def: SetupDef, shared: Shared, opts: { sidecarN
       jsonUrl: `${base}${config.servers[0]!.path}`,
       sseUrl: `${base}${config.servers[1]!.path}`,
       authorizations,
-      expectListed: def.hasSidecar ? CURATED_COUNT : fullList,
+      expectListed: def.hasSidecar && !def.floor ? CURATED_COUNT : fullList,
     },
     envoy,
     sidecar,

@@ -29,6 +29,14 @@ export async function buildSidecar(): Promise<{ entry: string[]; note: string }>
   return { entry: ['--import', 'tsx', join(root, 'src', 'cli.ts')], note: `from source with tsx (tsc emitted no ${BUILD_DIR}/src/cli.js: ${said.split('\n')[0]})` };
 }
 
+/** Setup 14's no-op ext_proc server, compiled beside the sidecar when buildSidecar() compiled it. */
+export function floorCommand(sidecarEntry: string[], listen: string): string[] {
+  const root = projectRoot();
+  const built = join(root, BUILD_DIR, 'bench', 'lib', 'floor-main.js');
+  const script = sidecarEntry[0]?.endsWith('cli.js') && existsSync(built) ? [built] : ['--import', 'tsx', join(root, 'bench', 'lib', 'floor-main.ts')];
+  return [...script, '--listen', listen];
+}
+
 export interface SidecarChild {
   readonly pid: number;
   stop(): Promise<void>;
@@ -42,6 +50,8 @@ export interface SidecarOptions {
   workers?: number;
   /** From buildSidecar(). */
   entry: string[];
+  /** What runs instead of `entry sidecar --config configFile` (setup 14's no-op ext_proc server). */
+  command?: string[];
   /** Extra node flags, e.g. --cpu-prof. */
   nodeFlags?: string[];
   label: string;
@@ -56,7 +66,9 @@ const canConnect = (host: string, port: number) =>
 
 export async function startSidecarChild(o: SidecarOptions): Promise<SidecarChild> {
   const root = projectRoot();
-  const args = [...(o.nodeFlags ?? []), ...o.entry, 'sidecar', '--config', o.configFile];
+  // BENCH_SIDECAR_NODE_FLAGS: node flags for every sidecar of the run (e.g. --max-semi-space-size=4).
+  const envFlags = (process.env.BENCH_SIDECAR_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
+  const args = [...envFlags, ...(o.nodeFlags ?? []), ...(o.command ?? [...o.entry, 'sidecar', '--config', o.configFile])];
   // stdout carries the audit trail when the sink is stdout: it goes nowhere (/dev/null) but is still written.
   // BENCH_SIDECAR_NODE: another Node binary for the sidecar alone (e.g. .tools/node24's), the rest unchanged.
   const child = watch(spawn(process.env.BENCH_SIDECAR_NODE || process.execPath, args, { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] }));

@@ -1,5 +1,7 @@
 // The figures of issue 15 ("half the cost per call, lists at line rate"), each with its target,
-// all from one run: setup 5 (full) against setup 2 (envoy). The report prints them first.
+// all from one run: setup 5 (full) against setup 2 (envoy). The report prints them first, with
+// the same figures for setup 14 (floor) beside them when it ran: what a sidecar that decides
+// nothing costs on the same path, the best any Node.js ext_proc sidecar can reach here.
 import type { Cell, Results, Spread } from './results.js';
 import type { Workload } from './types.js';
 
@@ -23,10 +25,11 @@ const signed = (x: number) => (x === Infinity ? '+∞' : `${x >= 0 ? '+' : '−'
 const int = (x: number) => Math.round(x).toLocaleString('en-US');
 const range = (s: Spread, f: (x: number) => string) => (s.n > 1 && s.min !== s.max ? ` <sub>${f(s.min)} … ${f(s.max)}</sub>` : '');
 
-export function issue15Rows(r: Results): TargetRow[] {
+/** The rows for setup 5, or (`setup`) the same figures for another setup of the run. */
+export function issue15Rows(r: Results, setup = 'full'): TargetRow[] {
   const cells = r.summary?.cells ?? [];
-  const cell = (w: Workload): Cell | undefined => cells.find((c) => c.setup === 'full' && c.workload === w && c.rate === RATE);
-  const maxRate = (w: Workload) => r.summary?.maxRate.find((m) => m.setup === 'full' && m.workload === w);
+  const cell = (w: Workload): Cell | undefined => cells.find((c) => c.setup === setup && c.workload === w && c.rate === RATE);
+  const maxRate = (w: Workload) => r.summary?.maxRate.find((m) => m.setup === setup && m.workload === w);
   const notMeasured = (why: string) => ({ measured: `not measured: ${why}`, ok: undefined });
 
   const delta = (w: Workload, p50: number, p99: number, what: string) => {
@@ -59,7 +62,7 @@ export function issue15Rows(r: Results): TargetRow[] {
     return { measured: `${int(m.spread.median)}${range(m.spread, int)} /s`, ok: m.spread.median >= 2000 };
   })();
   const rss = (() => {
-    const s = r.memory.find((m) => m.setup === 'full')?.sidecar;
+    const s = r.memory.find((m) => m.setup === setup)?.sidecar;
     if (!s) return notMeasured('needs setup 5 and --rss-sessions');
     const mib = s.afterSessions / 1024;
     // 1 % of the sessions may fail (HTTP 500s, see "Failures"); fewer than that is another figure.
@@ -78,9 +81,11 @@ export function issue15Rows(r: Results): TargetRow[] {
 }
 
 export function issue15Table(r: Results): string {
+  const floor = r.setups.some((s) => s.key === 'floor') && (r.summary?.cells ?? []).some((c) => c.setup === 'floor') ? issue15Rows(r, 'floor') : undefined;
+  const verdict = (t: TargetRow) => (t.ok === undefined ? '' : t.ok ? 'met' : '**missed**');
   return [
-    '| figure | when filed | target | measured: median <sub>min … max</sub> over repeats | |',
-    '| --- | ---: | ---: | ---: | :---: |',
-    ...issue15Rows(r).map((t) => `| ${t.figure} | ${t.before} | ${t.target} | ${t.measured} | ${t.ok === undefined ? '' : t.ok ? 'met' : '**missed**'} |`),
+    `| figure | when filed | target | measured: median <sub>min … max</sub> over repeats | |${floor ? ' 14 floor: a no-op ext_proc server | |' : ''}`,
+    `| --- | ---: | ---: | ---: | :---: |${floor ? ' ---: | :---: |' : ''}`,
+    ...issue15Rows(r).map((t, i) => `| ${t.figure} | ${t.before} | ${t.target} | ${t.measured} | ${verdict(t)} |${floor ? ` ${floor[i]!.measured} | ${verdict(floor[i]!)} |` : ''}`),
   ].join('\n');
 }
